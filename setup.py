@@ -1,0 +1,36 @@
+"""tf-frontends: learnable audio frontends (LEAF, SincNet, ...) for TensorFlow 2.
+
+Plain setuptools packaging (no Bazel): `pip install -e .` from the project root.
+The exact versions every machine of the project runs are frozen in
+constraints.txt (`pip install -e . -c constraints.txt`).
+"""
+import setuptools
+
+setuptools.setup(
+    name="tf-frontends",
+    version="0.1.0",
+    description="Learnable audio frontends (LEAF, SincNet, ...) for TensorFlow 2",
+    packages=setuptools.find_packages(include=[
+        "tf_frontends", "tf_frontends.*", "train", "train.*",
+        "hub_modules", "hub_modules.*", "export", "export.*"]),
+    python_requires=">=3.11,<3.12",
+    install_requires=[
+        # The pinned stack (shared/DESIGN.md): change only with a reason.
+        "tensorflow==2.20.0",
+        "tf-keras==2.20.1",
+        "tf-models-official==2.20.0",
+        "tensorflow-hub==0.16.1",
+        "absl-py",
+        "ml-collections",
+        "ai-edge-litert",
+        "soundfile",
+        "scipy",
+        "scikit-learn",
+        "matplotlib",
+        "numpy",
+    ],
+    extras_require={"test": ["pytest"]},
+    entry_points={"console_scripts": [
+        "tf-frontends-demo=tf_frontends.demo:run",
+    ]},
+)

@@ -1,0 +1,152 @@
+"""Compression of filterbank energies: (s)PCEN and log.
+
+PCEN (Wang et al. 2017; learnable "sPCEN" in LEAF), per channel c:
+    M_t = s x_t + (1 - s) M_{t-1},  M_{-1} = x_0   (so M_0 = x_0)
+    y_t = (x_t / (floor + M_t)^alpha + delta)^(1 / r) - delta^(1 / r)
+with alpha clipped to [0, 1], r >= 1 and s in [0, 1]. leaf-audio only bounds
+alpha <= 1 and leaves delta free; a negative delta (or alpha) makes the power
+NaN, so delta is kept >= `MIN_DELTA` and alpha >= 0. The defaults are unchanged.
+"""
+import tensorflow as tf
+import tf_keras
+
+MIN_DELTA = 1e-4
+EMA_BLOCK_FRAMES = 64
+
+
+def ema_scan(inputs: tf.Tensor, smooth: tf.Tensor) -> tf.Tensor:
+  """The EMA above as a sequential scan over time (the straightforward form).
+
+  Args:
+    inputs: [batch, time, channels].
+    smooth: s, broadcastable to [channels], already in [0, 1].
+  """
+  time_major = tf.transpose(inputs, (1, 0, 2))
+  smoothed = tf.scan(lambda state, x: smooth * x + (1.0 - smooth) * state,
+                     time_major, initializer=time_major[0])
+  return tf.transpose(smoothed, (1, 0, 2))
+
+
+def _decay_powers(decay: tf.Tensor, exponents: tf.Tensor) -> tf.Tensor:
+  """decay^n for integer n >= 0 (n = 0 gives 1 even when decay = 0)."""
+  log_decay = tf.math.log(tf.maximum(decay, 1e-30))
+  return tf.exp(exponents[..., tf.newaxis] * log_decay)
+
+
+def ema_parallel(inputs: tf.Tensor, smooth: tf.Tensor,
+                 block: int = EMA_BLOCK_FRAMES) -> tf.Tensor:
+  """The same EMA in two levels of matrix products instead of a T-step scan.
+
+  Time is cut into blocks of `block` frames. Inside block j, with a = 1 - s,
+      L_{j,i} = sum_{k <= i} s a^(i - k) x_{j,k}         (zero initial state)
+  and the state entering block j is
+      S_j = a^(jP) x_0 + sum_{m < j} a^((j - 1 - m) P) L_{m,P-1},
+  so M_{j,i} = L_{j,i} + a^(i + 1) S_j. Both sums are matmuls with
+  lower-triangular decay matrices: O(T P C + (T / P)^2 C) work, no sequential
+  loop, so it is fast to differentiate, compiles under XLA and converts to TFLite.
+  """
+  smooth = tf.broadcast_to(smooth, tf.shape(inputs)[-1:])
+  decay = 1.0 - smooth
+  frames = tf.shape(inputs)[1]
+  num_blocks = (frames + block - 1) // block
+  padded = tf.pad(inputs, [[0, 0], [0, num_blocks * block - frames], [0, 0]])
+  blocks = tf.reshape(padded, [tf.shape(inputs)[0], num_blocks, block, -1])
+
+  steps = tf.range(block, dtype=tf.float32)
+  lag = steps[:, tf.newaxis] - steps[tf.newaxis, :]  # i - k
+  causal = tf.cast(lag >= 0, tf.float32)[..., tf.newaxis]
+  local_weights = smooth * _decay_powers(decay, tf.maximum(lag, 0.0)) * causal
+  local = tf.einsum("bjkc,ikc->bjic", blocks, local_weights)
+
+  block_ids = tf.range(num_blocks, dtype=tf.float32)
+  block_lag = block_ids[:, tf.newaxis] - block_ids[tf.newaxis, :] - 1.0
+  strictly_before = tf.cast(block_lag >= 0, tf.float32)[..., tf.newaxis]
+  carry_weights = _decay_powers(decay, tf.maximum(block_lag, 0.0) *
+                                block) * strictly_before
+  block_ends = local[:, :, block - 1, :]
+  states = (tf.einsum("bmc,jmc->bjc", block_ends, carry_weights) +
+            _decay_powers(decay, block_ids * block) * inputs[:, :1, :])
+  smoothed = local + _decay_powers(decay, steps + 1.0) * states[:, :, tf.newaxis]
+  smoothed = tf.reshape(smoothed, tf.shape(padded))
+  return smoothed[:, :frames, :]
+
+
+@tf_keras.utils.register_keras_serializable(package="tf_frontends")
+class PCEN(tf_keras.layers.Layer):
+  """Per-channel energy normalisation; learnable ("sPCEN") or fixed.
+
+  Weights [channels] each: alpha, delta, root and the smoothing coefficient s
+  (shared by all channels when `per_channel_smooth_coef` is False).
+  `ema_implementation`: "parallel" (`ema_parallel`) or "scan" (`ema_scan`).
+  [batch, time, channels] -> same shape.
+  """
+
+  def __init__(self, alpha: float = 0.96, smooth_coef: float = 0.04,
+               delta: float = 2.0, root: float = 2.0, floor: float = 1e-6,
+               learn_params: bool = False, learn_smooth_coef: bool = False,
+               per_channel_smooth_coef: bool = True,
+               ema_implementation: str = "parallel", **kwargs):
+    super().__init__(**kwargs)
+    if ema_implementation not in ("parallel", "scan"):
+      raise ValueError("ema_implementation must be 'parallel' or 'scan', got "
+                       f"{ema_implementation!r}.")
+    self.alpha_init = alpha
+    self.smooth_coef = smooth_coef
+    self.delta_init = delta
+    self.root_init = root
+    self.floor = floor
+    self.learn_params = learn_params
+    self.learn_smooth_coef = learn_smooth_coef
+    self.per_channel_smooth_coef = per_channel_smooth_coef
+    self.ema_implementation = ema_implementation
+
+  def build(self, input_shape):
+    channels = input_shape[-1]
+
+    def weight(name, value, trainable, shape=(channels,)):
+      return self.add_weight(
+          name=name, shape=shape, dtype=tf.float32, trainable=trainable,
+          initializer=tf_keras.initializers.Constant(value))
+
+    self.alpha = weight("alpha", self.alpha_init, self.learn_params)
+    self.delta = weight("delta", self.delta_init, self.learn_params)
+    self.root = weight("root", self.root_init, self.learn_params)
+    self.smooth = weight(
+        "smooth", self.smooth_coef, self.learn_smooth_coef,
+        shape=(channels,) if self.per_channel_smooth_coef else (1,))
+    super().build(input_shape)
+
+  def call(self, inputs):
+    smooth = tf.clip_by_value(self.smooth, 0.0, 1.0)
+    ema = ema_parallel if self.ema_implementation == "parallel" else ema_scan
+    smoothed = ema(inputs, smooth)
+    alpha = tf.clip_by_value(self.alpha, 0.0, 1.0)
+    delta = tf.maximum(self.delta, MIN_DELTA)
+    one_over_root = 1.0 / tf.maximum(self.root, 1.0)
+    normalised = inputs / tf.pow(self.floor + smoothed, alpha)
+    return (tf.pow(normalised + delta, one_over_root) -
+            tf.pow(delta, one_over_root))
+
+  def get_config(self):
+    return {**super().get_config(), "alpha": self.alpha_init,
+            "smooth_coef": self.smooth_coef, "delta": self.delta_init,
+            "root": self.root_init, "floor": self.floor,
+            "learn_params": self.learn_params,
+            "learn_smooth_coef": self.learn_smooth_coef,
+            "per_channel_smooth_coef": self.per_channel_smooth_coef,
+            "ema_implementation": self.ema_implementation}
+
+
+@tf_keras.utils.register_keras_serializable(package="tf_frontends")
+class LogCompression(tf_keras.layers.Layer):
+  """y = log(x + offset)."""
+
+  def __init__(self, offset: float = 1e-5, **kwargs):
+    super().__init__(**kwargs)
+    self.offset = offset
+
+  def call(self, inputs):
+    return tf.math.log(inputs + self.offset)
+
+  def get_config(self):
+    return {**super().get_config(), "offset": self.offset}

@@ -1,0 +1,159 @@
+"""Parametric filterbank convolutions: Gabor (LEAF) and sinc (SincNet).
+
+Both layers hold 2 numbers per filter and build their taps in every forward
+pass, then cross-correlate the waveform with them (`tf.nn.conv1d`, stride 1,
+SAME padding as in leaf-audio). Inputs [batch, time, 1] -> outputs
+[batch, time, channels].
+"""
+import math
+
+import tensorflow as tf
+import tf_keras
+
+from tf_frontends import impulse_responses
+from tf_frontends import initializers
+
+
+def gabor_sigma_bounds(kernel_size: int):
+  """sigma range that keeps the Gabor FWHM between 4 samples and the kernel.
+
+  sigma in [4 sqrt(2 ln 2) / pi, K sqrt(2 ln 2) / pi]: 1.499 to 150.29 for K = 401.
+  """
+  coeff = math.sqrt(2.0 * math.log(2.0)) / math.pi
+  return 4.0 * coeff, kernel_size * coeff
+
+
+@tf_keras.utils.register_keras_serializable(package="tf_frontends")
+class GaborConstraint(tf_keras.constraints.Constraint):
+  """Clips Gabor parameters: mu in [0, pi], sigma in `gabor_sigma_bounds`."""
+
+  def __init__(self, kernel_size: int):
+    self.kernel_size = kernel_size
+
+  def __call__(self, kernel):
+    sigma_min, sigma_max = gabor_sigma_bounds(self.kernel_size)
+    mu = tf.clip_by_value(kernel[:, 0], 0.0, math.pi)
+    sigma = tf.clip_by_value(kernel[:, 1], sigma_min, sigma_max)
+    return tf.stack([mu, sigma], axis=1)
+
+  def get_config(self):
+    return {"kernel_size": self.kernel_size}
+
+
+@tf_keras.utils.register_keras_serializable(package="tf_frontends")
+class GaborConv1D(tf_keras.layers.Layer):
+  """Complex Gabor filterbank as 2 * filters real channels.
+
+  y_{2n}[t] + i y_{2n+1}[t] = sum_k x[t + k] phi_n(k),   k = -(K // 2) ... (K - 1) // 2
+  with phi_n the Gabor impulse response of `impulse_responses.gabor_filters`.
+  The learnable weight `kernel` is [filters, 2] = (mu rad/sample, sigma samples),
+  clipped by `GaborConstraint` in the forward pass (and after each update).
+
+  [batch, time, 1] -> [batch, ceil(time / strides), 2 * filters].
+  """
+
+  def __init__(self, filters: int, kernel_size: int, strides: int = 1,
+               padding: str = "SAME", sample_rate: int = 16000,
+               min_freq: float = 60.0, max_freq: float = 7800.0, **kwargs):
+    super().__init__(**kwargs)
+    self.filters = filters
+    self.kernel_size = kernel_size
+    self.strides = strides
+    self.padding = padding.upper()
+    self.sample_rate = sample_rate
+    self.min_freq = min_freq
+    self.max_freq = max_freq
+
+  def build(self, input_shape):
+    self.kernel = self.add_weight(
+        name="kernel",
+        shape=(self.filters, 2),
+        dtype=tf.float32,
+        initializer=initializers.GaborInit(self.sample_rate, self.min_freq,
+                                           self.max_freq),
+        constraint=GaborConstraint(self.kernel_size))
+    super().build(input_shape)
+
+  def constrained_params(self):
+    """(mu, sigma), each [filters], as used in the forward pass."""
+    params = self.kernel.constraint(self.kernel)
+    return params[:, 0], params[:, 1]
+
+  def impulse_responses(self):
+    """(real, imag) taps, each [filters, kernel_size]."""
+    return impulse_responses.gabor_filters(*self.constrained_params(),
+                                           self.kernel_size)
+
+  def call(self, inputs):
+    kernel = impulse_responses.interleave_real_imag(*self.impulse_responses())
+    return tf.nn.conv1d(inputs, kernel, stride=self.strides,
+                        padding=self.padding)
+
+  def get_config(self):
+    return {**super().get_config(), "filters": self.filters,
+            "kernel_size": self.kernel_size, "strides": self.strides,
+            "padding": self.padding, "sample_rate": self.sample_rate,
+            "min_freq": self.min_freq, "max_freq": self.max_freq}
+
+
+@tf_keras.utils.register_keras_serializable(package="tf_frontends")
+class SincConv1D(tf_keras.layers.Layer):
+  """SincNet band-pass filterbank, windowed, one real channel per filter.
+
+  The weight `kernel` is [filters, 2] = (a, b) in Hz; leaf-audio's band edges are
+      f_l = min_low_hz + |a|,
+      f_h = clip(f_l + min_band_hz + |b|, min_low_hz, sample_rate / 2),
+  and the taps are `sinc_bandpass_filters(f_l, f_h)` times leaf-audio's Hamming
+  window 0.54 - 0.46 cos(2 pi n / K). With `SincInit` the lower edges start at
+  mel-spaced points from min_low_hz, so min_low_hz is counted twice: the first
+  band of the default 40 is 100-197 Hz, not 50-147 Hz. Reproduced on purpose.
+
+  [batch, time, 1] -> [batch, ceil(time / strides), filters].
+  """
+
+  def __init__(self, filters: int, kernel_size: int, strides: int = 1,
+               padding: str = "SAME", sample_rate: int = 16000,
+               min_low_hz: float = 50.0, min_band_hz: float = 50.0, **kwargs):
+    super().__init__(**kwargs)
+    self.filters = filters
+    self.kernel_size = kernel_size
+    self.strides = strides
+    self.padding = padding.upper()
+    self.sample_rate = sample_rate
+    self.min_low_hz = min_low_hz
+    self.min_band_hz = min_band_hz
+
+  def build(self, input_shape):
+    self.kernel = self.add_weight(
+        name="kernel",
+        shape=(self.filters, 2),
+        dtype=tf.float32,
+        initializer=initializers.SincInit(self.sample_rate, self.min_low_hz,
+                                          self.min_band_hz))
+    super().build(input_shape)
+
+  def band_edges_hz(self):
+    """(f_l, f_h), each [filters], as used in the forward pass."""
+    low = self.min_low_hz + tf.abs(self.kernel[:, 0])
+    high = tf.clip_by_value(low + self.min_band_hz + tf.abs(self.kernel[:, 1]),
+                            self.min_low_hz, self.sample_rate / 2)
+    return low, high
+
+  def impulse_responses(self):
+    """Windowed taps [kernel_size, filters]."""
+    window = tf.constant(impulse_responses.hamming_window(self.kernel_size),
+                         tf.float32)
+    return impulse_responses.sinc_bandpass_filters(
+        *self.band_edges_hz(), self.kernel_size,
+        self.sample_rate) * window[:, tf.newaxis]
+
+  def call(self, inputs):
+    kernel = self.impulse_responses()[:, tf.newaxis, :]
+    return tf.nn.conv1d(inputs, kernel, stride=self.strides,
+                        padding=self.padding)
+
+  def get_config(self):
+    return {**super().get_config(), "filters": self.filters,
+            "kernel_size": self.kernel_size, "strides": self.strides,
+            "padding": self.padding, "sample_rate": self.sample_rate,
+            "min_low_hz": self.min_low_hz, "min_band_hz": self.min_band_hz}

@@ -1,0 +1,119 @@
+"""Impulse responses and windows of the frontends' filters, in real arithmetic.
+
+Everything here is a pure function of the (learnable) filter parameters and
+returns float32 tensors, so the same code runs eagerly, inside tf.function, under
+XLA and in TFLite (no tf.complex anywhere: complex Gabor filters are returned as
+their real and imaginary parts).
+
+Tap grids follow google-research/leaf-audio: a K-tap filter is evaluated at
+t = -(K // 2), ..., (K + 1) // 2 - 1, i.e. centred for odd K.
+"""
+import math
+
+import numpy as np
+import tensorflow as tf
+
+
+def centred_taps(size: int) -> tf.Tensor:
+  """t = -(size // 2) ... (size + 1) // 2 - 1 as float32, shape [size]."""
+  return tf.range(-(size // 2), (size + 1) // 2, dtype=tf.float32)
+
+
+def gabor_filters(center_rad: tf.Tensor, sigma: tf.Tensor, size: int):
+  """Complex Gabor filters as (real, imaginary) parts.
+
+  phi_n(t) = 1 / (sqrt(2 pi) sigma_n) * exp(-t^2 / (2 sigma_n^2))
+             * (cos(mu_n t) + i sin(mu_n t))
+
+  Args:
+    center_rad: [filters] centre frequencies mu_n in radians per sample.
+    sigma: [filters] standard deviations sigma_n of the envelope, in samples.
+    size: number of taps K.
+
+  Returns:
+    (real, imag), each float32 [filters, size].
+  """
+  t = centred_taps(size)[tf.newaxis, :]
+  sigma = sigma[:, tf.newaxis]
+  envelope = tf.exp(-0.5 * tf.square(t / sigma)) / (math.sqrt(2.0 * math.pi) *
+                                                   sigma)
+  phase = center_rad[:, tf.newaxis] * t
+  return envelope * tf.cos(phase), envelope * tf.sin(phase)
+
+
+def interleave_real_imag(real: tf.Tensor, imag: tf.Tensor) -> tf.Tensor:
+  """[filters, K] x 2 -> conv kernel [K, 1, 2 * filters] ordered re0, im0, re1, ..."""
+  stacked = tf.stack([real, imag], axis=1)  # [filters, 2, K]
+  kernel = tf.reshape(stacked, [-1, tf.shape(real)[-1]])  # [2 * filters, K]
+  return tf.transpose(kernel)[:, tf.newaxis, :]
+
+
+def sinc_bandpass_filters(low_hz: tf.Tensor, high_hz: tf.Tensor, size: int,
+                          sample_rate: float) -> tf.Tensor:
+  """Band-pass filters as a difference of two windowless sinc low-passes.
+
+  h_n(t) = 2 f_h sinc(2 pi f_h t / sr) - 2 f_l sinc(2 pi f_l t / sr),
+  sinc(x) = sin(x) / x, centre tap 2 f_h - 2 f_l, then each filter is divided by
+  its largest tap (as leaf-audio and SincNet do). Frequencies are in Hz; the
+  taps carry the Hz scale, which the division by the maximum removes.
+
+  Args:
+    low_hz: [filters] lower cut-offs f_l.
+    high_hz: [filters] upper cut-offs f_h.
+    size: number of taps K (odd K gives an exact centre tap).
+    sample_rate: in Hz.
+
+  Returns:
+    float32 [size, filters].
+  """
+  t_sec = centred_taps(size)[:, tf.newaxis] / float(sample_rate)
+  is_centre = tf.equal(t_sec, 0.0)
+  # The centre tap is the limit 2f; a safe non-zero t keeps its gradient finite.
+  safe_t = tf.where(is_centre, tf.ones_like(t_sec), t_sec)
+
+  def lowpass(cutoff_hz):
+    two_f = 2.0 * cutoff_hz[tf.newaxis, :]
+    arg = math.pi * two_f * safe_t
+    return tf.where(is_centre, two_f, two_f * tf.sin(arg) / arg)
+
+  band_pass = lowpass(high_hz) - lowpass(low_hz)
+  return band_pass / tf.reduce_max(band_pass, axis=0, keepdims=True)
+
+
+def gaussian_window(sigma: tf.Tensor, size: int) -> tf.Tensor:
+  """Gaussian pooling windows, one per channel, unnormalised.
+
+  w_c[n] = exp(-0.5 * ((n - (K - 1) / 2) / (sigma_c (K - 1) / 2))^2),
+  n = 0 ... K - 1, with sigma_c clipped to [2 / K, 0.5] as in leaf-audio.
+
+  Args:
+    sigma: [channels] width relative to half the window.
+    size: number of taps K.
+
+  Returns:
+    float32 [size, channels].
+  """
+  sigma = tf.clip_by_value(sigma, 2.0 / size, 0.5)
+  n = tf.range(size, dtype=tf.float32)[:, tf.newaxis]
+  half = 0.5 * (size - 1)
+  return tf.exp(-0.5 * tf.square((n - half) / (sigma[tf.newaxis, :] * half)))
+
+
+def hamming_window(size: int) -> np.ndarray:
+  """leaf-audio's Hamming window: 0.54 - 0.46 cos(2 pi n / K), n = 0 ... K - 1.
+
+  Note the denominator K (not K - 1): the window is not symmetric, which is why
+  SincNet's cross-correlation and convolution differ. Kept for parity.
+  """
+  n = np.arange(size, dtype=np.float64)
+  return 0.54 - 0.46 * np.cos(2.0 * np.pi * n / size)
+
+
+def squared_hann_window(size: int) -> np.ndarray:
+  """leaf-audio's squared Hann: (0.5 (1 - cos(2 pi (n - 1) / (K - 1))))^2.
+
+  The (n - 1) shifts the window one tap to the right of centre (a quirk of the
+  reference, kept for parity of the time-domain filterbanks' initial lowpass).
+  """
+  n = np.arange(size, dtype=np.float64)
+  return (0.5 * (1.0 - np.cos(2.0 * np.pi * (n - 1) / (size - 1))))**2

@@ -1,0 +1,33 @@
+"""Routes `tf.keras` to tf_keras (Keras 2) before anything resolves it.
+
+tf-models-official's EfficientNet and tensorflow_hub's KerasLayer only work with
+Keras 2 on TF 2.20, and TensorFlow decides which Keras `tf.keras` means the first
+time `tf.keras` is touched, from the environment variable TF_USE_LEGACY_KERAS.
+Importing this module first (the package, the binaries and the tests do) sets it;
+if the caller already resolved `tf.keras` to Keras 3 there is no way back within
+the process, so we fail loudly instead of breaking later inside tf-models.
+"""
+import os
+import sys
+
+_TRUTHY = ("1", "true", "True")
+
+
+def ensure_legacy_keras() -> None:
+  """Makes `tf.keras` resolve to tf_keras, or raises ImportError if too late."""
+  if os.environ.get("TF_USE_LEGACY_KERAS") not in _TRUTHY:
+    os.environ["TF_USE_LEGACY_KERAS"] = "1"
+  tf_module = sys.modules.get("tensorflow")
+  if tf_module is None:
+    return
+  keras_loader = tf_module.__dict__.get("keras")
+  resolved = getattr(keras_loader, "__dict__", {}).get("_tfll_keras_version")
+  if resolved not in (None, "tf_keras"):
+    raise ImportError(
+        "tf_frontends needs tf.keras to be tf_keras (Keras 2), but TensorFlow "
+        f"was already imported and tf.keras resolved to {resolved!r}. Set "
+        "TF_USE_LEGACY_KERAS=1 in the environment, or import tf_frontends "
+        "before touching tf.keras.")
+
+
+ensure_legacy_keras()
