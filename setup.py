@@ -32,5 +32,6 @@ setuptools.setup(
     extras_require={"test": ["pytest"]},
     entry_points={"console_scripts": [
         "tf-frontends-demo=tf_frontends.demo:run",
+        "tf-frontends-train=train.main:run",
     ]},
 )

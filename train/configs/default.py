@@ -1,0 +1,65 @@
+r"""Defaults every config inherits: the seed recipe (EfficientNet-B0 on AudioSet, 64 filters).
+
+Configs override only what differs. `--config.key=value` overrides any field:
+
+python -m train.main --config=train/configs/efficientnetb0_audioset_leaf.py --workdir=DIR \
+    --config.dataset.data_dir=/data/audioset_tfrecords
+"""
+import ml_collections
+
+
+def get_config():
+  config = ml_collections.ConfigDict()
+
+  config.dataset = ml_collections.ConfigDict()
+  config.dataset.data_dir = ""           # TFRecord shards + dataset_info.json (prepare_data)
+  config.dataset.train_split = "train"
+  config.dataset.eval_split = "eval"
+  config.dataset.crop_seconds = 5.0      # random crops for training, centre crops for eval
+  config.dataset.mixup_alpha = 0.0
+  config.dataset.full_clip_eval = True   # also score whole clips (mean over crop-sized windows)
+
+  # name + keyword arguments of tf_frontends.get (n_filters is required here:
+  # it sizes the backbone's input).
+  config.frontend = ml_collections.ConfigDict()
+  config.frontend.name = "leaf"
+  config.frontend.n_filters = 64
+
+  config.model = ml_collections.ConfigDict()
+  config.model.backbone = "efficientnet"  # efficientnet | resnet | mobilenet
+  # keyword arguments of the tf-models backbone class, one block per backbone
+  config.model.efficientnet = dict(model_id="b0", se_ratio=0.25, activation="swish")
+  config.model.resnet = dict(model_id=18, depth_multiplier=1.0)
+  config.model.mobilenet = dict(model_id="MobileNetV3Small", filter_size_scale=1.0)
+  config.model.stochastic_depth = 0.2
+  config.model.use_sync_bn = True        # BN statistics over the global batch
+  config.model.dropout = 0.4             # before the head
+  config.model.num_classes = -1          # -1: from dataset_info.json
+  config.model.multi_label = True        # sigmoid BCE; False: softmax CE
+  config.model.spec_augment = dict(enabled=True, num_freq_masks=2, max_freq_width=8,
+                                   num_time_masks=2, max_time_width=50)
+
+  config.batch_size = 1024               # global; split across replicas
+  config.num_epochs = 50
+  config.num_train_steps = -1            # > 0 overrides num_epochs
+  config.steps_per_epoch = -1            # -1: train examples // batch_size
+
+  config.optimizer = ml_collections.ConfigDict()
+  config.optimizer.base_learning_rate = 5e-4   # scaled by batch_size / 256
+  config.optimizer.weight_decay = 1e-6
+  config.optimizer.warmup_epochs = 5.0
+  config.optimizer.end_learning_rate = 0.0
+  config.optimizer.frontend_lr_multiplier = 1.0
+  config.optimizer.clip_global_norm = 0.0      # 0: no clipping
+
+  config.mixed_precision = ""            # "" | "bfloat16" | "float16" (frontend stays float32)
+  config.strategy = "auto"               # auto | default | mirrored | multi_worker | tpu
+  config.seed = 0
+
+  config.steps_per_loop = 50             # training steps per tf.function call
+  config.log_every_steps = 50
+  config.checkpoint_every_steps = 1000   # also at the end of each epoch
+  config.max_checkpoints_to_keep = 3
+  config.eval_every_epochs = 1
+  config.eval_batch_size = 64            # global
+  return config

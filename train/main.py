@@ -1,0 +1,42 @@
+r"""Trains and evaluates an audio classifier (frontend + tf-models backbone).
+
+python -m train.main --config=train/configs/demo_leaf.py --workdir=/tmp/demo_leaf \
+    [--mode=train|eval|train_and_eval] [--config.batch_size=16] [--tpu=grpc://...]
+
+The strategy: --tpu -> TPUStrategy; TF_CONFIG with several tasks -> MultiWorkerMirrored;
+several GPUs -> Mirrored; else the default device (config.strategy forces one).
+"""
+import tf_frontends.legacy_keras  # noqa: F401  (first: tf.keras must be tf_keras)
+
+from absl import app
+from absl import flags
+from absl import logging
+from ml_collections import config_flags
+
+from train import trainer
+
+FLAGS = flags.FLAGS
+flags.DEFINE_string("workdir", None, "Checkpoints, config.json, eval_results.json, TensorBoard logs.")
+flags.DEFINE_enum("mode", "train_and_eval", list(trainer.MODES), "What to run.")
+flags.DEFINE_string("tpu", "", "TPU name or grpc:// address; empty: no TPU.")
+config_flags.DEFINE_config_file("config", None, "Config file (ml_collections).", lock_config=True)
+flags.mark_flags_as_required(["config", "workdir"])
+
+
+def main(argv):
+  if len(argv) > 1:
+    raise app.UsageError(f"Unexpected arguments: {argv[1:]}")
+  trainer.validate_config(FLAGS.config)     # fail before TF allocates anything
+  results = trainer.train_and_evaluate(FLAGS.config, FLAGS.workdir, FLAGS.mode, FLAGS.tpu)
+  if "centre_crop" in results:
+    print(trainer.format_results(results), flush=True)
+  logging.info("done")
+
+
+def run():
+  """Console-script entry point (tf-frontends-train)."""
+  app.run(main)
+
+
+if __name__ == "__main__":
+  run()

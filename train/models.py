@@ -1,0 +1,139 @@
+"""The audio classifier: frontend -> SpecAugment -> tf-models backbone -> pool -> dropout -> Dense.
+
+    waveform [batch, time] float32
+      -> frontend (tf_frontends, always float32)       features  [batch, frames, F]
+      -> SpecAugment (training only)                  [batch, frames, F]
+      -> backbone on [batch, frames, F, 1] (EfficientNet / ResNet / MobileNet from
+         tf-models-official, one input channel, no pretrained weights)
+      -> global average pool (float32)                embedding [batch, D]
+      -> dropout -> Dense(num_classes, float32)       logits    [batch, C]
+
+`create_model(config)` builds it from a run's ConfigDict (see configs/default.py);
+export rebuilds the same way from the workdir's config.json.
+"""
+import json
+import os
+
+import tensorflow as tf
+import tf_keras
+from official.vision.modeling.backbones import efficientnet
+from official.vision.modeling.backbones import mobilenet
+from official.vision.modeling.backbones import resnet
+
+import tf_frontends
+from train import spec_augment as spec_augment_lib
+
+
+def _efficientnet(input_specs, stochastic_depth, use_sync_bn, **kwargs):
+  return efficientnet.EfficientNet(
+      input_specs=input_specs, stochastic_depth_drop_rate=stochastic_depth,
+      use_sync_bn=use_sync_bn, **kwargs)
+
+
+def _resnet(input_specs, stochastic_depth, use_sync_bn, **kwargs):
+  return resnet.ResNet(
+      input_specs=input_specs, init_stochastic_depth_rate=stochastic_depth,
+      use_sync_bn=use_sync_bn, **kwargs)
+
+
+def _mobilenet(input_specs, stochastic_depth, use_sync_bn, **kwargs):
+  return mobilenet.MobileNet(
+      input_specs=input_specs, stochastic_depth_drop_rate=stochastic_depth,
+      use_sync_bn=use_sync_bn, **kwargs)
+
+
+# name -> builder(input_specs, stochastic_depth, use_sync_bn, **config.model.<name>)
+BACKBONES = {"efficientnet": _efficientnet, "resnet": _resnet, "mobilenet": _mobilenet}
+
+
+def create_backbone(name: str, num_bins: int, *, stochastic_depth: float = 0.0,
+                    use_sync_bn: bool = False, **kwargs) -> tf_keras.Model:
+  """A tf-models backbone on [batch, frames, num_bins, 1]; outputs a dict of endpoints."""
+  if name not in BACKBONES:
+    raise ValueError(f"Unknown backbone {name!r}; choose one of {sorted(BACKBONES)}")
+  input_specs = tf_keras.layers.InputSpec(shape=[None, None, num_bins, 1])
+  return BACKBONES[name](input_specs, stochastic_depth, use_sync_bn, **kwargs)
+
+
+class AudioClassifier(tf_keras.Model):
+  """waveform [batch, time] -> logits [batch, num_classes]."""
+
+  def __init__(self, frontend: tf_keras.layers.Layer, backbone: tf_keras.Model,
+               num_classes: int, *, dropout: float = 0.0,
+               spec_augment: spec_augment_lib.SpecAugment | None = None,
+               multi_label: bool = True, **kwargs):
+    super().__init__(**kwargs)
+    self.frontend = frontend
+    self.spec_augment = spec_augment
+    self.backbone = backbone
+    self.num_classes = num_classes
+    self.multi_label = multi_label
+    # Everything after the backbone stays float32 under mixed precision: the
+    # logits feed a sigmoid / softmax and the loss.
+    self.pool = tf_keras.layers.GlobalAveragePooling2D(dtype="float32", name="pool")
+    self.dropout = tf_keras.layers.Dropout(dropout, dtype="float32", name="dropout")
+    self.head = tf_keras.layers.Dense(num_classes, dtype="float32", name="head")
+
+  def compute_outputs(self, waveform, training=False, augment_seed=None):
+    """{'features': [B, frames, F], 'embedding': [B, D], 'logits': [B, C]}.
+
+    `embedding` is the pooled backbone output before dropout. `augment_seed`
+    ([2] int32) makes the SpecAugment masks a function of the seed.
+    """
+    features = self.frontend(waveform)
+    x = features
+    if training and self.spec_augment is not None:
+      x = self.spec_augment(x, training=True, seed=augment_seed)
+    endpoints = self.backbone(x[..., tf.newaxis], training=training)
+    last = endpoints[max(endpoints, key=int)]
+    embedding = self.pool(last)
+    logits = self.head(self.dropout(embedding, training=training))
+    return {"features": features, "embedding": embedding, "logits": logits}
+
+  def call(self, waveform, training=False, augment_seed=None):
+    return self.compute_outputs(waveform, training=training,
+                                augment_seed=augment_seed)["logits"]
+
+  def scores(self, logits):
+    """Class scores: sigmoid for multi-label, softmax for single-label."""
+    return tf.sigmoid(logits) if self.multi_label else tf.nn.softmax(logits)
+
+
+def num_classes_from_config(config) -> int:
+  """config.model.num_classes if set (> 0), else the count in dataset_info.json."""
+  if config.model.num_classes > 0:
+    return int(config.model.num_classes)
+  data_dir = config.dataset.data_dir
+  if not data_dir:
+    raise ValueError("config.model.num_classes is unset and config.dataset.data_dir "
+                     "is empty: cannot tell the number of classes")
+  path = os.path.join(data_dir, "dataset_info.json")
+  with tf.io.gfile.GFile(path) as f:
+    return len(json.load(f)["classes"])
+
+
+def frontend_kwargs(config) -> dict:
+  kwargs = config.frontend.to_dict()
+  kwargs.pop("name")
+  return kwargs
+
+
+def create_model(config) -> AudioClassifier:
+  """Builds (without weights) the classifier a run's config describes."""
+  frontend = tf_frontends.get(config.frontend.name, **frontend_kwargs(config))
+  num_bins = int(config.frontend.n_filters)
+  model_config = config.model
+  backbone = create_backbone(
+      model_config.backbone, num_bins,
+      stochastic_depth=model_config.stochastic_depth,
+      use_sync_bn=model_config.use_sync_bn,
+      **model_config[model_config.backbone].to_dict())
+  augment = None
+  if model_config.spec_augment.enabled:
+    kwargs = model_config.spec_augment.to_dict()
+    kwargs.pop("enabled")
+    augment = spec_augment_lib.SpecAugment(dtype="float32", **kwargs)
+  return AudioClassifier(
+      frontend, backbone, num_classes_from_config(config),
+      dropout=model_config.dropout, spec_augment=augment,
+      multi_label=model_config.multi_label, name="audio_classifier")

@@ -1,0 +1,73 @@
+"""SpecAugment (Park et al. 2019) on frontend features, zero-filled masks, no lingvo.
+
+features [batch, frames, bins] -> same shape, with `num_freq_masks` bands of width
+U[0, max_freq_width] bins and `num_time_masks` spans of width U[0, max_time_width]
+frames set to zero, drawn independently per example. Identity when not training.
+
+The masks are drawn with stateless random ops from a seed the caller may pass
+(the trainer passes one derived from the global step, so a resumed run draws the
+same masks as an unkilled one); without a seed the layer draws one itself.
+"""
+import tensorflow as tf
+import tf_keras
+
+
+def _band_mask(seed, batch_size, length, max_width, num_masks):
+  """[batch, length] float mask, 0 inside `num_masks` random bands, 1 elsewhere."""
+  mask = tf.ones([batch_size, length], tf.float32)
+  positions = tf.range(length)[tf.newaxis, :]
+  for i in range(num_masks):
+    seeds = tf.random.experimental.stateless_split(seed, 3)
+    seed = seeds[0]
+    width = tf.random.stateless_uniform(
+        [batch_size, 1], seeds[1], minval=0, maxval=max_width + 1, dtype=tf.int32)
+    width = tf.minimum(width, length)
+    start = tf.cast(
+        tf.random.stateless_uniform([batch_size, 1], seeds[2]) *
+        tf.cast(length - width + 1, tf.float32), tf.int32)
+    inside = (positions >= start) & (positions < start + width)
+    mask *= 1.0 - tf.cast(inside, tf.float32)
+    del i
+  return mask
+
+
+@tf_keras.utils.register_keras_serializable(package="train")
+class SpecAugment(tf_keras.layers.Layer):
+  """Frequency and time masking.  [batch, frames, bins] -> [batch, frames, bins]."""
+
+  def __init__(self, num_freq_masks: int = 2, max_freq_width: int = 8,
+               num_time_masks: int = 2, max_time_width: int = 50, **kwargs):
+    super().__init__(**kwargs)
+    for name, value in (("num_freq_masks", num_freq_masks),
+                        ("max_freq_width", max_freq_width),
+                        ("num_time_masks", num_time_masks),
+                        ("max_time_width", max_time_width)):
+      if value < 0:
+        raise ValueError(f"SpecAugment {name} must be >= 0, got {value}")
+    self.num_freq_masks = num_freq_masks
+    self.max_freq_width = max_freq_width
+    self.num_time_masks = num_time_masks
+    self.max_time_width = max_time_width
+
+  def call(self, features, training=False, seed=None):
+    if not training:
+      return features
+    if seed is None:
+      seed = tf.random.uniform([2], maxval=2**31 - 1, dtype=tf.int32)
+    seed = tf.cast(seed, tf.int32)
+    freq_seed, time_seed = tf.unstack(tf.random.experimental.stateless_split(seed, 2))
+    shape = tf.shape(features)
+    batch_size, frames, bins = shape[0], shape[1], shape[2]
+    freq_mask = _band_mask(freq_seed, batch_size, bins, self.max_freq_width,
+                           self.num_freq_masks)
+    time_mask = _band_mask(time_seed, batch_size, frames, self.max_time_width,
+                           self.num_time_masks)
+    mask = time_mask[:, :, tf.newaxis] * freq_mask[:, tf.newaxis, :]
+    return features * tf.cast(mask, features.dtype)
+
+  def get_config(self):
+    return {**super().get_config(),
+            "num_freq_masks": self.num_freq_masks,
+            "max_freq_width": self.max_freq_width,
+            "num_time_masks": self.num_time_masks,
+            "max_time_width": self.max_time_width}
