@@ -1,0 +1,209 @@
+"""What data prep reads before touching audio: label maps, CSV manifests, AudioSet segment CSVs.
+
+Label map: a CSV with a header naming `index`, `id` (or AudioSet's `mid`) and `display_name` columns
+(AudioSet's class_labels_indices.csv works as is), or JSON: a list of {"index", "id", "display_name"}
+objects or any object with such a list under "classes" (a dataset_info.json works).
+
+Manifest CSV: header `path,labels` plus optional `id` and `split` columns. Paths are relative to the
+manifest's folder unless absolute. In `labels`, `;` separates labels; a field without `;` is split
+on `,` (quote it: `"a,b"`). A field equal to one display name (commas and all) is that one label.
+Each label is looked up as a class id, then as a display name. The id defaults to the path.
+
+AudioSet segment CSVs (balanced_train_segments.csv, ...): `# ...` comment lines, then
+`YTID, start_seconds, end_seconds, "mid1,mid2"`. A clip is found in --audio_dir (searched recursively)
+under any of these stems, with any audio extension (.wav .flac .ogg .mp3 ...):
+  YTID   YYTID   YTID_<start>   YTID_<start>_<end>   (start/end as in the CSV, e.g. 30.000, or as
+  integers, e.g. 30, or in milliseconds, e.g. 30000)
+The example id is the YTID.
+
+Problems with single rows never raise: they come back as skipped {"file", "reason"} records.
+Problems with a whole file (missing, wrong columns) raise ValueError naming the file.
+"""
+import csv
+import dataclasses
+import json
+import os
+from typing import Optional, Sequence
+
+AUDIO_EXTENSIONS = (".wav", ".flac", ".ogg", ".oga", ".opus", ".mp3", ".aif", ".aiff", ".au")
+
+
+@dataclasses.dataclass
+class Entry:
+  """One clip to convert. `source` is a path, encoded bytes, or a float array at `rate`."""
+  id: str
+  labels: tuple
+  source: object
+  origin: str                    # what a person would look for: a path, or "shard.tfrecord#17"
+  rate: Optional[int] = None     # only for raw float arrays
+
+
+def skipped(origin: str, reason: str) -> dict:
+  return {"file": origin, "reason": reason}
+
+
+def _require_file(path: str, what: str) -> None:
+  if not path or not os.path.isfile(path):
+    raise ValueError(f"{what} {path!r} does not exist or is not a file")
+
+
+def load_label_map(path: str) -> list:
+  """-> [{"index", "id", "display_name"}, ...] sorted by index, indices 0..C-1, ids unique."""
+  _require_file(path, "label map")
+  if path.lower().endswith(".json"):
+    with open(path, encoding="utf-8") as f:
+      data = json.load(f)
+    rows = data.get("classes") if isinstance(data, dict) else data
+    if not isinstance(rows, list):
+      raise ValueError(f"label map {path}: expected a list of classes or an object with 'classes'")
+  else:
+    with open(path, newline="", encoding="utf-8") as f:
+      rows = list(csv.DictReader(f, skipinitialspace=True))
+  classes = []
+  for row in rows:
+    if not isinstance(row, dict):
+      raise ValueError(f"label map {path}: entries must be objects/rows, got {row!r}")
+    class_id = row.get("id", row.get("mid"))
+    if "index" not in row or class_id is None:
+      raise ValueError(f"label map {path}: needs 'index' and 'id' (or 'mid') columns, got {sorted(row)}")
+    try:
+      index = int(row["index"])
+    except (TypeError, ValueError):
+      raise ValueError(f"label map {path}: index {row['index']!r} is not an integer") from None
+    classes.append({"index": index, "id": str(class_id).strip(),
+                    "display_name": str(row.get("display_name") or class_id).strip()})
+  classes.sort(key=lambda c: c["index"])
+  if [c["index"] for c in classes] != list(range(len(classes))) or not classes:
+    raise ValueError(f"label map {path}: indices must be 0..{len(classes) - 1}, each once")
+  ids = [c["id"] for c in classes]
+  if len(set(ids)) != len(ids):
+    raise ValueError(f"label map {path}: duplicate class ids")
+  return classes
+
+
+class LabelLookup:
+  """Label token -> class index, by id first, then display name."""
+
+  def __init__(self, classes: Sequence[dict]):
+    self.by_id = {c["id"]: c["index"] for c in classes}
+    self.by_name = {}
+    for c in classes:
+      self.by_name.setdefault(c["display_name"], c["index"])
+
+  def __call__(self, token: str) -> Optional[int]:
+    token = token.strip()
+    return self.by_id.get(token, self.by_name.get(token))
+
+  def parse_field(self, field: str):
+    """'a;b' or 'a,b' -> (sorted unique indices, unknown tokens)."""
+    field = (field or "").strip()
+    if field in self.by_name and field not in self.by_id:
+      return (self.by_name[field],), []
+    tokens = [t.strip() for t in field.split(";" if ";" in field else ",") if t.strip()]
+    found = [(t, self(t)) for t in tokens]
+    unknown = [t for t, i in found if i is None]
+    return tuple(sorted({i for _, i in found if i is not None})), unknown
+
+
+def _label_entry(lookup, field, origin):
+  """-> (labels, None) or (None, skipped record)."""
+  labels, unknown = lookup.parse_field(field)
+  if unknown:
+    return None, skipped(origin, f"unknown label {unknown[0]!r}")
+  if not labels:
+    return None, skipped(origin, "no labels")
+  return labels, None
+
+
+def read_manifest(path: str, classes: Sequence[dict], default_split: str = "train"):
+  """-> ({split: [Entry]}, {split: [skipped]}) in file order. Duplicate ids keep the first."""
+  _require_file(path, "manifest")
+  lookup = LabelLookup(classes)
+  base = os.path.dirname(os.path.abspath(path))
+  entries, skips, seen = {}, {}, set()
+  with open(path, newline="", encoding="utf-8") as f:
+    reader = csv.DictReader((line for line in f if not line.lstrip().startswith("#")),
+                            skipinitialspace=True)
+    if not reader.fieldnames or not {"path", "labels"} <= set(reader.fieldnames):
+      raise ValueError(f"manifest {path}: header must name 'path' and 'labels' columns, "
+                       f"got {reader.fieldnames}")
+    for line_no, row in enumerate(reader, start=2):
+      split = (row.get("split") or default_split).strip()
+      rel = (row.get("path") or "").strip()
+      origin = rel or f"{path}:{line_no}"
+      skips.setdefault(split, [])
+      if not rel:
+        skips[split].append(skipped(origin, "empty path"))
+        continue
+      full = rel if os.path.isabs(rel) else os.path.join(base, rel)
+      labels, skip = _label_entry(lookup, row.get("labels"), origin)
+      example_id = (row.get("id") or "").strip() or rel
+      if skip is None and example_id in seen:
+        skip = skipped(origin, f"duplicate id {example_id!r}")
+      if skip is None and not os.path.isfile(full):
+        skip = skipped(origin, "missing file")
+      if skip:
+        skips[split].append(skip)
+        continue
+      seen.add(example_id)
+      entries.setdefault(split, []).append(Entry(example_id, labels, full, origin))
+  return entries, skips
+
+
+def index_audio_dir(audio_dir: str) -> dict:
+  """{file stem: path} for every audio file under audio_dir (first in sorted walk order wins)."""
+  if not os.path.isdir(audio_dir):
+    raise ValueError(f"--audio_dir {audio_dir!r} is not a folder")
+  index = {}
+  for root, dirs, files in os.walk(audio_dir):
+    dirs.sort()
+    for name in sorted(files):
+      stem, ext = os.path.splitext(name)
+      if ext.lower() in AUDIO_EXTENSIONS:
+        index.setdefault(stem, os.path.join(root, name))
+  return index
+
+
+def _candidate_stems(ytid: str, start: str, end: str):
+  starts, ends = [start], [end]
+  for value, out in ((start, starts), (end, ends)):
+    try:
+      seconds = float(value)
+      out += [f"{seconds:.3f}", f"{seconds:g}", str(int(seconds)), str(int(round(seconds * 1000)))]
+    except ValueError:
+      pass
+  stems = [ytid, "Y" + ytid]
+  for s in dict.fromkeys(starts):
+    stems.append(f"{ytid}_{s}")
+    stems += [f"{ytid}_{s}_{e}" for e in dict.fromkeys(ends)]
+    stems += [f"Y{ytid}_{s}_{e}" for e in dict.fromkeys(ends)]
+  return stems
+
+
+def read_audioset_segments(path: str, classes: Sequence[dict], audio_index: dict):
+  """AudioSet segment CSV -> ([Entry], [skipped]) in file order."""
+  _require_file(path, "AudioSet segment CSV")
+  lookup = LabelLookup(classes)
+  entries, skips, seen = [], [], set()
+  with open(path, newline="", encoding="utf-8") as f:
+    rows = csv.reader((line for line in f if line.strip() and not line.lstrip().startswith("#")),
+                      skipinitialspace=True)
+    for row in rows:
+      if len(row) < 4:
+        skips.append(skipped(f"{path}: {','.join(row)[:60]}", "malformed row (need 4 fields)"))
+        continue
+      ytid, start, end, field = (x.strip() for x in row[:4])
+      labels, skip = _label_entry(lookup, field, ytid)
+      if skip is None and ytid in seen:
+        skip = skipped(ytid, f"duplicate id {ytid!r}")
+      if skip is None:
+        clip = next((audio_index[s] for s in _candidate_stems(ytid, start, end) if s in audio_index),
+                    None)
+        if clip is None:
+          skip = skipped(ytid, "missing file (no downloaded clip for this YTID)")
+      if skip:
+        skips.append(skip)
+        continue
+      seen.add(ytid)
+      entries.append(Entry(ytid, labels, clip, clip))
+  return entries, skips

@@ -1,0 +1,339 @@
+r"""Data prep: labelled audio files -> sharded TFRecords + dataset_info.json (see shared/DESIGN.md, Data).
+
+  # a CSV manifest (path,labels[,id][,split]) and a label map (CSV or JSON)
+  python -m train.prepare_data --manifest=train=train.csv,eval=eval.csv --label_map=labels.csv \
+      --output_dir=/data/mine
+  # AudioSet's own files; clips already downloaded into --audio_dir, named by YTID
+  python -m train.prepare_data --label_map=class_labels_indices.csv --audio_dir=/data/clips \
+      --audioset_segments=train=balanced_train_segments.csv,eval=eval_segments.csv --output_dir=/data/as
+  # TFRecords in the audax layout (FLAC bytes under `audio`, int64 list `label`), converted here
+  python -m train.prepare_data --label_map=class_labels_indices.csv \
+      --audax_tfrecords='train=/data/audax/train*.tfrec,eval=/data/audax/eval*.tfrec' --output_dir=/data/as
+
+Every input is decoded with soundfile (WAV, FLAC, OGG, ... any rate, any channel count), downmixed to
+mono, resampled with scipy's polyphase filter to --sample_rate and stored as 16-bit PCM WAV bytes.
+Conversion runs in --num_workers processes; output is deterministic for the same inputs and flags.
+Bad inputs (missing / empty / corrupt / truncated / non-audio / NaN files, unknown labels, duplicate
+ids) are skipped and listed with their reason in dataset_info.json. Shards are written under a
+temporary name and renamed when complete; rerunning after a kill reuses the finished shards.
+"""
+import glob
+import hashlib
+import json
+import multiprocessing
+import os
+import re
+import sys
+import time
+import zlib
+from typing import Dict, List, Optional
+
+import tf_frontends.legacy_keras  # noqa: F401  (before TensorFlow)
+
+import numpy as np
+from absl import app, flags, logging
+
+from train import audio_io, manifests, tfrecords
+
+FLAGS = flags.FLAGS
+
+INFO_NAME = "dataset_info.json"
+_STATE_DIR = ".prepare_state"
+_SPLIT_RE = re.compile(r"^[A-Za-z0-9_]+$")
+
+
+def define_flags():
+  """Flags of the binary (only when run as one, so importing this module defines none)."""
+  flags.DEFINE_list("manifest", [], "CSV manifests, each `[split=]path.csv` (default split: the CSV's "
+                    "`split` column, else train).")
+  flags.DEFINE_string("label_map", None, "Label map: CSV (index,id|mid,display_name) or JSON.")
+  flags.DEFINE_list("audioset_segments", [], "AudioSet segment CSVs, each `[split=]path.csv` (default "
+                    "split: eval if the file name contains 'eval', else train).")
+  flags.DEFINE_string("audio_dir", None, "Folder (searched recursively) of downloaded AudioSet clips.")
+  flags.DEFINE_list("audax_tfrecords", [], "audax-layout TFRecord globs, each `[split=]glob`.")
+  flags.DEFINE_integer("audax_sample_rate", 16000, "Rate of audax records that store float tensors.")
+  flags.DEFINE_string("output_dir", None, "Where shards and dataset_info.json go.")
+  flags.DEFINE_integer("sample_rate", 16000, "Target sample rate in Hz.")
+  flags.DEFINE_integer("examples_per_shard", 256, "Shard size before skips (~80 MB of 10 s clips).")
+  flags.DEFINE_integer("num_workers", os.cpu_count() or 1, "Conversion processes (1: in-process).")
+  flags.DEFINE_integer("seed", 0, "Seed of the example order within a split.")
+
+
+def _convert(task):
+  """Worker: (source, rate, sample_rate) -> ("ok", wav_bytes, num_samples) | ("skip", reason)."""
+  source, rate, sample_rate = task
+  try:
+    if isinstance(source, np.ndarray):
+      samples = audio_io.prepare_samples(source, rate, sample_rate)
+    else:
+      samples = audio_io.load_clip(source, sample_rate)
+    return "ok", audio_io.encode_wav(samples, sample_rate), int(samples.shape[0])
+  except audio_io.AudioError as e:
+    return "skip", str(e)
+  except Exception as e:  # noqa: BLE001  (a bad file must never stop the run)
+    return "skip", f"unexpected error ({type(e).__name__}: {e})"
+
+
+def _fingerprint_entry(entry: manifests.Entry) -> str:
+  source = entry.source
+  if isinstance(source, np.ndarray):
+    detail = hashlib.sha1(source.tobytes()).hexdigest() + f"@{entry.rate}"
+  elif isinstance(source, (bytes, bytearray)):
+    detail = hashlib.sha1(source).hexdigest()
+  else:
+    try:
+      st = os.stat(source)
+      detail = f"{st.st_size}:{st.st_mtime_ns}"
+    except OSError:
+      detail = "missing"
+  return f"{entry.id}|{list(entry.labels)}|{entry.origin}|{detail}"
+
+
+def _shard_fingerprint(entries, classes, sample_rate) -> str:
+  h = hashlib.sha1(json.dumps([sample_rate, classes], sort_keys=True).encode())
+  for entry in entries:
+    h.update(_fingerprint_entry(entry).encode())
+  return h.hexdigest()
+
+
+class _Progress:
+  """One status line on stderr: done/total, files/s, ETA (a new line per split, none when quiet)."""
+
+  def __init__(self, total: int, label: str):
+    self.total, self.label, self.done = total, label, 0
+    self.start = self.last = time.monotonic()
+
+  def update(self, n: int = 1, final: bool = False):
+    self.done += n
+    now = time.monotonic()
+    if not final and now - self.last < 0.5:
+      return
+    self.last = now
+    rate = self.done / max(now - self.start, 1e-9)
+    eta = (self.total - self.done) / rate if rate > 0 else 0.0
+    sys.stderr.write(f"\r{self.label}: {self.done}/{self.total} files  {rate:7.1f} files/s  "
+                     f"ETA {int(eta) // 60}:{int(eta) % 60:02d}" + ("\n" if final else ""))
+    sys.stderr.flush()
+
+
+def _plan_shards(split, entries, examples_per_shard, seed):
+  """Deterministic order (seeded by seed and split name) cut into contiguous shards."""
+  rng = np.random.default_rng([seed, zlib.crc32(split.encode())])
+  order = rng.permutation(len(entries))
+  num_shards = max(1, -(-len(entries) // examples_per_shard))
+  return [[entries[i] for i in part] for part in np.array_split(order, num_shards)]
+
+
+def _load_state(path):
+  try:
+    with open(path, encoding="utf-8") as f:
+      return json.load(f)
+  except (OSError, ValueError):
+    return None
+
+
+def _write_json(path, data):
+  tmp = path + ".tmp"
+  with open(tmp, "w", encoding="utf-8") as f:
+    json.dump(data, f, indent=1, sort_keys=True)
+    f.write("\n")
+  os.replace(tmp, path)
+
+
+def prepare(entries: Dict[str, List[manifests.Entry]], classes: List[dict], output_dir: str, *,
+            skipped: Optional[Dict[str, List[dict]]] = None, sample_rate: int = 16000,
+            examples_per_shard: int = 256, num_workers: int = 1, seed: int = 0,
+            extra_info: Optional[dict] = None, quiet: bool = False) -> dict:
+  """Converts `entries` ({split: [Entry]}) into shards; writes and returns dataset_info.
+
+  `skipped` holds what the readers already rejected ({split: [{"file", "reason"}]}); ids repeated
+  across splits are skipped here (the first split listed keeps them).
+  """
+  if examples_per_shard < 1 or sample_rate < 1:
+    raise ValueError("examples_per_shard and sample_rate must be positive")
+  os.makedirs(os.path.join(output_dir, _STATE_DIR), exist_ok=True)
+  for stale in glob.glob(os.path.join(output_dir, "*.tmp")):
+    os.remove(stale)                               # half-written shards of a killed run
+  skipped = {split: list(s) for split, s in (skipped or {}).items()}
+  seen, plan = set(), {}
+  for split, split_entries in entries.items():
+    if not _SPLIT_RE.match(split):
+      raise ValueError(f"split name {split!r} must match {_SPLIT_RE.pattern}")
+    kept = []
+    for entry in split_entries:
+      if entry.id in seen:
+        skipped.setdefault(split, []).append(manifests.skipped(entry.origin,
+                                                               f"duplicate id {entry.id!r}"))
+        continue
+      seen.add(entry.id)
+      kept.append(entry)
+    plan[split] = _plan_shards(split, kept, examples_per_shard, seed) if kept else []
+
+  # One task stream over all shards that are not already complete, consumed in order.
+  jobs = []
+  for split, shards in plan.items():
+    for k, shard_entries in enumerate(shards):
+      name = f"{split}-{k:05d}-of-{len(shards):05d}.tfrecord"
+      fingerprint = _shard_fingerprint(shard_entries, classes, sample_rate)
+      state_path = os.path.join(output_dir, _STATE_DIR, name + ".json")
+      state = _load_state(state_path)
+      done = (state is not None and state.get("fingerprint") == fingerprint
+              and os.path.isfile(os.path.join(output_dir, name)))
+      jobs.append(dict(split=split, name=name, entries=shard_entries, fingerprint=fingerprint,
+                       state_path=state_path, state=state if done else None))
+  pending = [job for job in jobs if job["state"] is None]
+  tasks = ((e.source, e.rate, sample_rate) for job in pending for e in job["entries"])
+  total = sum(len(job["entries"]) for job in pending)
+  progress = None if quiet else _Progress(total, f"converting {len(pending)} shard(s)")
+  reused = len(jobs) - len(pending)
+  if reused and not quiet:
+    logging.info("Reusing %d complete shard(s) from an earlier run.", reused)
+
+  pool = (multiprocessing.get_context("fork").Pool(num_workers)
+          if num_workers > 1 and total > 1 else None)
+  try:
+    results = pool.imap(_convert, tasks, chunksize=4) if pool else map(_convert, tasks)
+    for job in pending:
+      records, counts, shard_skips, seconds = [], [0] * len(classes), [], 0.0
+      for entry in job["entries"]:
+        status, *payload = next(results)
+        if progress:
+          progress.update()
+        if status == "skip":
+          shard_skips.append(manifests.skipped(entry.origin, payload[0]))
+          continue
+        records.append(tfrecords.make_example(payload[0], entry.labels, entry.id))
+        for label in entry.labels:
+          counts[label] += 1
+        seconds += payload[1] / sample_rate
+      tfrecords.write_shard(os.path.join(output_dir, job["name"]), records)
+      job["state"] = dict(fingerprint=job["fingerprint"], num_examples=len(records),
+                          class_counts=counts, skipped=shard_skips, seconds=seconds)
+      _write_json(job["state_path"], job["state"])
+  finally:
+    if pool:
+      pool.terminate()
+  if progress:
+    progress.update(0, final=True)
+  info = _dataset_info(jobs, plan, classes, sample_rate, skipped, extra_info)
+  _write_json(os.path.join(output_dir, INFO_NAME), info)
+  return info
+
+
+def _reason_kind(reason: str) -> str:
+  return re.split(r" \(|:| '| \d", reason, maxsplit=1)[0]
+
+
+def _dataset_info(jobs, plan, classes, sample_rate, skipped, extra_info):
+  splits, all_skipped = {}, []
+  for split in list(plan) + [s for s in skipped if s not in plan]:
+    split_jobs = [j for j in jobs if j["split"] == split]
+    counts = np.sum([j["state"]["class_counts"] for j in split_jobs] or [[0] * len(classes)], axis=0)
+    split_skips = skipped.get(split, []) + [s for j in split_jobs for s in j["state"]["skipped"]]
+    all_skipped += [{"split": split, **s} for s in split_skips]
+    splits[split] = {
+        "num_examples": int(sum(j["state"]["num_examples"] for j in split_jobs)),
+        "files": [j["name"] for j in split_jobs],
+        "hours": round(sum(j["state"]["seconds"] for j in split_jobs) / 3600.0, 4),
+        "class_counts": {c["id"]: int(n) for c, n in zip(classes, counts)},
+        "num_skipped": len(split_skips),
+    }
+  reasons = {}
+  for s in all_skipped:
+    reasons[_reason_kind(s["reason"])] = reasons.get(_reason_kind(s["reason"]), 0) + 1
+  info = {"format": "tf_frontends/v1: audio=WAV PCM16 mono bytes, labels=int64 list, id=bytes",
+          "sample_rate": int(sample_rate), "num_classes": len(classes), "classes": classes,
+          "splits": splits, "skipped": all_skipped, "skipped_by_reason": reasons}
+  info.update(extra_info or {})
+  return info
+
+
+def _split_arg(value: str, flag: str, default_split):
+  """'eval=path' -> ('eval', 'path'); 'path' -> (default_split(path), 'path')."""
+  split, sep, path = value.partition("=")
+  if sep and _SPLIT_RE.match(split) and not os.path.exists(value):
+    return split, path
+  return default_split(value), value
+
+
+def read_inputs(manifest_args, audioset_args, audax_args, classes, *, audio_dir=None,
+                audax_sample_rate=16000):
+  """Flags -> ({split: [Entry]}, {split: [skipped]}). Raises ValueError naming a bad argument."""
+  entries, skipped = {}, {}
+
+  def add(split, new_entries, new_skips):
+    entries.setdefault(split, []).extend(new_entries)
+    skipped.setdefault(split, []).extend(new_skips)
+
+  for arg in manifest_args:
+    split, path = _split_arg(arg, "--manifest", lambda p: None)
+    by_split, skips = manifests.read_manifest(path, classes, default_split=split or "train")
+    for s in set(by_split) | set(skips):
+      add(s, by_split.get(s, []), skips.get(s, []))
+  if audioset_args:
+    if not audio_dir:
+      raise ValueError("--audioset_segments needs --audio_dir (the folder of downloaded clips)")
+    index = manifests.index_audio_dir(audio_dir)
+    for arg in audioset_args:
+      split, path = _split_arg(arg, "--audioset_segments",
+                               lambda p: "eval" if "eval" in os.path.basename(p) else "train")
+      add(split, *manifests.read_audioset_segments(path, classes, index))
+  for arg in audax_args:
+    split, pattern = _split_arg(arg, "--audax_tfrecords", lambda p: "train")
+    paths = sorted(glob.glob(pattern))
+    if not paths:
+      raise ValueError(f"--audax_tfrecords: {pattern!r} matches no file")
+    for path in paths:
+      add(split, *_read_audax_file(path, classes, audax_sample_rate))
+  return entries, skipped
+
+
+def _read_audax_file(path, classes, sample_rate):
+  new_entries, new_skips = [], []
+  base = os.path.basename(path)
+  for index, audio, labels, error in tfrecords.read_audax(path):
+    origin = f"{path}#{index}"
+    if error is None and any(not 0 <= label < len(classes) for label in labels):
+      error = f"unknown label {next(l for l in labels if not 0 <= l < len(classes))}"
+    if error is None and not labels:
+      error = "no labels"
+    if error:
+      new_skips.append(manifests.skipped(origin, error))
+      continue
+    rate = sample_rate if isinstance(audio, np.ndarray) else None
+    new_entries.append(manifests.Entry(f"{base}#{index}", tuple(sorted(set(labels))), audio,
+                                       origin, rate))
+  return new_entries, new_skips
+
+
+def main(argv):
+  del argv
+  if not FLAGS.output_dir:
+    raise app.UsageError("--output_dir is required")
+  if not FLAGS.label_map:
+    raise app.UsageError("--label_map is required (AudioSet: class_labels_indices.csv)")
+  if not (FLAGS.manifest or FLAGS.audioset_segments or FLAGS.audax_tfrecords):
+    raise app.UsageError("give at least one of --manifest, --audioset_segments, --audax_tfrecords")
+  if FLAGS.num_workers < 1 or FLAGS.examples_per_shard < 1 or FLAGS.sample_rate < 1:
+    raise app.UsageError("--num_workers, --examples_per_shard and --sample_rate must be >= 1")
+  try:
+    classes = manifests.load_label_map(FLAGS.label_map)
+    entries, skipped = read_inputs(FLAGS.manifest, FLAGS.audioset_segments, FLAGS.audax_tfrecords,
+                                   classes, audio_dir=FLAGS.audio_dir,
+                                   audax_sample_rate=FLAGS.audax_sample_rate)
+  except ValueError as e:
+    raise app.UsageError(str(e)) from None
+  info = prepare(entries, classes, FLAGS.output_dir, skipped=skipped,
+                 sample_rate=FLAGS.sample_rate, examples_per_shard=FLAGS.examples_per_shard,
+                 num_workers=FLAGS.num_workers, seed=FLAGS.seed)
+  for split, s in info["splits"].items():
+    logging.info("%s: %d examples in %d shard(s), %.2f h, %d skipped", split, s["num_examples"],
+                 len(s["files"]), s["hours"], s["num_skipped"])
+  for reason, n in sorted(info["skipped_by_reason"].items()):
+    logging.info("skipped %d: %s", n, reason)
+  logging.info("Wrote %s", os.path.join(FLAGS.output_dir, INFO_NAME))
+
+
+if __name__ == "__main__":
+  define_flags()
+  app.run(main)

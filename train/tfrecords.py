@@ -1,0 +1,100 @@
+"""The on-disk record layouts: ours (written by prepare_data, read by input_pipeline) and audax's.
+
+Ours, one tf.train.Example per clip:
+  audio   bytes      16-bit PCM mono WAV at the dataset's sample rate (tf.audio.decode_wav in the graph)
+  labels  int64 list class indices into dataset_info.json's "classes"
+  id      bytes      unique example id (AudioSet: the YTID)
+
+audax (the seed recipe), possibly ZLIB- or GZIP-compressed files:
+  audio   bytes      an encoded file (FLAC usually; WAV / OGG too) or, in its "v2" layout, a serialized
+                     float32 tensor (tf.io.serialize_tensor) at a sample rate the record does not store
+  label   int64 list class indices
+  duration int64     (ignored)
+audax records are converted at prep time (`prepare_data --audax_tfrecords=...`): the FLAC is decoded with
+soundfile in the prep workers, because TF has no in-graph FLAC decoder without tensorflow-io.
+"""
+import os
+from typing import Iterator, Sequence
+
+import tensorflow as tf
+
+FEATURES = {
+    "audio": tf.io.FixedLenFeature([], tf.string),
+    "labels": tf.io.VarLenFeature(tf.int64),
+    "id": tf.io.FixedLenFeature([], tf.string, default_value=""),
+}
+_ENCODED_MAGIC = (b"fLaC", b"RIFF", b"OggS", b"ID3", b"FORM", b".snd")
+
+
+def make_example(wav_bytes: bytes, labels: Sequence[int], example_id: str) -> bytes:
+  """-> serialized tf.train.Example in our layout."""
+  feature = {
+      "audio": tf.train.Feature(bytes_list=tf.train.BytesList(value=[wav_bytes])),
+      "labels": tf.train.Feature(int64_list=tf.train.Int64List(value=[int(i) for i in labels])),
+      "id": tf.train.Feature(bytes_list=tf.train.BytesList(value=[example_id.encode("utf-8")])),
+  }
+  return tf.train.Example(features=tf.train.Features(feature=feature)).SerializeToString()
+
+
+def parse_example(serialized: tf.Tensor) -> dict:
+  """Graph op: serialized Example -> {"audio": bytes scalar, "labels": int64 [n], "id": string}."""
+  parsed = tf.io.parse_single_example(serialized, FEATURES)
+  parsed["labels"] = tf.sparse.to_dense(parsed["labels"])
+  return parsed
+
+
+def write_shard(path: str, records: Sequence[bytes]) -> None:
+  """Writes `path` atomically: a killed run leaves `path.tmp`, never a short file named `path`."""
+  tmp = path + ".tmp"
+  with tf.io.TFRecordWriter(tmp) as writer:
+    for record in records:
+      writer.write(record)
+  os.replace(tmp, path)
+
+
+def detect_compression(path: str) -> str:
+  """'' | 'ZLIB' | 'GZIP': the first type under which the file's first record reads cleanly."""
+  for compression in ("", "ZLIB", "GZIP"):
+    try:
+      for _ in tf.data.TFRecordDataset(path, compression_type=compression).take(1):
+        pass
+      return compression
+    except (tf.errors.DataLossError, tf.errors.InvalidArgumentError):
+      continue
+  raise ValueError(f"{path}: not a TFRecord file (tried uncompressed, ZLIB and GZIP)")
+
+
+def read_audax(path: str, compression: str = "auto") -> Iterator[tuple]:
+  """Yields (record_index, audio, labels, error) per record of an audax-layout file.
+
+  audio is encoded bytes, or a float32 numpy array for serialized tensors; error is a skip
+  reason (then audio is None). A corrupt tail ends the iteration with one error tuple.
+  """
+  if compression == "auto":
+    compression = detect_compression(path)
+  index = -1
+  try:
+    for index, record in enumerate(tf.data.TFRecordDataset(path, compression_type=compression)):
+      try:
+        example = tf.train.Example.FromString(record.numpy())
+      except Exception:  # noqa: BLE001  (protobuf raises its own DecodeError)
+        yield index, None, (), "not a tf.train.Example"
+        continue
+      feature = example.features.feature
+      labels = tuple(feature["label"].int64_list.value) if "label" in feature else ()
+      audio = feature["audio"].bytes_list.value if "audio" in feature else []
+      if not audio:
+        yield index, None, labels, "no 'audio' bytes feature"
+        continue
+      payload = audio[0]
+      if payload[:4] in _ENCODED_MAGIC or payload[:2] in (b"\xff\xfb", b"\xff\xf3"):
+        yield index, payload, labels, None
+        continue
+      try:
+        samples = tf.io.parse_tensor(payload, tf.float32).numpy().reshape(-1)
+      except (tf.errors.InvalidArgumentError, ValueError):
+        yield index, None, labels, "audio bytes are neither an audio file nor a float32 tensor"
+        continue
+      yield index, samples, labels, None
+  except tf.errors.DataLossError as e:
+    yield index + 1, None, (), f"corrupt record ({e.message.splitlines()[0][:80]})"
