@@ -1,0 +1,161 @@
+"""tf.data input pipeline over prepare_data's shards (layout: train/tfrecords.py).
+
+  ds = make_dataset(data_dir, "train", batch_size=32, crop_seconds=5.0, mode="train", seed=0)
+  {"audio": [B, crop_samples] float32 in [-1, 1], "labels": [B, C] float32 multi-hot, "id": [B] string}
+
+Modes:
+  train      shuffle files, repeat, interleave, shuffle examples, random crop, batch (drop remainder),
+             optional mixup (per-example lambda ~ Beta(alpha, alpha), partner = the batch rolled by one)
+  eval       files in order, one pass, centre crop, last batch kept
+  full_clip  files in order, one pass, whole clips padded to the longest in the batch, plus
+             "num_samples": [B] int32 (each clip's true length)
+Crops shorter clips are zero-padded at the end. With `seed` set the output is deterministic (crop
+offsets are stateless functions of seed and position); without it, crops and order vary per run.
+Under tf.distribute, pass the InputContext (distribute_datasets_from_function): files are sharded by
+input_pipeline_id (examples, if there are fewer files than pipelines) and batch_size is per replica.
+"""
+import json
+import os
+from typing import Optional
+
+import tensorflow as tf
+
+from train import tfrecords
+
+MODES = ("train", "eval", "full_clip")
+SHUFFLE_BUFFER = 1024          # examples; each is its WAV bytes, ~160 kB for 5 s at 16 kHz
+CYCLE_LENGTH = 8               # shards read concurrently in training
+
+
+def load_dataset_info(data_dir: str) -> dict:
+  """Reads DIR/dataset_info.json (written by prepare_data / demo_data)."""
+  path = os.path.join(data_dir, "dataset_info.json")
+  if not tf.io.gfile.exists(path):
+    raise FileNotFoundError(f"{path} not found: is {data_dir!r} a prepare_data output folder?")
+  with tf.io.gfile.GFile(path) as f:
+    return json.load(f)
+
+
+def crop_or_pad(audio: tf.Tensor, crop_samples: int, offset: tf.Tensor) -> tf.Tensor:
+  """[T] -> [crop_samples]: audio[offset : offset + crop], zero-padded at the end if short."""
+  padded = tf.pad(audio, [[0, tf.maximum(crop_samples - tf.shape(audio)[0], 0)]])
+  out = padded[offset:offset + crop_samples]
+  out.set_shape([crop_samples])
+  return out
+
+
+def max_offset(num_samples: tf.Tensor, crop_samples: int) -> tf.Tensor:
+  return tf.maximum(num_samples - crop_samples, 0)
+
+
+def multi_hot(labels: tf.Tensor, num_classes: int) -> tf.Tensor:
+  """int [n] -> float32 [num_classes] with ones at `labels` (repeats count once; n may be 0)."""
+  counts = tf.reduce_sum(tf.one_hot(labels, num_classes, dtype=tf.float32), axis=0)
+  return tf.minimum(counts, 1.0)
+
+
+def _decode(serialized, num_classes):
+  parsed = tfrecords.parse_example(serialized)
+  audio, _ = tf.audio.decode_wav(parsed["audio"], desired_channels=1)
+  return {"audio": audio[:, 0], "labels": multi_hot(parsed["labels"], num_classes),
+          "id": parsed["id"]}
+
+
+def mixup(batch: dict, alpha: float, seed: Optional[tf.Tensor] = None) -> dict:
+  """x = lam * x + (1 - lam) * roll(x, 1) per example, same for labels; lam ~ Beta(alpha, alpha)."""
+  size = tf.shape(batch["audio"])[:1]
+  if seed is None:
+    g1, g2 = tf.random.gamma(size, alpha), tf.random.gamma(size, alpha)
+  else:
+    g1 = tf.random.stateless_gamma(size, seed, alpha)
+    g2 = tf.random.stateless_gamma(size, seed + tf.constant([0, 1], tf.int64), alpha)
+  lam = g1 / tf.maximum(g1 + g2, 1e-12)
+  out = dict(batch)
+  for key in ("audio", "labels"):
+    x = batch[key]
+    out[key] = lam[:, None] * x + (1.0 - lam[:, None]) * tf.roll(x, 1, axis=0)
+  return out
+
+
+def _files(data_dir, info, split):
+  if split not in info["splits"]:
+    raise ValueError(f"split {split!r} not in {data_dir}/dataset_info.json "
+                     f"(has: {sorted(info['splits'])})")
+  files = [os.path.join(data_dir, name) for name in info["splits"][split]["files"]]
+  if not files:
+    raise ValueError(f"split {split!r} of {data_dir} has no shards (everything skipped?)")
+  return files
+
+
+def make_dataset(data_dir: str, split: str, *, batch_size: int, crop_seconds: float,
+                 mode: str, seed: Optional[int] = None, mixup_alpha: float = 0.0,
+                 input_context: Optional[tf.distribute.InputContext] = None) -> tf.data.Dataset:
+  """Batches of {"audio", "labels", "id"} (+ "num_samples" in full_clip mode); see module doc."""
+  if mode not in MODES:
+    raise ValueError(f"mode={mode!r}; expected one of {MODES}")
+  if batch_size < 1 or crop_seconds <= 0 or mixup_alpha < 0:
+    raise ValueError(f"need batch_size >= 1, crop_seconds > 0, mixup_alpha >= 0; got "
+                     f"{batch_size}, {crop_seconds}, {mixup_alpha}")
+  info = load_dataset_info(data_dir)
+  num_classes = len(info["classes"])
+  crop_samples = int(round(crop_seconds * info["sample_rate"]))
+  files = _files(data_dir, info, split)
+  training = mode == "train"
+  num_pipelines, pipeline_id = 1, 0
+  if input_context is not None:
+    num_pipelines, pipeline_id = input_context.num_input_pipelines, input_context.input_pipeline_id
+  shard_examples = num_pipelines > 1 and len(files) < num_pipelines
+  if num_pipelines > 1 and not shard_examples:
+    files = files[pipeline_id::num_pipelines]
+  base_seed = None if seed is None else int(seed) * 1_000_003 + pipeline_id
+
+  options = tf.data.Options()
+  options.deterministic = seed is not None or not training
+  ds = tf.data.Dataset.from_tensor_slices(files)
+  if training:
+    ds = ds.shuffle(len(files), seed=base_seed, reshuffle_each_iteration=True).repeat()
+    ds = ds.interleave(tf.data.TFRecordDataset, cycle_length=min(len(files), CYCLE_LENGTH),
+                       block_length=1, num_parallel_calls=tf.data.AUTOTUNE)
+  else:
+    ds = tf.data.TFRecordDataset(ds)
+  if shard_examples:
+    ds = ds.shard(num_pipelines, pipeline_id)
+  if training:
+    ds = ds.shuffle(SHUFFLE_BUFFER, seed=base_seed)
+  ds = ds.map(lambda s: _decode(s, num_classes), num_parallel_calls=tf.data.AUTOTUNE)
+
+  if mode == "full_clip":
+    ds = ds.map(lambda x: {**x, "num_samples": tf.shape(x["audio"], out_type=tf.int32)[0]})
+    ds = ds.padded_batch(batch_size)
+    return ds.with_options(options).prefetch(tf.data.AUTOTUNE)
+
+  if training and base_seed is not None:
+    ds = ds.enumerate().map(
+        lambda i, x: _random_crop(x, crop_samples, tf.stack([tf.constant(base_seed, tf.int64), i])),
+        num_parallel_calls=tf.data.AUTOTUNE)
+  elif training:
+    ds = ds.map(lambda x: _random_crop(x, crop_samples, None), num_parallel_calls=tf.data.AUTOTUNE)
+  else:
+    ds = ds.map(lambda x: _centre_crop(x, crop_samples), num_parallel_calls=tf.data.AUTOTUNE)
+  ds = ds.batch(batch_size, drop_remainder=training)
+  if training and mixup_alpha > 0:
+    if base_seed is None:
+      ds = ds.map(lambda b: mixup(b, mixup_alpha))
+    else:
+      ds = ds.enumerate().map(lambda i, b: mixup(
+          b, mixup_alpha, tf.stack([tf.constant(base_seed + 1, tf.int64), 2 * i])))
+  return ds.with_options(options).prefetch(tf.data.AUTOTUNE)
+
+
+def _random_crop(x, crop_samples, seed):
+  limit = max_offset(tf.shape(x["audio"])[0], crop_samples) + 1
+  if seed is None:
+    offset = tf.random.uniform([], 0, limit, dtype=tf.int32)
+  else:
+    offset = tf.random.stateless_uniform([], seed, 0, limit, dtype=tf.int32)
+  return {**x, "audio": crop_or_pad(x["audio"], crop_samples, offset)}
+
+
+def _centre_crop(x, crop_samples):
+  offset = max_offset(tf.shape(x["audio"])[0], crop_samples) // 2
+  return {**x, "audio": crop_or_pad(x["audio"], crop_samples, offset)}
