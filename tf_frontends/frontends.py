@@ -56,6 +56,14 @@ def as_mono_waveform(inputs, layer_name: str) -> tf.Tensor:
   return tf.cast(inputs, tf.float32)
 
 
+def check_frequency_range(layer_name, min_freq, max_freq, sample_rate):
+  if not 0.0 <= min_freq < max_freq <= sample_rate / 2:
+    raise ValueError(
+        f"{layer_name}: need 0 <= min_freq < max_freq <= sample_rate / 2; got "
+        f"min_freq={min_freq}, max_freq={max_freq}, sample_rate={sample_rate} "
+        "(set max_freq when changing sample_rate).")
+
+
 class _Frontend(tf_keras.layers.Layer):
   """Shared arguments, input checks and the LEAF-family signal chain.
 
@@ -96,6 +104,19 @@ class _Frontend(tf_keras.layers.Layer):
       self._instance_norm = tf_keras.layers.GroupNormalization(
           groups=n_filters, epsilon=1e-6, name="instance_norm")
 
+  def build(self, input_shape):
+    # Build the sub-layers now (not at first call) so that weights exist right
+    # after `build`, e.g. for set_weights under a distribution strategy.
+    waveform = tf.TensorShape([input_shape[0], None, 1])
+    energies = tf.TensorShape([input_shape[0], None, self.n_filters])
+    for layer, shape in [(self._preemp, waveform), (self._filterbank, waveform),
+                         (self._pooling, energies), (self._compression, energies),
+                         (self._instance_norm, energies)]:
+      if layer is not None and not layer.built:
+        with tf.name_scope(layer.name):
+          layer.build(shape)
+    super().build(input_shape)
+
   def num_frames(self, num_samples):
     return -(-num_samples // self.hop)
 
@@ -132,8 +153,7 @@ class SquaredModulus(tf_keras.layers.Layer):
   """[B, T, 2N] interleaved (re, im) -> [B, T, N] re^2 + im^2."""
 
   def call(self, inputs):
-    pairs = tf.reshape(inputs, tf.concat([tf.shape(inputs)[:-1], [-1, 2]], 0))
-    return tf.reduce_sum(tf.square(pairs), axis=-1)
+    return tf.square(inputs[..., 0::2]) + tf.square(inputs[..., 1::2])
 
   def compute_output_shape(self, input_shape):
     return tf.TensorShape(input_shape[:-1] + [input_shape[-1] // 2])
@@ -169,6 +189,7 @@ class Leaf(_Frontend):
                      window_len=window_len, window_stride=window_stride,
                      learn_filters=learn_filters, learn_pooling=learn_pooling,
                      preemp=preemp, mean_var_norm=mean_var_norm, **kwargs)
+    check_frequency_range("Leaf", min_freq, max_freq, sample_rate)
     self.min_freq = min_freq
     self.max_freq = max_freq
     self.pooling_init = pooling_init
@@ -271,6 +292,8 @@ class TimeDomainFilterbanks(_Frontend):
   def __init__(self, min_freq: float = 60.0, max_freq: float = 7800.0,
                **kwargs):
     super().__init__(**kwargs)
+    check_frequency_range("TimeDomainFilterbanks", min_freq, max_freq,
+                          self.sample_rate)
     self.min_freq = min_freq
     self.max_freq = max_freq
     self._filterbank = tf_keras.layers.Conv1D(
@@ -306,6 +329,7 @@ class MelFilterbanks(tf_keras.layers.Layer):
                max_freq: float = 7800.0, **kwargs):
     kwargs.setdefault("dtype", "float32")
     super().__init__(**kwargs)
+    check_frequency_range("MelFilterbanks", min_freq, max_freq, sample_rate)
     self.n_filters = n_filters
     self.sample_rate = sample_rate
     self.n_fft = n_fft

@@ -79,7 +79,8 @@ class LearnablePooling1D(tf_keras.layers.Layer):
     return tf.tile(self.kernel[:, tf.newaxis], [1, channels])
 
   def call(self, inputs):
-    return depthwise_pool(inputs, self.windows(inputs.shape[-1]), self.strides)
+    channels = inputs.shape[-1] or tf.shape(inputs)[-1]
+    return depthwise_pool(inputs, self.windows(channels), self.strides)
 
   def get_config(self):
     return {**super().get_config(), "kernel_size": self.kernel_size,

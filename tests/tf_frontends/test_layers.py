@@ -1,0 +1,115 @@
+"""Filterbank, pooling and compression layers against numpy_reference (float64).
+
+Tolerances: float32 sums of 401 products, so rtol 1e-4 / atol 1e-6 on O(1) values.
+"""
+import math
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from tests.tf_frontends import numpy_reference as ref
+from tests.tf_frontends import signals
+from tf_frontends import compression
+from tf_frontends import convolution
+from tf_frontends import pooling
+
+
+def test_gabor_conv_matches_reference_and_clips_params():
+  layer = convolution.GaborConv1D(filters=6, kernel_size=401)
+  x = signals.speech_like(2, 1000)
+  layer.build((None, None, 1))
+  params = np.array([[0.1, 0.5], [0.5, 20.0], [1.0, 80.0], [2.0, 400.0], [-0.2, 3.0],
+                     [4.0, 10.0]], np.float32)  # out-of-range mu/sigma get clipped
+  layer.kernel.assign(params)
+  got = layer(x[..., None]).numpy()
+  mu, sigma = ref.gabor_clip(params[:, 0], params[:, 1], 401)
+  z = ref.correlate_same(x.astype(np.float64), ref.gabor(mu, sigma, 401).T)
+  expected = np.stack([z.real, z.imag], axis=-1).reshape(2, 1000, 12)
+  assert got.shape == (2, 1000, 12)
+  np.testing.assert_allclose(got, expected, rtol=1e-4, atol=1e-6)
+  assert convolution.gabor_sigma_bounds(401) == pytest.approx((1.499, 150.29), abs=5e-3)
+
+
+def test_sinc_conv_matches_reference():
+  layer = convolution.SincConv1D(filters=40, kernel_size=401)
+  x = signals.speech_like(2, 800)
+  got = layer(x[..., None]).numpy()
+  expected = ref.correlate_same(x.astype(np.float64),
+                                ref.sinc_filters(layer.kernel.numpy(), 401, 16000))
+  np.testing.assert_allclose(got, expected, rtol=1e-4, atol=2e-5)
+  low, high = layer.band_edges_hz()
+  assert float(low[0]) == pytest.approx(100.0) and float(high[0]) == pytest.approx(197.0, abs=0.5)
+
+
+def test_sinc_conv_honours_sample_rate():
+  layer = convolution.SincConv1D(filters=8, kernel_size=101, sample_rate=8000)
+  x = signals.speech_like(1, 300, sample_rate=8000)
+  got = layer(x[..., None]).numpy()
+  expected = ref.correlate_same(x.astype(np.float64),
+                                ref.sinc_filters(layer.kernel.numpy(), 101, 8000))
+  np.testing.assert_allclose(got, expected, rtol=1e-4, atol=2e-5)
+  assert float(tf.reduce_max(layer.band_edges_hz()[1])) <= 4000.0
+
+
+@pytest.mark.parametrize("stride,length", [(1, 500), (160, 1000), (160, 161), (160, 50)])
+def test_gaussian_lowpass_matches_reference(stride, length):
+  layer = pooling.GaussianLowpass(kernel_size=401, strides=stride)
+  x = np.random.default_rng(1).random((2, length, 3)).astype(np.float32)
+  layer.build(x.shape)
+  layer.kernel.assign([0.4, 0.1, 0.7])
+  got = layer(x).numpy()
+  expected = ref.pool_same(x.astype(np.float64), ref.gaussian_window([0.4, 0.1, 0.7], 401), stride)
+  assert got.shape == (2, -(-length // stride), 3)
+  np.testing.assert_allclose(got, expected, rtol=1e-4, atol=1e-5)
+
+
+def test_learnable_pooling_shares_one_window():
+  layer = pooling.LearnablePooling1D(kernel_size=401, strides=160)
+  x = np.random.default_rng(2).random((1, 900, 4)).astype(np.float32)
+  got = layer(x).numpy()
+  window = layer.kernel.numpy().astype(np.float64)
+  expected = ref.pool_same(x.astype(np.float64), np.repeat(window[:, None], 4, 1), 160)
+  np.testing.assert_allclose(got, expected, rtol=1e-4, atol=1e-5)
+
+
+@pytest.mark.parametrize("frames", [1, 2, 63, 64, 65, 130, 500])
+def test_parallel_ema_equals_recursion(frames):
+  rng = np.random.default_rng(frames)
+  x = rng.random((2, frames, 5)) * 10**rng.uniform(-5, 2, (1, 1, 5))
+  smooth = np.array([0.0, 0.04, 0.5, 0.999, 1.0])
+  expected = ref.ema(x, smooth)
+  for ema in (compression.ema_parallel, compression.ema_scan):
+    got = ema(tf.constant(x, tf.float32), tf.constant(smooth, tf.float32)).numpy()
+    np.testing.assert_allclose(got, expected, rtol=2e-5, atol=1e-9 * x.max())
+
+
+@pytest.mark.parametrize("implementation", ["parallel", "scan"])
+def test_pcen_matches_reference(implementation):
+  x = np.random.default_rng(3).random((2, 150, 4)).astype(np.float32) + 1e-5
+  layer = compression.PCEN(floor=1e-12, learn_params=True, learn_smooth_coef=True,
+                           ema_implementation=implementation)
+  got = layer(x).numpy()
+  expected = ref.pcen(x.astype(np.float64), 0.96, 0.04, 2.0, 2.0, 1e-12)
+  np.testing.assert_allclose(got, expected, rtol=1e-4, atol=1e-6)
+
+
+def test_pcen_stays_finite_with_weights_pushed_out_of_range():
+  layer = compression.PCEN(learn_params=True, learn_smooth_coef=True)
+  x = tf.constant(np.random.default_rng(4).random((1, 40, 3)) * 1e3 + 1e-5, tf.float32)
+  layer(x)
+  layer.delta.assign([-3.0, 0.0, 2.0])
+  layer.alpha.assign([-5.0, 3.0, 0.5])
+  layer.root.assign([0.1, -2.0, 2.0])
+  layer.smooth.assign([-1.0, 2.0, 0.5])
+  with tf.GradientTape() as tape:
+    y = layer(x)
+    loss = tf.reduce_sum(y)
+  grads = tape.gradient(loss, layer.trainable_variables)
+  assert np.all(np.isfinite(y.numpy()))
+  assert all(np.all(np.isfinite(g.numpy())) for g in grads)
+
+
+def test_pcen_rejects_unknown_implementation():
+  with pytest.raises(ValueError, match="ema_implementation"):
+    compression.PCEN(ema_implementation="fft")
