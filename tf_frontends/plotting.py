@@ -1,0 +1,122 @@
+"""Pictures of a frontend: its filters' frequency responses, where its filters sit
+relative to the mel initialisation, and its output for one clip.
+
+Used by the demo, by TensorBoard image summaries during training and by
+anyone inspecting a trained frontend. Returns matplotlib figures; `save_png`
+and `figure_to_png` write them out.
+
+    |H_n(f)|^2 = |DFT_{n_fft}(h_n)|^2 (dB, normalised to each filter's peak)
+"""
+import io
+import math
+
+import matplotlib
+
+matplotlib.use("Agg")  # headless: training servers and CI have no display
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+
+from tf_frontends import frontends  # noqa: E402
+from tf_frontends import initializers  # noqa: E402
+
+
+def impulse_responses(frontend) -> np.ndarray:
+  """Complex taps [filters, taps] of a built frontend's current filters."""
+  if isinstance(frontend, frontends.Leaf):
+    real, imag = frontend._filterbank.impulse_responses()  # pylint: disable=protected-access
+    return real.numpy() + 1j * imag.numpy()
+  if isinstance(frontend, (frontends.SincNet, frontends.SincNetPlus)):
+    return frontend._filterbank.impulse_responses().numpy().T  # pylint: disable=protected-access
+  if isinstance(frontend, frontends.TimeDomainFilterbanks):
+    kernel = frontend._filterbank.kernel.numpy()[:, 0, :]  # pylint: disable=protected-access
+    return (kernel[:, 0::2] + 1j * kernel[:, 1::2]).T
+  raise TypeError(f"{type(frontend).__name__} has no impulse responses to plot.")
+
+
+def frequency_responses(frontend, n_fft: int = 1024):
+  """(frequencies in Hz [bins], power responses [filters, bins], peak-normalised).
+
+  MelFilterbanks returns its (fixed) mel weights instead.
+  """
+  if isinstance(frontend, frontends.MelFilterbanks):
+    weights = initializers.mel_filters(frontend.n_filters, frontend.sample_rate,
+                                       frontend.min_freq, frontend.max_freq,
+                                       frontend.n_fft)
+    freqs = np.linspace(0, frontend.sample_rate / 2, weights.shape[1])
+    weights = np.maximum(weights, 1e-30)
+    return freqs, weights / weights.max(axis=1, keepdims=True)
+  taps = impulse_responses(frontend)
+  # Complex filters respond on one side only: show 0 .. sr/2 of the full DFT.
+  power = np.abs(np.fft.fft(taps, n=n_fft, axis=1)[:, :n_fft // 2 + 1])**2
+  power = np.maximum(power, 1e-30)
+  freqs = np.arange(n_fft // 2 + 1) * frontend.sample_rate / n_fft
+  return freqs, power / power.max(axis=1, keepdims=True)
+
+
+def centres_and_bandwidths(freqs, responses):
+  """Per filter: frequency of the peak and the width above half power, in Hz."""
+  centres = freqs[np.argmax(responses, axis=1)]
+  step = freqs[1] - freqs[0]
+  bandwidths = (responses >= 0.5 * responses.max(axis=1, keepdims=True)).sum(1) * step
+  return centres, bandwidths
+
+
+def mel_initialisation(frontend):
+  """(centres, bandwidths) in Hz of the same frontend type at initialisation."""
+  fresh = type(frontend).from_config(frontend.get_config())
+  fresh.build((None, None))
+  return centres_and_bandwidths(*frequency_responses(fresh))
+
+
+def plot_filterbank(frontend, title: str = ""):
+  """Two panels: current responses (dB) and centre/bandwidth vs the mel init."""
+  freqs, responses = frequency_responses(frontend)
+  centres, bandwidths = centres_and_bandwidths(freqs, responses)
+  init_centres, init_bandwidths = mel_initialisation(frontend)
+  figure, (top, bottom) = plt.subplots(2, 1, figsize=(8, 7))
+  top.plot(freqs, 10 * np.log10(responses.T), linewidth=0.7)
+  top.set(xlabel="frequency (Hz)", ylabel="power (dB, per-filter peak = 0)",
+          ylim=(-60, 3), title=title or f"{type(frontend).__name__} filters")
+  index = np.arange(len(centres))
+  bottom.errorbar(index, init_centres, yerr=init_bandwidths / 2, fmt="o",
+                  markersize=3, alpha=0.5, label="mel initialisation")
+  bottom.errorbar(index + 0.3, centres, yerr=bandwidths / 2, fmt="s",
+                  markersize=3, label="current")
+  bottom.set(xlabel="filter", ylabel="centre ± half bandwidth (Hz)")
+  bottom.legend()
+  figure.tight_layout()
+  return figure
+
+
+def plot_features(features: np.ndarray, hop_seconds: float = 0.01,
+                  title: str = "frontend output"):
+  """Image of one clip's features [frames, filters], low filters at the bottom."""
+  features = np.asarray(features)
+  figure, axis = plt.subplots(figsize=(8, 3))
+  image = axis.imshow(features.T, origin="lower", aspect="auto",
+                      extent=(0, features.shape[0] * hop_seconds, 0,
+                              features.shape[1]), cmap="magma")
+  axis.set(xlabel="time (s)", ylabel="filter", title=title)
+  figure.colorbar(image, ax=axis)
+  figure.tight_layout()
+  return figure
+
+
+def figure_to_png(figure) -> bytes:
+  """PNG bytes of a figure (closes it), e.g. for tf.summary.image."""
+  buffer = io.BytesIO()
+  figure.savefig(buffer, format="png", dpi=90)
+  plt.close(figure)
+  return buffer.getvalue()
+
+
+def save_png(figure, path: str) -> str:
+  with open(path, "wb") as f:
+    f.write(figure_to_png(figure))
+  return path
+
+
+def gabor_bandwidth_hz(sigma_samples, sample_rate):
+  """Half-power bandwidth of a Gabor filter: 2 sqrt(ln 2) / sigma rad/sample in Hz."""
+  return 2.0 * math.sqrt(math.log(2.0)) / np.asarray(sigma_samples) * sample_rate / (
+      2.0 * math.pi)
