@@ -1,0 +1,133 @@
+"""audio_io: decode / downmix / resample / encode, and the reasons bad audio is rejected with."""
+import io
+import struct
+
+import numpy as np
+import pytest
+import soundfile as sf
+import tensorflow as tf
+
+from train import audio_io
+
+
+def _sine(freq_hz, rate, seconds, phase=0.0):
+  t = np.arange(int(round(seconds * rate))) / rate
+  return np.sin(2 * np.pi * freq_hz * t + phase)
+
+
+def _encode(samples, rate, fmt, subtype=None):
+  buffer = io.BytesIO()
+  sf.write(buffer, samples, rate, format=fmt, subtype=subtype)
+  return buffer.getvalue()
+
+
+@pytest.mark.parametrize("rate_in", [8000, 22050, 44100, 48000])
+def test_resample_matches_the_analytic_sine(rate_in):
+  # Independent reference: the same continuous sine sampled directly at 16 kHz.
+  out = audio_io.resample(_sine(440.0, rate_in, 1.0).astype(np.float32), rate_in, 16000)
+  assert out.dtype == np.float32 and out.shape == (16000,)
+  expected = _sine(440.0, 16000, 1.0)
+  interior = slice(800, -800)                     # away from the filter's edge transients
+  np.testing.assert_allclose(out[interior], expected[interior], atol=2e-3)
+
+
+def test_resample_removes_content_above_the_new_nyquist():
+  out = audio_io.resample(_sine(11000.0, 48000, 1.0).astype(np.float32), 48000, 16000)
+  assert np.sqrt(np.mean(out[800:-800] ** 2)) < 1e-2   # 11 kHz cannot exist at 16 kHz
+
+
+def test_downmix_is_the_channel_mean():
+  stereo = np.stack([np.full(10, 0.5), np.full(10, -0.25)], axis=1).astype(np.float32)
+  np.testing.assert_allclose(audio_io.to_mono(stereo), np.full(10, 0.125))
+
+
+def test_encode_wav_round_trips_through_tf_decode_wav():
+  rng = np.random.default_rng(0)
+  x = np.concatenate([rng.uniform(-1, 1, 1000), [1.0, -1.0, 0.0]]).astype(np.float32)
+  data = audio_io.encode_wav(x, 16000)
+  assert data[:4] == b"RIFF" and len(data) == 44 + 2 * x.size
+  decoded, rate = tf.audio.decode_wav(data)
+  assert int(rate) == 16000 and decoded.shape == (x.size, 1)
+  np.testing.assert_allclose(decoded.numpy()[:, 0], x, atol=1.0 / 32768 + 1e-7)
+  # x * 32768 rounded: decode_wav's int/32768 inverts it exactly (full scale clips at 32767)
+  ints = np.frombuffer(data[44:], "<i2")
+  np.testing.assert_array_equal(ints[-3:], [32767, -32768, 0])
+  assert audio_io.encode_wav(x, 16000) == data          # deterministic bytes
+
+
+@pytest.mark.parametrize("fmt,subtype", [("WAV", "PCM_16"), ("WAV", "FLOAT"), ("FLAC", None),
+                                         ("OGG", None)])
+def test_load_clip_decodes_resamples_and_downmixes_any_format(fmt, subtype):
+  left, right = _sine(300.0, 44100, 0.5), _sine(300.0, 44100, 0.5)
+  data = _encode(0.5 * np.stack([left, right], axis=1), 44100, fmt, subtype)
+  clip = audio_io.load_clip(data, 16000)
+  assert clip.dtype == np.float32 and abs(clip.shape[0] - 8000) <= 1
+  expected = 0.5 * _sine(300.0, 16000, 0.5)
+  tolerance = 0.05 if fmt == "OGG" else 3e-3           # Vorbis is lossy
+  np.testing.assert_allclose(clip[800:7000], expected[800:7000], atol=tolerance)
+
+
+def test_load_clip_reads_paths(tmp_path):
+  path = tmp_path / "a.flac"
+  sf.write(path, 0.25 * _sine(100.0, 16000, 0.25), 16000)
+  np.testing.assert_allclose(audio_io.load_clip(str(path), 16000), 0.25 * _sine(100.0, 16000, 0.25),
+                             atol=1e-4)
+
+
+def _streamed_wav(samples_int16, rate=22050, declared=0x7FFFF000):
+  body = samples_int16.astype("<i2").tobytes()
+  fmt = struct.pack("<HHIIHH", 1, 1, rate, 2 * rate, 2, 16)
+  return (b"RIFF" + struct.pack("<I", declared + 36) + b"WAVE" + b"fmt " + struct.pack("<I", 16)
+          + fmt + b"data" + struct.pack("<I", declared) + body)
+
+
+def test_streamed_wav_with_bogus_length_is_read_whole():
+  ints = np.arange(-500, 500, dtype=np.int16) * 30
+  samples, rate = audio_io.read_wav_ignoring_length(_streamed_wav(ints))
+  assert rate == 22050 and samples.shape == (1000, 1)
+  np.testing.assert_array_equal(samples[:, 0], ints / 32768.0)
+  audio_io.check_wav_length(_streamed_wav(ints))        # a streaming size is not "truncated"
+  assert audio_io.decode(_streamed_wav(ints))[0].shape == (1000, 1)
+
+
+def _bad_inputs(tmp_path):
+  good_wav = _encode(0.1 * _sine(200.0, 16000, 0.5), 16000, "WAV")
+  good_flac = _encode(0.1 * _sine(200.0, 16000, 0.5), 16000, "FLAC")
+  nan = 0.1 * _sine(200.0, 16000, 0.1)
+  nan[7] = np.nan
+  inf = 0.1 * _sine(200.0, 16000, 0.1)
+  inf[3] = np.inf
+  return {
+      "missing file": str(tmp_path / "nope.wav"),
+      "empty file": b"",
+      "not decodable audio": b"this is a text file, not audio " * 20,
+      "truncated WAV": good_wav[:len(good_wav) // 2],
+      "not decodable audio (LibsndfileError": good_flac[:len(good_flac) // 2],   # FLAC lost sync
+      "no audio samples": _encode(np.zeros(0), 16000, "WAV"),
+      "non-finite samples": _encode(nan, 16000, "WAV", "FLOAT"),
+      "non-finite samples ": _encode(inf, 16000, "WAV", "FLOAT"),
+  }
+
+
+def test_bad_inputs_raise_audio_error_with_their_reason(tmp_path):
+  for reason, source in _bad_inputs(tmp_path).items():
+    with pytest.raises(audio_io.AudioError) as error:
+      audio_io.load_clip(source, 16000)
+    assert str(error.value).startswith(reason.strip()), (reason, str(error.value))
+
+
+def test_truncated_flac_at_a_frame_boundary_is_reported(monkeypatch):
+  # libsndfile may stop early without an error; fewer frames than the header promised is truncation
+  class ShortFile:
+    frames, samplerate, format = 100, 16000, "FLAC"
+    def __init__(self, *_):
+      pass
+    def __enter__(self):
+      return self
+    def __exit__(self, *_):
+      return False
+    def read(self, **_):
+      return np.zeros((60, 1), np.float32)
+  monkeypatch.setattr(audio_io.sf, "SoundFile", ShortFile)
+  with pytest.raises(audio_io.AudioError, match="truncated: decoded 60 of 100 frames"):
+    audio_io.decode(b"fLaC....")
