@@ -89,7 +89,9 @@ def decode(source) -> tuple:
       expected, rate, container = f.frames, f.samplerate, f.format
       samples = f.read(dtype="float32", always_2d=True)
   except (sf.LibsndfileError, RuntimeError, TypeError, ValueError) as e:
-    raise AudioError(f"not decodable audio ({type(e).__name__}: {e})") from None
+    # libsndfile's own message, without soundfile's "<BytesIO object at 0x...>" (not deterministic)
+    message = getattr(e, "error_string", None) or str(e)
+    raise AudioError(f"not decodable audio ({type(e).__name__}: {message})") from None
   if samples.shape[0] == 0:
     raise AudioError("no audio samples")
   if container != "MPEG" and samples.shape[0] < expected:   # MP3 frame counts are estimates

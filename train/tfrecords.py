@@ -33,7 +33,8 @@ def make_example(wav_bytes: bytes, labels: Sequence[int], example_id: str) -> by
       "labels": tf.train.Feature(int64_list=tf.train.Int64List(value=[int(i) for i in labels])),
       "id": tf.train.Feature(bytes_list=tf.train.BytesList(value=[example_id.encode("utf-8")])),
   }
-  return tf.train.Example(features=tf.train.Features(feature=feature)).SerializeToString()
+  example = tf.train.Example(features=tf.train.Features(feature=feature))
+  return example.SerializeToString(deterministic=True)   # map order fixed across processes
 
 
 def parse_example(serialized: tf.Tensor) -> dict:
