@@ -70,10 +70,11 @@ def _place(clip, audio, gain, rng):
 
 def pink_noise(num_samples, rng):
   """1/f noise by shaping white noise's spectrum; unit peak."""
-  spectrum = np.fft.rfft(rng.standard_normal(num_samples))
+  size = 1 << (num_samples - 1).bit_length()           # power of two: clip lengths are often prime
+  spectrum = np.fft.rfft(rng.standard_normal(size))
   spectrum[1:] /= np.sqrt(np.arange(1, spectrum.shape[0]))
   spectrum[0] = 0.0
-  noise = np.fft.irfft(spectrum, n=num_samples)
+  noise = np.fft.irfft(spectrum, n=size)[:num_samples]
   return (noise / max(np.max(np.abs(noise)), 1e-9)).astype(np.float32)
 
 

@@ -268,7 +268,7 @@ def read_inputs(manifest_args, audioset_args, audax_args, classes, *, audio_dir=
   for arg in manifest_args:
     split, path = _split_arg(arg, "--manifest", lambda p: None)
     by_split, skips = manifests.read_manifest(path, classes, default_split=split or "train")
-    for s in set(by_split) | set(skips):
+    for s in dict.fromkeys([*by_split, *skips]):     # first appearance order, deterministic
       add(s, by_split.get(s, []), skips.get(s, []))
   if audioset_args:
     if not audio_dir:
