@@ -15,3 +15,19 @@ if [ ! -f "$stamp" ]; then
   rm -f .venv/.installed-*
   touch "$stamp"
 fi
+
+# --- demo data: Debian packages (issue 3; owned by train/demo_data.py) -------------------------
+# Real recordings and synthesizers the embedded demo set is built from. Skipped when installed.
+demo_packages="sonic-pi-samples espeak-ng fluidsynth timgm6mb-soundfont"
+missing=""
+for package in $demo_packages; do
+  dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "install ok installed" \
+    || missing="$missing $package"
+done
+if [ -n "$missing" ]; then
+  if [ "$(id -u)" = 0 ]; then sudo=""; elif command -v sudo >/dev/null; then sudo="sudo -n"; else
+    echo "setup.sh: install as root:  apt-get install$missing" >&2; exit 1; fi
+  $sudo apt-get update -qq </dev/null
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends $missing </dev/null
+fi
+# --- end demo data packages ---------------------------------------------------------------------
