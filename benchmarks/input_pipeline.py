@@ -1,0 +1,134 @@
+r"""Input pipeline supply vs. LEAF + EfficientNet-B0 train-step demand, in clips/s.
+
+    .venv/bin/python benchmarks/input_pipeline.py [--data_dir DIR] [--batch 32 --seconds 5]
+
+Supply: train.input_pipeline in "train" mode (shuffle, decode_wav, random 5 s crop, batch), in a
+process limited to ONE core (TF inter/intra-op pools and tf.data's private pool of size 1), median
+clips/s over `repeats` timed windows after a warm-up. Demand: one training step (forward, sigmoid
+BCE, gradients, AdamW update) of the default config's classifier (LEAF, EfficientNet-B0,
+SpecAugment) on `--step_batch` clips of `--seconds` s, with every core, median of `repeats`.
+Each side runs in its own subprocess so the thread settings do not leak. Without --data_dir the
+demo set is built into a temporary folder first (~30 s).
+"""
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, ROOT)
+
+
+def supply(args):
+  import tf_frontends.legacy_keras  # noqa: F401  (before TensorFlow)
+  import tensorflow as tf
+  tf.config.threading.set_inter_op_parallelism_threads(1)
+  tf.config.threading.set_intra_op_parallelism_threads(1)
+  from train import input_pipeline
+  options = tf.data.Options()
+  options.threading.private_threadpool_size = 1
+  options.threading.max_intra_op_parallelism = 1
+  results = {}
+  for mode in ("train", "eval"):
+    ds = input_pipeline.make_dataset(args.data_dir, mode, batch_size=args.batch,
+                                     crop_seconds=args.seconds, mode=mode, seed=0)
+    iterator = iter(ds.with_options(options).repeat())
+    for _ in range(3):
+      next(iterator)
+    rates = []
+    for _ in range(args.repeats):
+      start = time.perf_counter()
+      for _ in range(args.batches):
+        next(iterator)
+      rates.append(args.batch * args.batches / (time.perf_counter() - start))
+    results[mode] = sorted(rates)[len(rates) // 2]
+  return results
+
+
+def demand(args):
+  import tf_frontends.legacy_keras  # noqa: F401
+  import tensorflow as tf
+  import tf_keras
+  from train import models
+  from train.configs import default
+  config = default.get_config()
+  config.model.num_classes = 527                # AudioSet's head
+  config.model.use_sync_bn = False
+  model = models.create_model(config)
+  optimizer = tf_keras.optimizers.AdamW(1e-4, weight_decay=1e-6)
+  samples = int(args.seconds * 16000)
+  audio = tf.random.uniform([args.step_batch, samples], -0.5, 0.5)
+  labels = tf.cast(tf.random.uniform([args.step_batch, 527]) < 0.01, tf.float32)
+
+  @tf.function
+  def step(x, y):
+    with tf.GradientTape() as tape:
+      logits = model(x, training=True)
+      loss = tf.reduce_mean(tf.nn.sigmoid_cross_entropy_with_logits(y, logits))
+    grads = tape.gradient(loss, model.trainable_variables)
+    optimizer.apply_gradients(zip(grads, model.trainable_variables))
+    return loss
+
+  start = time.perf_counter()
+  step(audio, labels).numpy()
+  compile_s = time.perf_counter() - start
+  times = []
+  for _ in range(args.repeats):
+    start = time.perf_counter()
+    step(audio, labels).numpy()
+    times.append(time.perf_counter() - start)
+  median = sorted(times)[len(times) // 2]
+  return {"step_s": median, "clips_per_s": args.step_batch / median, "compile_s": compile_s,
+          "params": int(sum(v.shape.num_elements() for v in model.trainable_variables))}
+
+
+def _run_phase(phase, args):
+  command = [sys.executable, os.path.abspath(__file__), f"--phase={phase}",
+             f"--data_dir={args.data_dir}", f"--batch={args.batch}", f"--seconds={args.seconds}",
+             f"--batches={args.batches}", f"--repeats={args.repeats}",
+             f"--step_batch={args.step_batch}"]
+  result = subprocess.run(command, cwd=ROOT, capture_output=True, text=True)
+  lines = [l for l in result.stdout.splitlines() if l.startswith("RESULT")]
+  if result.returncode != 0 or not lines:
+    raise RuntimeError(f"{phase} phase failed:\n{result.stderr[-3000:]}")
+  return json.loads(lines[-1][len("RESULT"):])
+
+
+def main():
+  parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+  parser.add_argument("--data_dir", default="", help="prepare_data output (default: build demo)")
+  parser.add_argument("--batch", type=int, default=32, help="pipeline batch size")
+  parser.add_argument("--seconds", type=float, default=5.0, help="crop length")
+  parser.add_argument("--batches", type=int, default=10, help="batches per timed window")
+  parser.add_argument("--repeats", type=int, default=5)
+  parser.add_argument("--step_batch", type=int, default=8, help="train-step batch size")
+  parser.add_argument("--phase", choices=["supply", "demand"], default=None, help=argparse.SUPPRESS)
+  args = parser.parse_args()
+  if args.phase:
+    print("RESULT" + json.dumps(supply(args) if args.phase == "supply" else demand(args)))
+    return
+  with tempfile.TemporaryDirectory() as tmp:
+    if not args.data_dir:
+      args.data_dir = os.path.join(tmp, "demo")
+      print(f"building the demo set in {args.data_dir} ...", flush=True)
+      subprocess.run([sys.executable, "-m", "train.demo_data", f"--output_dir={args.data_dir}"],
+                     cwd=ROOT, check=True, capture_output=True)
+    pipeline = _run_phase("supply", args)
+    step = _run_phase("demand", args)
+  print(f"\ninput pipeline, 1 core, batch {args.batch} x {args.seconds:g} s crops "
+        f"(median of {args.repeats} x {args.batches} batches):")
+  print(f"  train mode (shuffle + random crop)  {pipeline['train']:8.1f} clips/s")
+  print(f"  eval mode (centre crop)             {pipeline['eval']:8.1f} clips/s")
+  print(f"train step, all {os.cpu_count()} cores, LEAF + EfficientNet-B0 ({step['params']:,} "
+        f"params), batch {args.step_batch} x {args.seconds:g} s:")
+  print(f"  {step['step_s'] * 1000:8.0f} ms/step  ->  {step['clips_per_s']:8.1f} clips/s demanded "
+        f"(first call incl. tracing {step['compile_s']:.1f} s)")
+  ratio = pipeline["train"] / step["clips_per_s"]
+  print(f"supply / demand = {ratio:.1f}x  (goal >= 5x: {'met' if ratio >= 5 else 'NOT met'})")
+
+
+if __name__ == "__main__":
+  main()
