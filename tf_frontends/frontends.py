@@ -6,7 +6,7 @@ waveform [batch, time] or [batch, time, 1], float, 16 kHz in [-1, 1]
     Leaf                  = GaborConv1D -> |.|^2 -> GaussianLowpass -> max(., 1e-5) -> sPCEN
     SincNet               = SincConv1D -> LeakyReLU(0.2) -> max-pool -> max(., 1e-5) -> LayerNorm
     SincNetPlus           = SincConv1D -> LeakyReLU(0.2) -> GaussianLowpass -> max(., 1e-5) -> PCEN
-    TimeDomainFilterbanks = Conv1D (Gabor init) -> |.|^2 -> LearnablePooling1D -> max(., 1e-5) -> log
+    TimeDomainFilterbanks = FreeConv1D (Gabor init) -> |.|^2 -> LearnablePooling1D -> max(., 1e-5) -> log
     MelFilterbanks        = |DFT|^2 of Hann-windowed frames -> mel matrix -> log(. + 1e-5)
 
 Defaults and numerics are those of google-research/leaf-audio (40 filters,
@@ -153,7 +153,10 @@ class SquaredModulus(tf_keras.layers.Layer):
   """[B, T, 2N] interleaved (re, im) -> [B, T, N] re^2 + im^2."""
 
   def call(self, inputs):
-    return tf.square(inputs[..., 0::2]) + tf.square(inputs[..., 1::2])
+    # A reshape, not strided slices: TF's strided-slice gradient is slow here.
+    pairs = tf.reshape(inputs, tf.concat(
+        [tf.shape(inputs)[:-1], [inputs.shape[-1] // 2, 2]], axis=0))
+    return tf.reduce_sum(tf.square(pairs), axis=-1)
 
   def compute_output_shape(self, input_shape):
     return tf.TensorShape(input_shape[:-1] + [input_shape[-1] // 2])
@@ -284,7 +287,7 @@ class SincNetPlus(_SincFrontend):
 class TimeDomainFilterbanks(_Frontend):
   """Time-domain filterbanks (Zeghidour et al. 2018) as in leaf-audio.
 
-  A free Conv1D of 2 * n_filters channels initialised with energy-normalised
+  A free 1-D convolution of 2 * n_filters channels initialised with energy-normalised
   Gabor filters, squared modulus, one shared learnable lowpass (squared Hann
   init), log(x + 1e-5). Pools SAME (leaf-audio: VALID), see the module doc.
   """
@@ -296,8 +299,8 @@ class TimeDomainFilterbanks(_Frontend):
                           self.sample_rate)
     self.min_freq = min_freq
     self.max_freq = max_freq
-    self._filterbank = tf_keras.layers.Conv1D(
-        2 * self.n_filters, self.window_size, padding="same", use_bias=False,
+    self._filterbank = convolution.FreeConv1D(
+        2 * self.n_filters, self.window_size,
         kernel_initializer=initializers.TimeDomainGaborInit(
             self.sample_rate, min_freq, max_freq),
         trainable=self.learn_filters, name="conv")

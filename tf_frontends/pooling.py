@@ -11,8 +11,48 @@ from tf_frontends import impulse_responses
 from tf_frontends import initializers
 
 
+# Above this many hop-sized sub-windows per window, pool with a plain
+# depthwise convolution (stride 1 pooling, e.g.); below, use `_block_pool`.
+_MAX_SUB_WINDOWS = 8
+
+
+def _same_padding(length, size, strides):
+  """(frames, left pad) of TF's SAME padding: extra pad sample at the end."""
+  frames = (length + strides - 1) // strides
+  total = tf.maximum((frames - 1) * strides + size - length, 0)
+  return frames, total // 2
+
+
+def _block_pool(inputs, windows, strides):
+  """Strided windowed sums as a few shifted block products (no im2col).
+
+  With hop H and n = ceil(K / H), split the SAME-padded input into blocks
+  b_m = x[m H : (m + 1) H] and the window into n hop-long pieces w_i; then
+  y_f = sum_i <b_{f+i}, w_i>: n multiply-reduce passes over the input. Its
+  gradient is the same pattern, whereas TensorFlow's strided depthwise
+  convolution backward pass costs about as much as a stride-1 convolution.
+  """
+  size = windows.shape[0]
+  pieces = -(-size // strides)
+  length = tf.shape(inputs)[1]
+  frames, left = _same_padding(length, size, strides)
+  right = (frames + pieces - 1) * strides - length - left
+  padded = tf.pad(inputs, [[0, 0], [left, right], [0, 0]])
+  blocks = tf.reshape(
+      padded, [tf.shape(inputs)[0], frames + pieces - 1, strides, -1])
+  windows = tf.pad(windows, [[0, pieces * strides - size], [0, 0]])
+  outputs = 0.0
+  for i in range(pieces):
+    piece = windows[i * strides:(i + 1) * strides]
+    # Slice after reducing: slicing the big block tensor makes TF's gradient slow.
+    outputs += tf.reduce_sum(blocks * piece, axis=2)[:, i:i + frames]
+  return outputs
+
+
 def depthwise_pool(inputs: tf.Tensor, windows: tf.Tensor, strides: int):
   """Pools each channel c of [B, T, C] with its own window windows[:, c], SAME."""
+  if -(-windows.shape[0] // strides) <= _MAX_SUB_WINDOWS:
+    return _block_pool(inputs, windows, strides)
   kernel = windows[tf.newaxis, :, :, tf.newaxis]  # [1, K, C, 1]
   outputs = tf.nn.depthwise_conv2d(
       inputs[:, tf.newaxis, :, :], kernel,

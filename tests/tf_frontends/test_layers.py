@@ -113,3 +113,43 @@ def test_pcen_stays_finite_with_weights_pushed_out_of_range():
 def test_pcen_rejects_unknown_implementation():
   with pytest.raises(ValueError, match="ema_implementation"):
     compression.PCEN(ema_implementation="fft")
+
+
+@pytest.mark.parametrize("size", [401, 400, 5])
+def test_correlate_gradients_equal_native_conv_gradients(size):
+  rng = np.random.default_rng(size)
+  x = tf.constant(rng.standard_normal((3, 700, 1)), tf.float32)
+  kernel = tf.constant(rng.standard_normal((size, 1, 6)), tf.float32)
+  weights = tf.constant(rng.standard_normal((3, 700, 6)), tf.float32)
+  grads = []
+  for conv in (convolution.correlate,
+               lambda a, b: tf.nn.conv1d(a, b, stride=1, padding="SAME")):
+    with tf.GradientTape() as tape:
+      tape.watch([x, kernel])
+      outputs = conv(x, kernel)
+      loss = tf.reduce_sum(outputs * weights)
+    grads.append([outputs] + tape.gradient(loss, [x, kernel]))
+  for fast, native in zip(*grads):
+    np.testing.assert_allclose(fast.numpy(), native.numpy(), rtol=1e-4,
+                               atol=1e-4 * np.abs(native.numpy()).max())
+
+
+def test_correlate_gradient_matches_finite_differences():
+  rng = np.random.default_rng(7)
+  x = rng.standard_normal((2, 50, 1))
+  kernel = rng.standard_normal((7, 1, 2))
+  weights = rng.standard_normal((2, 50, 2))
+  def loss(k):
+    return float(np.sum(ref.correlate_same(x[..., 0], k[:, 0, :]) * weights))
+  kernel_var = tf.Variable(kernel, dtype=tf.float64)
+  with tf.GradientTape() as tape:
+    value = tf.reduce_sum(convolution.correlate(tf.constant(x), kernel_var) * weights)
+  grad = tape.gradient(value, kernel_var).numpy()
+  eps = 1e-6
+  numeric = np.zeros_like(kernel)
+  for idx in np.ndindex(kernel.shape):
+    bumped = kernel.copy()
+    bumped[idx] += eps
+    numeric[idx] = (loss(bumped) - loss(kernel)) / eps
+  np.testing.assert_allclose(grad, numeric, rtol=1e-4, atol=1e-4)
+  assert float(value) == pytest.approx(loss(kernel), rel=1e-9)
