@@ -63,6 +63,8 @@ def _convert(task):
   """Worker: (source, rate, sample_rate) -> ("ok", wav_bytes, num_samples) | ("skip", reason)."""
   source, rate, sample_rate = task
   try:
+    if source is None:
+      return "skip", "record no longer readable"
     if isinstance(source, np.ndarray):
       samples = audio_io.prepare_samples(source, rate, sample_rate)
     else:
@@ -76,7 +78,10 @@ def _convert(task):
 
 def _fingerprint_entry(entry: manifests.Entry) -> str:
   source = entry.source
-  if isinstance(source, np.ndarray):
+  if isinstance(source, tfrecords.AudaxRecord):
+    st = os.stat(source.path)
+    detail = f"{source.index}:{st.st_size}:{st.st_mtime_ns}"
+  elif isinstance(source, np.ndarray):
     detail = hashlib.sha1(source.tobytes()).hexdigest() + f"@{entry.rate}"
   elif isinstance(source, (bytes, bytearray)):
     detail = hashlib.sha1(source).hexdigest()
@@ -97,29 +102,37 @@ def _shard_fingerprint(entries, classes, sample_rate) -> str:
 
 
 class _Progress:
-  """One status line on stderr: done/total, files/s, ETA (a new line per split, none when quiet)."""
+  """Progress on stderr: done/total, files/s, ETA."""
 
   def __init__(self, total: int, label: str):
     self.total, self.label, self.done = total, label, 0
     self.start = self.last = time.monotonic()
+    self.interval_s = 0.5 if sys.stderr.isatty() else 10.0    # logs: fewer lines
 
   def update(self, n: int = 1, final: bool = False):
     self.done += n
     now = time.monotonic()
-    if not final and now - self.last < 0.5:
+    if not final and now - self.last < self.interval_s:
       return
     self.last = now
     rate = self.done / max(now - self.start, 1e-9)
     eta = (self.total - self.done) / rate if rate > 0 else 0.0
-    sys.stderr.write(f"\r{self.label}: {self.done}/{self.total} files  {rate:7.1f} files/s  "
-                     f"ETA {int(eta) // 60}:{int(eta) % 60:02d}" + ("\n" if final else ""))
+    line = (f"{self.label}: {self.done}/{self.total} files  {rate:7.1f} files/s  "
+            f"ETA {int(eta) // 60}:{int(eta) % 60:02d}")
+    tty = sys.stderr.isatty()          # a terminal: one line redrawn; a log: one line per update
+    sys.stderr.write(("\r" + line + ("\n" if final else "")) if tty else line + "\n")
     sys.stderr.flush()
 
 
 def _plan_shards(split, entries, examples_per_shard, seed):
-  """Deterministic order (seeded by seed and split name) cut into contiguous shards."""
-  rng = np.random.default_rng([seed, zlib.crc32(split.encode())])
-  order = rng.permutation(len(entries))
+  """Deterministic order (seeded by seed and split name) cut into contiguous shards.
+
+  audax records keep their order (they are streamed from their files; audax shards are shuffled).
+  """
+  if any(isinstance(e.source, tfrecords.AudaxRecord) for e in entries):
+    order = np.arange(len(entries))
+  else:
+    order = np.random.default_rng([seed, zlib.crc32(split.encode())]).permutation(len(entries))
   num_shards = max(1, -(-len(entries) // examples_per_shard))
   return [[entries[i] for i in part] for part in np.array_split(order, num_shards)]
 
@@ -182,7 +195,6 @@ def prepare(entries: Dict[str, List[manifests.Entry]], classes: List[dict], outp
       jobs.append(dict(split=split, name=name, entries=shard_entries, fingerprint=fingerprint,
                        state_path=state_path, state=state if done else None))
   pending = [job for job in jobs if job["state"] is None]
-  tasks = ((e.source, e.rate, sample_rate) for job in pending for e in job["entries"])
   total = sum(len(job["entries"]) for job in pending)
   progress = None if quiet else _Progress(total, f"converting {len(pending)} shard(s)")
   reused = len(jobs) - len(pending)
@@ -191,9 +203,21 @@ def prepare(entries: Dict[str, List[manifests.Entry]], classes: List[dict], outp
 
   pool = (multiprocessing.get_context("fork").Pool(num_workers)
           if num_workers > 1 and total > 1 else None)
+  audax = tfrecords.AudaxReader()
+
+  def task(entry):
+    source = entry.source
+    if isinstance(source, tfrecords.AudaxRecord):
+      source = audax(source)
+      if source is None:
+        return None, None, sample_rate
+    return source, entry.rate, sample_rate
+
   try:
-    results = pool.imap(_convert, tasks, chunksize=4) if pool else map(_convert, tasks)
     for job in pending:
+      # one shard at a time: the task queue and the results held stay bounded by a shard
+      tasks = [task(entry) for entry in job["entries"]]
+      results = pool.imap(_convert, tasks, chunksize=4) if pool else map(_convert, tasks)
       records, counts, shard_skips, seconds = [], [0] * len(classes), [], 0.0
       for entry in job["entries"]:
         status, *payload = next(results)
@@ -289,9 +313,14 @@ def read_inputs(manifest_args, audioset_args, audax_args, classes, *, audio_dir=
 
 
 def _read_audax_file(path, classes, sample_rate):
+  """One pass for labels and unreadable records; the audio is read again when converted."""
   new_entries, new_skips = [], []
   base = os.path.basename(path)
-  for index, audio, labels, error in tfrecords.read_audax(path):
+  try:
+    compression = tfrecords.detect_compression(path)
+  except ValueError as e:
+    return [], [manifests.skipped(path, str(e).replace(path + ": ", ""))]
+  for index, audio, labels, error in tfrecords.read_audax(path, compression):
     origin = f"{path}#{index}"
     if error is None and any(not 0 <= label < len(classes) for label in labels):
       error = f"unknown label {next(l for l in labels if not 0 <= l < len(classes))}"
@@ -301,8 +330,8 @@ def _read_audax_file(path, classes, sample_rate):
       new_skips.append(manifests.skipped(origin, error))
       continue
     rate = sample_rate if isinstance(audio, np.ndarray) else None
-    new_entries.append(manifests.Entry(f"{base}#{index}", tuple(sorted(set(labels))), audio,
-                                       origin, rate))
+    new_entries.append(manifests.Entry(f"{base}#{index}", tuple(sorted(set(labels))),
+                                       tfrecords.AudaxRecord(path, index, compression), origin, rate))
   return new_entries, new_skips
 
 

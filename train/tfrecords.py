@@ -13,6 +13,7 @@ audax (the seed recipe), possibly ZLIB- or GZIP-compressed files:
 audax records are converted at prep time (`prepare_data --audax_tfrecords=...`): the FLAC is decoded with
 soundfile in the prep workers, because TF has no in-graph FLAC decoder without tensorflow-io.
 """
+import collections
 import os
 from typing import Iterator, Sequence
 
@@ -23,6 +24,8 @@ FEATURES = {
     "labels": tf.io.VarLenFeature(tf.int64),
     "id": tf.io.FixedLenFeature([], tf.string, default_value=""),
 }
+# A record of an audax file, read lazily at conversion time (records are not held in memory).
+AudaxRecord = collections.namedtuple("AudaxRecord", ["path", "index", "compression"])
 _ENCODED_MAGIC = (b"fLaC", b"RIFF", b"OggS", b"ID3", b"FORM", b".snd")
 
 
@@ -99,3 +102,22 @@ def read_audax(path: str, compression: str = "auto") -> Iterator[tuple]:
       yield index, samples, labels, None
   except tf.errors.DataLossError as e:
     yield index + 1, None, (), f"corrupt record ({e.message.splitlines()[0][:80]})"
+
+
+class AudaxReader:
+  """Resolves AudaxRecord references, reading each file sequentially (reopened on a step back)."""
+
+  def __init__(self):
+    self._streams = {}                 # path -> (generator, index of its next record)
+
+  def __call__(self, ref: AudaxRecord):
+    """-> encoded bytes or a float32 array; None if the record is unreadable now."""
+    stream, next_index = self._streams.get(ref.path, (None, None))
+    if stream is None or ref.index < next_index:
+      stream, next_index = read_audax(ref.path, ref.compression), 0
+    for index, audio, _, _ in stream:
+      self._streams[ref.path] = (stream, index + 1)
+      if index == ref.index:
+        return audio
+    self._streams.pop(ref.path, None)
+    return None

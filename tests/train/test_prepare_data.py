@@ -180,16 +180,22 @@ def test_audax_layout_records_are_converted(tmp_path, compression):
     writer.write(_audax_example(tf.io.serialize_tensor(tensor).numpy(), [1]))   # audax "v2"
     writer.write(_audax_example(b"garbage bytes that are no audio", [1]))
     writer.write(_audax_example(flac.getvalue(), [7]))                         # no such class
+  (tmp_path / "zz_not_a_record.tfrec").write_bytes(b"\x00\x01 definitely not a TFRecord")
   classes = manifests.load_label_map(_write(tmp_path / "labels.csv", LABELS))
-  entries, skipped = prepare_data.read_inputs([], [], [f"train={path}"], classes)
-  info = prepare_data.prepare(entries, classes, str(tmp_path / "out"), skipped=skipped, quiet=True)
+  entries, skipped = prepare_data.read_inputs([], [], [f"train={tmp_path / '*.tfrec'}"], classes)
+  # only references are held: the audio is streamed from the file again at conversion time
+  assert [e.source for e in entries["train"]] == [tfrecords.AudaxRecord(path, i, compression)
+                                                  for i in (0, 1)]
+  info = prepare_data.prepare(entries, classes, str(tmp_path / "out"), skipped=skipped,
+                              examples_per_shard=1, num_workers=2, quiet=True)
   records = _read_split(str(tmp_path / "out"), info, "train")
-  assert sorted(records) == ["train.tfrec#0", "train.tfrec#1"]
+  assert list(records) == ["train.tfrec#0", "train.tfrec#1"]         # audax order is kept
   np.testing.assert_allclose(records["train.tfrec#0"][0], _tone(440, 16000, 0.5), atol=1e-4)
   assert records["train.tfrec#0"][1] == [0, 2]
   np.testing.assert_allclose(records["train.tfrec#1"][0], tensor, atol=1 / 32768)
   assert sorted(s["reason"] for s in info["skipped"]) == [
-      "audio bytes are neither an audio file nor a float32 tensor", "unknown label 7"]
+      "audio bytes are neither an audio file nor a float32 tensor",
+      "not a TFRecord file (tried uncompressed, ZLIB and GZIP)", "unknown label 7"]
 
 
 def _write(path, text):
