@@ -20,14 +20,20 @@ def ensure_legacy_keras() -> None:
   tf_module = sys.modules.get("tensorflow")
   if tf_module is None:
     return
-  keras_loader = tf_module.__dict__.get("keras")
-  resolved = getattr(keras_loader, "__dict__", {}).get("_tfll_keras_version")
-  if resolved not in (None, "tf_keras"):
+  keras_module = tf_module.__dict__.get("keras")
+  if keras_module is None:
+    return
+  # Unresolved: a lazy loader that will read the variable we just set. Resolved:
+  # the loader has replaced itself by the Keras module it chose.
+  resolved = keras_module.__dict__.get("_tfll_keras_version")
+  if resolved is None and not keras_module.__dict__.get("_tfll_initialized", True):
+    return
+  resolved = resolved or keras_module.__name__
+  if not resolved.startswith("tf_keras"):
     raise ImportError(
         "tf_frontends needs tf.keras to be tf_keras (Keras 2), but TensorFlow "
-        f"was already imported and tf.keras resolved to {resolved!r}. Set "
-        "TF_USE_LEGACY_KERAS=1 in the environment, or import tf_frontends "
+        f"was already imported and tf.keras resolved to {resolved!r} (Keras 3). "
+        "Set TF_USE_LEGACY_KERAS=1 in the environment, or import tf_frontends "
         "before touching tf.keras.")
-
 
 ensure_legacy_keras()

@@ -34,4 +34,4 @@ def test_import_after_keras3_resolved_fails_clearly():
       "tf.keras.layers\n"
       "import tf_frontends\n")
   assert result.returncode != 0
-  assert "TF_USE_LEGACY_KERAS=1" in result.stderr and "keras_3" in result.stderr
+  assert "TF_USE_LEGACY_KERAS=1" in result.stderr and "Keras 3" in result.stderr
