@@ -112,14 +112,15 @@ def make_dataset(data_dir: str, split: str, *, batch_size: int, crop_seconds: fl
   options = tf.data.Options()
   options.deterministic = seed is not None or not training
   ds = tf.data.Dataset.from_tensor_slices(files)
-  if training:
+  if shard_examples:             # same fixed record order in every pipeline, so shards are disjoint
+    ds = tf.data.TFRecordDataset(ds).shard(num_pipelines, pipeline_id)
+    ds = ds.repeat() if training else ds
+  elif training:
     ds = ds.shuffle(len(files), seed=base_seed, reshuffle_each_iteration=True).repeat()
     ds = ds.interleave(tf.data.TFRecordDataset, cycle_length=min(len(files), CYCLE_LENGTH),
                        block_length=1, num_parallel_calls=tf.data.AUTOTUNE)
   else:
     ds = tf.data.TFRecordDataset(ds)
-  if shard_examples:
-    ds = ds.shard(num_pipelines, pipeline_id)
   if training:
     ds = ds.shuffle(SHUFFLE_BUFFER, seed=base_seed)
   ds = ds.map(lambda s: _decode(s, num_classes), num_parallel_calls=tf.data.AUTOTUNE)

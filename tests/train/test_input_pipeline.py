@@ -215,3 +215,15 @@ def test_pipeline_under_mirrored_strategy_with_two_logical_cpus(data_dir):
   for mode in ("train", "eval"):
     assert out[mode]["replicas"] == 2 and out[mode]["shapes"] == [[4, CROP], [4, CROP]]
     assert out[mode]["labels_sum"] >= 8            # each clip has >= 1 label
+
+
+def test_train_mode_example_sharding_is_disjoint_without_a_seed(data_dir):
+  # 5 pipelines > 4 train shards: records are dealt out; unseeded shuffles must not overlap them
+  firsts = []
+  for pipeline_id in range(5):
+    context = tf.distribute.InputContext(num_input_pipelines=5, input_pipeline_id=pipeline_id)
+    ds = input_pipeline.make_dataset(data_dir, "train", batch_size=2, crop_seconds=CROP_S,
+                                     mode="train", input_context=context)
+    ids = {_index(i) for b in ds.take(12) for i in b["id"].numpy()}    # 24 draws, repeated
+    firsts.append(ids)
+  assert all(firsts) and sum(len(x) for x in firsts) == 24 and set().union(*firsts) == set(range(24))
