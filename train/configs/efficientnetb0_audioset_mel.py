@@ -1,0 +1,14 @@
+r"""mel (64 filters) + EfficientNet-B0 on AudioSet, the seed recipe of efficientnetb0_audioset_leaf.py.
+
+Same recipe as efficientnetb0_audioset_leaf.py with the mel frontend.
+
+python -m train.main --config=train/configs/efficientnetb0_audioset_mel.py --workdir=DIR \
+    --config.dataset.data_dir=AUDIOSET_TFRECORDS [--tpu=NAME]
+"""
+from train.configs import efficientnetb0_audioset_leaf
+
+
+def get_config():
+  config = efficientnetb0_audioset_leaf.get_config()
+  config.frontend.name = "mel"
+  return config

@@ -1,0 +1,14 @@
+r"""sincnet_plus (64 filters) + EfficientNet-B0 on AudioSet, the seed recipe of efficientnetb0_audioset_leaf.py.
+
+Same recipe as efficientnetb0_audioset_leaf.py with the sincnet_plus frontend.
+
+python -m train.main --config=train/configs/efficientnetb0_audioset_sincnet_plus.py --workdir=DIR \
+    --config.dataset.data_dir=AUDIOSET_TFRECORDS [--tpu=NAME]
+"""
+from train.configs import efficientnetb0_audioset_leaf
+
+
+def get_config():
+  config = efficientnetb0_audioset_leaf.get_config()
+  config.frontend.name = "sincnet_plus"
+  return config
