@@ -14,7 +14,7 @@ import pytest
 import soundfile as sf
 import tensorflow as tf
 
-from train import audio_io, manifests, prepare_data, tfrecords
+from train import manifests, prepare_data, tfrecords
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 LABELS = "index,id,display_name\n0,dog,Dog\n1,cat,Cat\n2,car,Car\n"
