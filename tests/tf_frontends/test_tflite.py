@@ -1,0 +1,29 @@
+"""Every frontend converts to TFLite with built-in ops only and matches through LiteRT."""
+import numpy as np
+import pytest
+import tensorflow as tf
+from ai_edge_litert import interpreter as litert
+
+import tf_frontends
+from tests.tf_frontends import signals
+
+CASES = [(name, {}) for name in sorted(tf_frontends.FRONTENDS)] + [
+    ("leaf", {"ema_implementation": "scan"})]
+
+
+@pytest.mark.parametrize("name,kwargs", CASES)
+def test_tflite_builtins_parity(name, kwargs):
+  frontend = tf_frontends.get(name, n_filters=16, **kwargs)
+  x = signals.speech_like(1, 4000)
+  expected = frontend(x).numpy()
+  serving = tf.function(frontend, input_signature=[tf.TensorSpec([1, 4000], tf.float32)])
+  converter = tf.lite.TFLiteConverter.from_concrete_functions(
+      [serving.get_concrete_function()], frontend)
+  converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS]
+  interpreter = litert.Interpreter(model_content=converter.convert())
+  interpreter.allocate_tensors()
+  interpreter.set_tensor(interpreter.get_input_details()[0]["index"], x)
+  interpreter.invoke()
+  got = interpreter.get_tensor(interpreter.get_output_details()[0]["index"])
+  assert got.shape == expected.shape == (1, 25, 16)
+  np.testing.assert_allclose(got, expected, atol=1e-5 * np.abs(expected).max(), rtol=1e-4)
