@@ -77,7 +77,9 @@ class _Frontend(tf_keras.layers.Layer):
                window_len: float = 25.0, window_stride: float = 10.0,
                learn_filters: bool = True, learn_pooling: bool = True,
                preemp: bool = False, mean_var_norm: bool = False, **kwargs):
-    kwargs.setdefault("dtype", "float32")  # filter math stays float32 under mixed precision
+    # Filter math stays float32 under mixed precision (the sub-layers too: they
+    # would otherwise take the global policy and build taps in float16).
+    kwargs.setdefault("dtype", "float32")
     super().__init__(**kwargs)
     self.n_filters = n_filters
     self.sample_rate = sample_rate
@@ -98,11 +100,11 @@ class _Frontend(tf_keras.layers.Layer):
     if preemp:
       self._preemp = tf_keras.layers.Conv1D(
           1, 2, padding="same", use_bias=False, trainable=learn_filters,
-          kernel_initializer=initializers.PreempInit(), name="preemp")
+          kernel_initializer=initializers.PreempInit(), name="preemp", dtype="float32")
     self._instance_norm = None
     if mean_var_norm:
       self._instance_norm = tf_keras.layers.GroupNormalization(
-          groups=n_filters, epsilon=1e-6, name="instance_norm")
+          groups=n_filters, epsilon=1e-6, name="instance_norm", dtype="float32")
 
   def build(self, input_shape):
     # Build the sub-layers now (not at first call) so that weights exist right
@@ -206,16 +208,16 @@ class Leaf(_Frontend):
     self._filterbank = convolution.GaborConv1D(
         n_filters, self.window_size, sample_rate=sample_rate,
         min_freq=min_freq, max_freq=max_freq, trainable=learn_filters,
-        name="gabor_conv")
-    self._activation = SquaredModulus(name="squared_modulus")
+        name="gabor_conv", dtype="float32")
+    self._activation = SquaredModulus(name="squared_modulus", dtype="float32")
     self._pooling = pooling.GaussianLowpass(
         self.window_size, self.hop, init_sigma=pooling_init,
-        trainable=learn_pooling, name="gaussian_lowpass")
+        trainable=learn_pooling, name="gaussian_lowpass", dtype="float32")
     self._compression = compression.PCEN(
         alpha=pcen_alpha, smooth_coef=pcen_smooth_coef, delta=pcen_delta,
         root=pcen_root, floor=pcen_floor, learn_params=learn_pcen,
         learn_smooth_coef=learn_pcen, per_channel_smooth_coef=True,
-        ema_implementation=ema_implementation, name="pcen")
+        ema_implementation=ema_implementation, name="pcen", dtype="float32")
 
   def get_config(self):
     return {**super().get_config(), "min_freq": self.min_freq,
@@ -238,8 +240,8 @@ class _SincFrontend(_Frontend):
     self._filterbank = convolution.SincConv1D(
         self.n_filters, self.window_size, sample_rate=self.sample_rate,
         min_low_hz=min_low_hz, min_band_hz=min_band_hz,
-        trainable=self.learn_filters, name="sinc_conv")
-    self._activation = tf_keras.layers.LeakyReLU(alpha=0.2, name="leaky_relu")
+        trainable=self.learn_filters, name="sinc_conv", dtype="float32")
+    self._activation = tf_keras.layers.LeakyReLU(alpha=0.2, name="leaky_relu", dtype="float32")
 
   def get_config(self):
     return {**super().get_config(), "min_low_hz": self.min_low_hz,
@@ -257,9 +259,9 @@ class SincNet(_SincFrontend):
   def __init__(self, **kwargs):
     super().__init__(**kwargs)
     self._pooling = tf_keras.layers.MaxPool1D(
-        self.window_size, self.hop, padding="same", name="max_pool")
+        self.window_size, self.hop, padding="same", name="max_pool", dtype="float32")
     self._compression = tf_keras.layers.LayerNormalization(
-        epsilon=1e-3, name="layer_norm")
+        epsilon=1e-3, name="layer_norm", dtype="float32")
 
 
 @tf_keras.utils.register_keras_serializable(package="tf_frontends")
@@ -273,10 +275,10 @@ class SincNetPlus(_SincFrontend):
     self.ema_implementation = ema_implementation
     self._pooling = pooling.GaussianLowpass(
         self.window_size, self.hop, init_sigma=pooling_init,
-        trainable=self.learn_pooling, name="gaussian_lowpass")
+        trainable=self.learn_pooling, name="gaussian_lowpass", dtype="float32")
     self._compression = compression.PCEN(
         floor=1e-6, learn_params=False, learn_smooth_coef=False,
-        ema_implementation=ema_implementation, name="pcen")
+        ema_implementation=ema_implementation, name="pcen", dtype="float32")
 
   def get_config(self):
     return {**super().get_config(), "pooling_init": self.pooling_init,
@@ -303,12 +305,12 @@ class TimeDomainFilterbanks(_Frontend):
         2 * self.n_filters, self.window_size,
         kernel_initializer=initializers.TimeDomainGaborInit(
             self.sample_rate, min_freq, max_freq),
-        trainable=self.learn_filters, name="conv")
-    self._activation = SquaredModulus(name="squared_modulus")
+        trainable=self.learn_filters, name="conv", dtype="float32")
+    self._activation = SquaredModulus(name="squared_modulus", dtype="float32")
     self._pooling = pooling.LearnablePooling1D(
         self.window_size, self.hop, trainable=self.learn_pooling,
-        name="learnable_pooling")
-    self._compression = compression.LogCompression(ENERGY_FLOOR, name="log")
+        name="learnable_pooling", dtype="float32")
+    self._compression = compression.LogCompression(ENERGY_FLOOR, name="log", dtype="float32")
 
   def get_config(self):
     return {**super().get_config(), "min_freq": self.min_freq,

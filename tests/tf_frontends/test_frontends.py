@@ -154,3 +154,22 @@ def test_frequency_range_beyond_nyquist_rejected(name):
   with pytest.raises(ValueError, match="max_freq=7800.0, sample_rate=8000"):
     tf_frontends.get(name, sample_rate=8000)
   assert tf_frontends.get(name, sample_rate=8000, max_freq=3800.0).max_freq == 3800.0
+
+
+@pytest.mark.parametrize("policy", ["mixed_float16", "mixed_bfloat16"])
+@pytest.mark.parametrize("name", NAMES)
+def test_mixed_precision_keeps_the_frontend_float32(name, policy):
+  x = signals.speech_like(1, 1600)
+  reference = tf_frontends.get(name, n_filters=8)
+  expected = reference(x).numpy()
+  tf_keras.mixed_precision.set_global_policy(policy)
+  try:
+    frontend = tf_frontends.get(name, n_filters=8)
+    frontend(x)
+    frontend.set_weights(reference.get_weights())
+    got = frontend(tf.cast(x, tf.float16))
+  finally:
+    tf_keras.mixed_precision.set_global_policy("float32")
+  assert got.dtype == tf.float32
+  assert all(w.dtype == tf.float32 for w in frontend.weights)
+  np.testing.assert_allclose(got.numpy(), expected, rtol=1e-3, atol=1e-3 * np.abs(expected).max())
