@@ -13,6 +13,8 @@ Crops shorter clips are zero-padded at the end. With `seed` set the output is de
 offsets are stateless functions of seed and position); without it, crops and order vary per run.
 Under tf.distribute, pass the InputContext (distribute_datasets_from_function): files are sharded by
 input_pipeline_id (examples, if there are fewer files than pipelines) and batch_size is per replica.
+audax-layout TFRecords (FLAC bytes, `label`) are not read here: convert them once with
+`python -m train.prepare_data --audax_tfrecords=...` (TF has no in-graph FLAC decoder).
 """
 import json
 import os

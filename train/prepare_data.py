@@ -15,7 +15,8 @@ mono, resampled with scipy's polyphase filter to --sample_rate and stored as 16-
 Conversion runs in --num_workers processes; output is deterministic for the same inputs and flags.
 Bad inputs (missing / empty / corrupt / truncated / non-audio / NaN files, unknown labels, duplicate
 ids) are skipped and listed with their reason in dataset_info.json. Shards are written under a
-temporary name and renamed when complete; rerunning after a kill reuses the finished shards.
+temporary name and renamed when complete; rerunning after a kill reuses the finished shards (their
+fingerprints and counts live in DIR/.prepare_state/).
 """
 import glob
 import hashlib
@@ -182,7 +183,7 @@ def prepare(entries: Dict[str, List[manifests.Entry]], classes: List[dict], outp
       kept.append(entry)
     plan[split] = _plan_shards(split, kept, examples_per_shard, seed) if kept else []
 
-  # One task stream over all shards that are not already complete, consumed in order.
+  # Shards already complete (final file + matching fingerprint) are reused, not redone.
   jobs = []
   for split, shards in plan.items():
     for k, shard_entries in enumerate(shards):
