@@ -1,0 +1,254 @@
+r"""Exports a trained run as TF-Hub modules and TFLite models, and verifies them.
+
+python -m export.main --workdir=DIR --output_dir=OUT [--checkpoint=best|latest|PATH] \
+    [--formats=saved_model,tflite,tflite_dynamic_range,tflite_int8]
+
+OUT/
+  classifier/     reusable SavedModel (hub.KerasLayer; signatures serving_default,
+                  classify_clip, class_names, metadata; assets/class_names.csv)
+  frontend/       reusable SavedModel of the frontend alone (waveform -> features)
+  tflite/         model_float32.tflite, model_dynamic_range.tflite, model_int8.tflite
+                  (signature "classify", input [1, crop samples])
+  class_names.csv index,id,display_name (for TFLite users)
+  verification.json, README.md (model card)
+
+Everything is written to a temporary directory beside OUT and renamed at the
+end, so a failed export (no checkpoint, a smoke test or a conversion failing)
+leaves nothing behind.
+"""
+import tf_frontends.legacy_keras  # noqa: F401  (first: tf.keras must be tf_keras)
+
+import json
+import os
+import shutil
+import sys
+import tempfile
+
+from absl import app
+from absl import flags
+from absl import logging
+import numpy as np
+import tensorflow as tf
+
+from export import model_card
+from export import tflite
+from export import verify
+from hub_modules import classifier_module
+from hub_modules import frontend_module
+from hub_modules import reusable
+
+FORMATS = ("saved_model", "tflite", "tflite_dynamic_range", "tflite_int8")
+QUANTIZATION_OF_FORMAT = {"tflite": "float", "tflite_dynamic_range": "dynamic_range",
+                          "tflite_int8": "int8"}
+
+FLAGS = flags.FLAGS
+
+
+def define_flags():
+  flags.DEFINE_string("workdir", None, "Training workdir (config.json, checkpoints/, best/).")
+  flags.DEFINE_string("output_dir", None, "Where the modules go; must not exist or be empty.")
+  flags.DEFINE_string("checkpoint", "best", "best | latest | a checkpoint path (prefix).")
+  flags.DEFINE_list("formats", list(FORMATS), f"Any of {', '.join(FORMATS)}.")
+  flags.DEFINE_float("tflite_seconds", 0.0, "TFLite input length; 0: the training crop.")
+  flags.DEFINE_integer("num_verify_clips", 64, "Eval clips for the verification report.")
+  flags.DEFINE_integer("num_representative_clips", 32, "Eval clips calibrating int8.")
+  flags.DEFINE_integer("latency_repeats", 10, "Timed TFLite calls per model (median).")
+  flags.DEFINE_bool("overwrite", False, "Replace a non-empty output_dir.")
+  flags.mark_flags_as_required(["workdir", "output_dir"])
+
+
+def resolve_checkpoint(workdir: str, which: str) -> str:
+  """"best" falls back to "latest" when the run never evaluated; raises if neither exists."""
+  if which not in ("best", "latest"):
+    if not tf.io.gfile.exists(which + ".index"):
+      raise FileNotFoundError(f"Checkpoint {which!r} not found (no {which}.index).")
+    return which
+  best = tf.train.latest_checkpoint(os.path.join(workdir, "best"))
+  latest = tf.train.latest_checkpoint(os.path.join(workdir, "checkpoints"))
+  if which == "best" and best is None and latest is not None:
+    logging.warning("No best/ checkpoint in %s; exporting the latest one.", workdir)
+    return "latest"
+  if (best if which == "best" else latest) is None:
+    raise FileNotFoundError(
+        f"No checkpoint to export in {workdir!r}: {os.path.join(workdir, 'checkpoints')} and "
+        f"{os.path.join(workdir, 'best')} hold none. Train first "
+        "(python -m train.main --config=... --workdir=...).")
+  return which
+
+
+def eval_clips(config, info: dict, num_samples: int, num_clips: int):
+  """(waveforms [N, num_samples], labels [N, C]): centre crops of the first eval clips."""
+  from train import input_pipeline  # pylint: disable=import-outside-toplevel
+  sample_rate = info["sample_rate"]
+  ds = input_pipeline.make_dataset(
+      config.dataset.data_dir, config.dataset.eval_split, batch_size=min(num_clips, 64),
+      crop_seconds=num_samples / sample_rate, mode="eval")
+  audio, labels = [], []
+  for batch in ds:
+    audio.append(batch["audio"].numpy())
+    labels.append(batch["labels"].numpy())
+    if sum(len(a) for a in audio) >= num_clips:
+      break
+  if not audio:
+    raise ValueError(f"The eval split {config.dataset.eval_split!r} of "
+                     f"{config.dataset.data_dir} is empty: nothing to verify on.")
+  waveforms = np.concatenate(audio)[:num_clips]
+  waveforms = np.stack([tflite.fit_length(w, num_samples) for w in waveforms])
+  return waveforms, np.concatenate(labels)[:num_clips]
+
+
+def _check_output_dir(output_dir: str, overwrite: bool) -> None:
+  if os.path.exists(output_dir) and os.listdir(output_dir) and not overwrite:
+    raise FileExistsError(f"{output_dir!r} exists and is not empty; pass --overwrite "
+                          "to replace it.")
+
+
+def _move_into_place(tmp_dir: str, output_dir: str) -> None:
+  old = None
+  if os.path.exists(output_dir):
+    old = tempfile.mkdtemp(dir=os.path.dirname(output_dir) or ".",
+                           prefix=f".{os.path.basename(output_dir)}.old-")
+    os.rmdir(old)
+    os.rename(output_dir, old)
+  os.rename(tmp_dir, output_dir)
+  if old:
+    shutil.rmtree(old, ignore_errors=True)
+
+
+def export(workdir: str, output_dir: str, *, checkpoint: str = "best", formats=FORMATS,
+           tflite_seconds: float = 0.0, num_verify_clips: int = 64,
+           num_representative_clips: int = 32, latency_repeats: int = 10,
+           overwrite: bool = False) -> dict:
+  """Writes OUT (see the module doc); returns the verification report."""
+  from train import input_pipeline  # pylint: disable=import-outside-toplevel
+  from train import trainer  # pylint: disable=import-outside-toplevel
+  unknown = sorted(set(formats) - set(FORMATS))
+  if unknown or not formats:
+    raise ValueError(f"Unknown formats {unknown}; choose from {list(FORMATS)}.")
+  output_dir = os.path.abspath(output_dir)
+  _check_output_dir(output_dir, overwrite)
+  trainer.load_config(workdir)                      # clear error if not a workdir
+  which = resolve_checkpoint(workdir, checkpoint)
+  model, config = trainer.restore_model(workdir, which)
+  info = input_pipeline.load_dataset_info(config.dataset.data_dir)
+  classes = info["classes"]
+  sample_rate = int(info["sample_rate"])
+  num_samples = int(round((tflite_seconds or config.dataset.crop_seconds) * sample_rate))
+  num_classes = int(model.num_classes)
+  min_samples = frontend_module.frontend_min_samples(model.frontend)
+
+  keras_outputs = tf.function(lambda w: classifier_module.classifier_outputs(model, w),
+                              reduce_retracing=True)
+  keras_fn = lambda w: {k: v.numpy() for k, v in keras_outputs(tf.constant(w)).items()}
+  # Smoke test before writing anything: a model that already gives NaN is not exported.
+  verify.smoke_test(keras_fn, num_samples, num_classes, sample_rate=sample_rate,
+                    name="the restored Keras model")
+  waveforms, labels = eval_clips(config, info, num_samples,
+                                 max(num_verify_clips, num_representative_clips))
+  representative = waveforms[:num_representative_clips]
+  waveforms, labels = waveforms[:num_verify_clips], labels[:num_verify_clips]
+
+  parent = os.path.dirname(output_dir)
+  os.makedirs(parent, exist_ok=True)
+  tmp_dir = tempfile.mkdtemp(dir=parent, prefix=f".{os.path.basename(output_dir)}.tmp-")
+  umask = os.umask(0)
+  os.umask(umask)
+  os.chmod(tmp_dir, 0o777 & ~umask)              # mkdtemp's 0700 would stick to OUT
+  try:
+    files, sizes, savedmodel_fns = {}, {}, {}
+    reusable.write_class_names_csv(classes, tmp_dir)
+    files["class names (index,id,display_name)"] = reusable.CLASS_NAMES_FILE
+    frontend_report = None
+    if "saved_model" in formats:
+      classifier_dir = os.path.join(tmp_dir, "classifier")
+      classifier_module.save_classifier_module(model, classes, classifier_dir,
+                                               min_samples=min_samples)
+      frontend_dir = os.path.join(tmp_dir, "frontend")
+      frontend_module.save_frontend_module(
+          frontend_module.FrontendModule(model.frontend, min_samples=min_samples), frontend_dir)
+      files["classifier hub module (reusable SavedModel)"] = "classifier"
+      files["frontend hub module (reusable SavedModel)"] = "frontend"
+      sizes["classifier"] = verify.directory_bytes(classifier_dir)
+      sizes["frontend"] = verify.directory_bytes(frontend_dir)
+      loaded = tf.saved_model.load(classifier_dir)
+      serving = loaded.signatures["serving_default"]
+      savedmodel_fns["__call__"] = lambda w: loaded(tf.constant(w))
+      savedmodel_fns["serving_default"] = lambda w: serving(waveform=tf.constant(w))
+      loaded_frontend = tf.saved_model.load(frontend_dir)
+      frontend_report = {"max_abs_diff": {"features": float(np.max(np.abs(
+          loaded_frontend(tf.constant(waveforms[:8])).numpy() -
+          model.frontend(tf.constant(waveforms[:8])).numpy())))}}
+
+    quantizations = [QUANTIZATION_OF_FORMAT[f] for f in FORMATS
+                     if f in formats and f in QUANTIZATION_OF_FORMAT]
+    runners = {}
+    if quantizations:
+      converted = tflite.convert(
+          lambda w: classifier_module.classifier_outputs(model, w), num_samples, quantizations, representative_waveforms=representative)
+      os.makedirs(os.path.join(tmp_dir, "tflite"))
+      for q, content in converted.items():
+        path = os.path.join("tflite", tflite.FILE_NAMES[q])
+        with open(os.path.join(tmp_dir, path), "wb") as f:
+          f.write(content)
+        files[f"TFLite {'float32' if q == 'float' else q}"] = path
+        sizes["tflite_" + q] = len(content)
+        runners[q] = tflite.TFLiteRunner(os.path.join(tmp_dir, path))
+
+    report = verify.verify(keras_fn=keras_fn, savedmodel_fns=savedmodel_fns,
+                           tflite_runners=runners, waveforms=waveforms, labels=labels,
+                           sizes=sizes, num_classes=num_classes, sample_rate=sample_rate,
+                           latency_repeats=latency_repeats)
+    if frontend_report:
+      report["frontend_savedmodel"] = frontend_report
+    report.update({"workdir": os.path.abspath(workdir), "checkpoint": which,
+                   "formats": list(formats), "tflite_num_samples": num_samples,
+                   "tensorflow": tf.__version__})
+    with open(os.path.join(tmp_dir, "verification.json"), "w") as f:
+      json.dump(report, f, indent=2)
+    files["verification report"] = "verification.json"
+
+    eval_results = None
+    eval_path = os.path.join(workdir, "eval_results.json")
+    if os.path.exists(eval_path):
+      with open(eval_path) as f:
+        eval_results = json.load(f)
+    card = model_card.render(
+        config=config, classes=classes, eval_results=eval_results, verification=report,
+        checkpoint=which, num_samples=num_samples, sample_rate=sample_rate,
+        min_samples=min_samples, multi_label=bool(model.multi_label), files=files)
+    with open(os.path.join(tmp_dir, "README.md"), "w") as f:
+      f.write(card)
+    _move_into_place(tmp_dir, output_dir)
+  except BaseException:
+    shutil.rmtree(tmp_dir, ignore_errors=True)
+    raise
+  return report
+
+
+def main(argv):
+  if len(argv) > 1:
+    raise app.UsageError(f"Unexpected arguments: {argv[1:]}")
+  try:
+    report = export(FLAGS.workdir, FLAGS.output_dir, checkpoint=FLAGS.checkpoint,
+                    formats=FLAGS.formats, tflite_seconds=FLAGS.tflite_seconds,
+                    num_verify_clips=FLAGS.num_verify_clips,
+                    num_representative_clips=FLAGS.num_representative_clips,
+                    latency_repeats=FLAGS.latency_repeats, overwrite=FLAGS.overwrite)
+  except (FileNotFoundError, FileExistsError, ValueError) as e:
+    print(f"export failed: {e}", file=sys.stderr, flush=True)
+    sys.exit(1)
+  for line in verify.summary_lines(report):
+    print(line)
+  out = os.path.abspath(FLAGS.output_dir)
+  print(f"modules written to {out}: classifier/ and frontend/ (TF-Hub), tflite/, "
+        f"README.md, verification.json", flush=True)
+
+
+def run():
+  """Console-script entry point (tf-frontends-export)."""
+  define_flags()
+  app.run(main)
+
+
+if __name__ == "__main__":
+  run()

@@ -1,0 +1,191 @@
+"""TFLite conversion of a classifier (built-in ops only) and a LiteRT runner.
+
+    tflite_bytes = convert(model, num_samples=80000, quantization="float")
+    runner = TFLiteRunner(tflite_bytes)
+    outputs = runner(waveform)         # [num_samples] or [1, num_samples] float32
+
+Every model has one signature, "classify": input `waveform` float32
+[1, num_samples] (a fixed length: TFLite plans its buffers for one shape),
+outputs `scores` [1, C], `logits` [1, C], `embedding` [1, D], `features`
+[1, frames, n_filters]. Quantisations:
+  float          float32 weights and arithmetic
+  dynamic_range  int8 weights, float activations (no calibration data)
+  int8           int8 weights and activations, calibrated on representative
+                 waveforms, float32 input/output; DIV (PCEN's division) and ops
+                 without an int8 kernel (POW, SQRT, SQUARE) run in float
+"""
+import os
+import shutil
+import tempfile
+import time
+from typing import Callable, Iterable, Optional
+
+import numpy as np
+import tensorflow as tf
+from ai_edge_litert import interpreter as litert
+# Graph-level tools the public API lacks: freezing variables, Grappler passes.
+from tensorflow.core.protobuf import config_pb2
+from tensorflow.python.framework import convert_to_constants
+from tensorflow.python.grappler import tf_optimizer
+
+SIGNATURE_KEY = "classify"
+INPUT_NAME = "waveform"
+QUANTIZATIONS = ("float", "dynamic_range", "int8")
+# Ops kept in float in the int8 model. PCEN divides by (smoothed energy +
+# floor)^alpha; on quiet frames that divisor quantises to exactly its zero
+# point and LiteRT's int8 DIV stops with "data[i] != zero_point".
+INT8_FLOAT_OPS = ("DIV",)
+FILE_NAMES = {"float": "model_float32.tflite",
+              "dynamic_range": "model_dynamic_range.tflite",
+              "int8": "model_int8.tflite"}
+
+
+def export_function(outputs_fn: Callable, num_samples: int):
+  """outputs_fn(waveform [1, num_samples]) -> dict, as a concrete function with a named input."""
+  fn = tf.function(lambda waveform: outputs_fn(waveform), input_signature=[
+      tf.TensorSpec([1, num_samples], tf.float32, name=INPUT_NAME)])
+  return fn.get_concrete_function()
+
+
+def fold_constants(concrete_fn):
+  """The function with variables frozen and every input-independent subgraph evaluated.
+
+  Why: the frontends compute their filters (Gabor / sinc kernels, pooling
+  windows) from a few parameters inside `call`. The TFLite converter does not
+  fold a computation whose result is much larger than its inputs, so those
+  kernels would be recomputed at every invoke and, worse, reach int8 CONV_2D
+  as activations with a non-zero zero point, which the kernel refuses
+  ("affine_quantization->zero_point != 0 ... failed to prepare"). Grappler's
+  constant folding has no such size rule. Returns a callable
+  waveform -> {name: tensor} with the same outputs.
+  """
+  frozen = convert_to_constants.convert_variables_to_constants_v2(concrete_fn)
+  outputs = tf.nest.pack_sequence_as(concrete_fn.structured_outputs, frozen.outputs)
+  graph = tf.Graph()
+  with graph.as_default():
+    tf.graph_util.import_graph_def(frozen.graph.as_graph_def(), name="")
+    meta_graph = tf.compat.v1.train.export_meta_graph(graph=graph)
+  fetches = meta_graph.collection_def["train_op"].node_list.value  # what grappler keeps
+  fetches.extend(t.name for t in tf.nest.flatten(outputs))
+  config = config_pb2.ConfigProto()
+  config.graph_options.rewrite_options.optimizers[:] = ["constfold"]
+  config.graph_options.rewrite_options.min_graph_nodes = -1
+  folded = tf_optimizer.OptimizeGraph(config, meta_graph)
+  wrapped = tf.compat.v1.wrap_function(
+      lambda: tf.graph_util.import_graph_def(folded, name=""), [])
+  get = wrapped.graph.get_tensor_by_name
+  return wrapped.prune(feeds=[get(frozen.inputs[0].name)],
+                       fetches={k: get(t.name) for k, t in outputs.items()})
+
+
+def write_signature_savedmodel(outputs_fn: Callable, num_samples: int, path: str) -> None:
+  """A SavedModel with the single fixed-shape, constant-folded "classify" signature."""
+  module = tf.Module()
+  module.folded = fold_constants(export_function(outputs_fn, num_samples))
+  tf.saved_model.save(
+      module, path, signatures={SIGNATURE_KEY: export_function(module.folded, num_samples)},
+      # inference only; the imported graph still names the frontends' custom gradients
+      options=tf.saved_model.SaveOptions(experimental_custom_gradients=False))
+
+
+def convert_savedmodel(path: str, quantization: str = "float",
+                       representative_waveforms: Optional[Iterable[np.ndarray]] = None) -> bytes:
+  """Converts the "classify" signature at `path`; raises if any op is not a built-in."""
+  if quantization not in QUANTIZATIONS:
+    raise ValueError(f"quantization must be one of {QUANTIZATIONS}; got {quantization!r}")
+  converter = tf.lite.TFLiteConverter.from_saved_model(path, signature_keys=[SIGNATURE_KEY])
+  converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS]  # no flex ops
+  if quantization in ("dynamic_range", "int8"):
+    converter.optimizations = [tf.lite.Optimize.DEFAULT]
+  if quantization == "int8":
+    if representative_waveforms is None:
+      raise ValueError("int8 quantisation needs representative waveforms.")
+    waveforms = [np.asarray(w, np.float32).reshape(1, -1) for w in representative_waveforms]
+    if not waveforms:
+      raise ValueError("int8 quantisation got an empty set of representative waveforms.")
+    converter.representative_dataset = lambda: ([w] for w in waveforms)
+    converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
+    # Selective quantisation: the ops in INT8_FLOAT_OPS stay float (see there).
+    debugger = tf.lite.experimental.QuantizationDebugger(
+        converter=converter, debug_dataset=converter.representative_dataset,
+        debug_options=tf.lite.experimental.QuantizationDebugOptions(
+            denylisted_ops=list(INT8_FLOAT_OPS)))
+    return debugger.get_nondebug_quantized_model()
+  return converter.convert()
+
+
+def convert(outputs_fn: Callable, num_samples: int, quantizations=QUANTIZATIONS,
+            representative_waveforms=None) -> dict:
+  """{quantization: tflite bytes} for each requested quantisation."""
+  workdir = tempfile.mkdtemp(prefix="tflite_signature_")
+  try:
+    path = os.path.join(workdir, "saved_model")
+    write_signature_savedmodel(outputs_fn, num_samples, path)
+    return {q: convert_savedmodel(path, q, representative_waveforms) for q in quantizations}
+  finally:
+    shutil.rmtree(workdir, ignore_errors=True)
+
+
+class TFLiteRunner:
+  """Runs the "classify" signature of a TFLite model with the LiteRT interpreter."""
+
+  def __init__(self, model, num_threads: int = 1):
+    """model: tflite bytes or a path to a .tflite file."""
+    source = ({"model_content": bytes(model)} if isinstance(model, (bytes, bytearray))
+              else {"model_path": str(model)})
+    self.interpreter = litert.Interpreter(**source, num_threads=num_threads)
+    # The default XNNPACK delegate folds ops into "DELEGATE" nodes; list ops on a bare one.
+    self._plain = litert.Interpreter(
+        **source, experimental_op_resolver_type=litert.OpResolverType.BUILTIN_WITHOUT_DEFAULT_DELEGATES)
+    signatures = self.interpreter.get_signature_list()
+    if SIGNATURE_KEY not in signatures:
+      raise ValueError(f"TFLite model has signatures {sorted(signatures)}, not {SIGNATURE_KEY!r}.")
+    self.runner = self.interpreter.get_signature_runner(SIGNATURE_KEY)
+    self.num_samples = int(self.runner.get_input_details()[INPUT_NAME]["shape"][-1])
+
+  def __call__(self, waveform) -> dict:
+    waveform = np.asarray(waveform, np.float32).reshape(1, -1)
+    if waveform.shape[1] != self.num_samples:
+      raise ValueError(f"This TFLite model takes exactly {self.num_samples} samples; "
+                       f"got {waveform.shape[1]}. Crop or zero-pad first.")
+    return self.runner(**{INPUT_NAME: waveform})
+
+  def op_names(self) -> list:
+    """Sorted names of the ops in the graph (flex ops would show as "Flex...")."""
+    details = self._plain._get_ops_details()  # pylint: disable=protected-access
+    return sorted({d["op_name"] for d in details})
+
+  def float_op_names(self) -> list:
+    """Sorted names of compute ops that read or write float32 tensors.
+
+    For an int8 model these are the ops without an int8 kernel that LiteRT runs
+    in float between DEQUANTIZE and QUANTIZE (the boundary ops are left out).
+    """
+    tensors = {d["index"]: d["dtype"] for d in self._plain.get_tensor_details()}
+    names = set()
+    for op in self._plain._get_ops_details():  # pylint: disable=protected-access
+      if op["op_name"] in ("QUANTIZE", "DEQUANTIZE"):
+        continue
+      if any(tensors.get(int(i)) == np.float32 for i in list(op["inputs"]) + list(op["outputs"])
+             if int(i) >= 0):
+        names.add(op["op_name"])
+    return sorted(names)
+
+  def latency_ms(self, waveform, repeats: int = 10) -> float:
+    """Median wall time of one call, after one warm-up call."""
+    self(waveform)
+    times = []
+    for _ in range(repeats):
+      start = time.perf_counter()
+      self(waveform)
+      times.append(time.perf_counter() - start)
+    return 1000.0 * float(np.median(times))
+
+
+def fit_length(waveform: np.ndarray, num_samples: int) -> np.ndarray:
+  """Centre-crops or zero-pads (at the end) a 1-D waveform to num_samples."""
+  waveform = np.asarray(waveform, np.float32).reshape(-1)
+  if waveform.shape[0] >= num_samples:
+    start = (waveform.shape[0] - num_samples) // 2
+    return waveform[start:start + num_samples]
+  return np.pad(waveform, (0, num_samples - waveform.shape[0]))

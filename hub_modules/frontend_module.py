@@ -1,0 +1,67 @@
+"""The frontend alone as a reusable, fine-tunable TF-Hub module.
+
+    module = FrontendModule(tf_frontends.Leaf())
+    save_frontend_module(module, "/tmp/leaf_frontend")
+
+    layer = hub.KerasLayer("/tmp/leaf_frontend", trainable=True)
+    features = layer(waveform)        # [batch, samples] -> [batch, frames, n_filters]
+
+Signatures (for serving / TF-Serving / `tf.saved_model.load(...).signatures`):
+  serving_default: waveform float32 [batch, samples] -> {"features": [batch, frames, n_filters]}
+  features_clip:   waveform float32 [samples]        -> {"features": [frames, n_filters]}
+  metadata:        ()                                -> {"sample_rate", "min_samples"}
+`__call__(inputs, training=False)` returns the features tensor; gradients reach
+the frontend's variables (Gabor centre frequencies and bandwidths, pooling
+widths, PCEN parameters for LEAF).
+"""
+import tensorflow as tf
+
+from hub_modules import reusable
+
+DEFAULT_MIN_SAMPLES = 401  # one 25 ms window at 16 kHz
+
+
+def frontend_min_samples(frontend) -> int:
+  """Shortest accepted input: one analysis window of the frontend."""
+  return int(getattr(frontend, "window_size", DEFAULT_MIN_SAMPLES))
+
+
+class FrontendModule(reusable.ReusableModule):
+  """waveform [batch, samples] float32 -> features [batch, frames, n_filters]."""
+
+  def __init__(self, frontend, *, min_samples: int = None, name: str = None):
+    """frontend: a built or unbuilt tf_frontends layer."""
+    if not frontend.built:
+      frontend(tf.zeros([1, frontend_min_samples(frontend)]))
+    super().__init__(
+        frontend,
+        min_samples=min_samples or frontend_min_samples(frontend),
+        sample_rate=getattr(frontend, "sample_rate", 16000), name=name)
+    object.__setattr__(self, "frontend", frontend)  # untracked: see ReusableModule
+    self._n_filters = int(frontend.n_filters)
+
+  def _forward(self, waveform, training):
+    return self.frontend(waveform, training=training)
+
+  def _error_outputs(self):
+    return tf.zeros([0, 0, self._n_filters])
+
+  def signatures(self) -> dict:
+    batch = tf.function(
+        lambda waveform: {"features": self._forward(
+            reusable.checked_waveform(waveform, self._min_samples, self._what),
+            False)},
+        input_signature=[tf.TensorSpec([None, None], tf.float32, name="waveform")])
+    clip = tf.function(
+        reusable.single_clip(lambda w: {"features": self._forward(w, False)},
+                             self._min_samples, self._what),
+        input_signature=[tf.TensorSpec([None], tf.float32, name="waveform")])
+    return {"serving_default": batch.get_concrete_function(),
+            "features_clip": clip.get_concrete_function(),
+            "metadata": self.metadata.get_concrete_function()}
+
+
+def save_frontend_module(module: FrontendModule, path: str) -> None:
+  """Writes `module` as a reusable SavedModel at `path` (which must not exist)."""
+  module.trace()
+  tf.saved_model.save(module, path, signatures=module.signatures())
