@@ -80,8 +80,43 @@ class GaborConstraint(tf_keras.constraints.Constraint):
     return {"kernel_size": self.kernel_size}
 
 
+class _ParametricFilterbank(tf_keras.layers.Layer):
+  """Two learnable numbers per filter -> K taps per channel -> `filterbank_conv`.
+
+  Subclasses define `_initializer()`, optionally `_constraint()`, and
+  `conv_kernel()` ([K, 1, channels] taps built from `self.kernel`).
+  """
+
+  def __init__(self, filters: int, kernel_size: int, strides: int = 1,
+               padding: str = "SAME", sample_rate: int = 16000, **kwargs):
+    super().__init__(**kwargs)
+    self.filters = filters
+    self.kernel_size = kernel_size
+    self.strides = strides
+    self.padding = padding.upper()
+    self.sample_rate = sample_rate
+
+  def _constraint(self):
+    return None
+
+  def build(self, input_shape):
+    self.kernel = self.add_weight(
+        name="kernel", shape=(self.filters, 2), dtype=tf.float32,
+        initializer=self._initializer(), constraint=self._constraint())
+    super().build(input_shape)
+
+  def call(self, inputs):
+    return filterbank_conv(inputs, self.conv_kernel(), self.strides,
+                           self.padding)
+
+  def get_config(self):
+    return {**super().get_config(), "filters": self.filters,
+            "kernel_size": self.kernel_size, "strides": self.strides,
+            "padding": self.padding, "sample_rate": self.sample_rate}
+
+
 @tf_keras.utils.register_keras_serializable(package="tf_frontends")
-class GaborConv1D(tf_keras.layers.Layer):
+class GaborConv1D(_ParametricFilterbank):
   """Complex Gabor filterbank as 2 * filters real channels.
 
   y_{2n}[t] + i y_{2n+1}[t] = sum_k x[t + k] phi_n(k),   k = -(K // 2) ... (K - 1) // 2
@@ -95,24 +130,17 @@ class GaborConv1D(tf_keras.layers.Layer):
   def __init__(self, filters: int, kernel_size: int, strides: int = 1,
                padding: str = "SAME", sample_rate: int = 16000,
                min_freq: float = 60.0, max_freq: float = 7800.0, **kwargs):
-    super().__init__(**kwargs)
-    self.filters = filters
-    self.kernel_size = kernel_size
-    self.strides = strides
-    self.padding = padding.upper()
-    self.sample_rate = sample_rate
+    super().__init__(filters, kernel_size, strides, padding, sample_rate,
+                     **kwargs)
     self.min_freq = min_freq
     self.max_freq = max_freq
 
-  def build(self, input_shape):
-    self.kernel = self.add_weight(
-        name="kernel",
-        shape=(self.filters, 2),
-        dtype=tf.float32,
-        initializer=initializers.GaborInit(self.sample_rate, self.min_freq,
-                                           self.max_freq),
-        constraint=GaborConstraint(self.kernel_size))
-    super().build(input_shape)
+  def _initializer(self):
+    return initializers.GaborInit(self.sample_rate, self.min_freq,
+                                  self.max_freq)
+
+  def _constraint(self):
+    return GaborConstraint(self.kernel_size)
 
   def constrained_params(self):
     """(mu, sigma), each [filters], as used in the forward pass."""
@@ -124,19 +152,16 @@ class GaborConv1D(tf_keras.layers.Layer):
     return impulse_responses.gabor_filters(*self.constrained_params(),
                                            self.kernel_size)
 
-  def call(self, inputs):
-    kernel = impulse_responses.interleave_real_imag(*self.impulse_responses())
-    return filterbank_conv(inputs, kernel, self.strides, self.padding)
+  def conv_kernel(self):
+    return impulse_responses.interleave_real_imag(*self.impulse_responses())
 
   def get_config(self):
-    return {**super().get_config(), "filters": self.filters,
-            "kernel_size": self.kernel_size, "strides": self.strides,
-            "padding": self.padding, "sample_rate": self.sample_rate,
-            "min_freq": self.min_freq, "max_freq": self.max_freq}
+    return {**super().get_config(), "min_freq": self.min_freq,
+            "max_freq": self.max_freq}
 
 
 @tf_keras.utils.register_keras_serializable(package="tf_frontends")
-class SincConv1D(tf_keras.layers.Layer):
+class SincConv1D(_ParametricFilterbank):
   """SincNet band-pass filterbank, windowed, one real channel per filter.
 
   The weight `kernel` is [filters, 2] = (a, b) in Hz; leaf-audio's band edges are
@@ -153,23 +178,14 @@ class SincConv1D(tf_keras.layers.Layer):
   def __init__(self, filters: int, kernel_size: int, strides: int = 1,
                padding: str = "SAME", sample_rate: int = 16000,
                min_low_hz: float = 50.0, min_band_hz: float = 50.0, **kwargs):
-    super().__init__(**kwargs)
-    self.filters = filters
-    self.kernel_size = kernel_size
-    self.strides = strides
-    self.padding = padding.upper()
-    self.sample_rate = sample_rate
+    super().__init__(filters, kernel_size, strides, padding, sample_rate,
+                     **kwargs)
     self.min_low_hz = min_low_hz
     self.min_band_hz = min_band_hz
 
-  def build(self, input_shape):
-    self.kernel = self.add_weight(
-        name="kernel",
-        shape=(self.filters, 2),
-        dtype=tf.float32,
-        initializer=initializers.SincInit(self.sample_rate, self.min_low_hz,
-                                          self.min_band_hz))
-    super().build(input_shape)
+  def _initializer(self):
+    return initializers.SincInit(self.sample_rate, self.min_low_hz,
+                                 self.min_band_hz)
 
   def band_edges_hz(self):
     """(f_l, f_h), each [filters], as used in the forward pass."""
@@ -186,15 +202,12 @@ class SincConv1D(tf_keras.layers.Layer):
         *self.band_edges_hz(), self.kernel_size,
         self.sample_rate) * window[:, tf.newaxis]
 
-  def call(self, inputs):
-    kernel = self.impulse_responses()[:, tf.newaxis, :]
-    return filterbank_conv(inputs, kernel, self.strides, self.padding)
+  def conv_kernel(self):
+    return self.impulse_responses()[:, tf.newaxis, :]
 
   def get_config(self):
-    return {**super().get_config(), "filters": self.filters,
-            "kernel_size": self.kernel_size, "strides": self.strides,
-            "padding": self.padding, "sample_rate": self.sample_rate,
-            "min_low_hz": self.min_low_hz, "min_band_hz": self.min_band_hz}
+    return {**super().get_config(), "min_low_hz": self.min_low_hz,
+            "min_band_hz": self.min_band_hz}
 
 
 @tf_keras.utils.register_keras_serializable(package="tf_frontends")

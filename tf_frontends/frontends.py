@@ -64,7 +64,43 @@ def check_frequency_range(layer_name, min_freq, max_freq, sample_rate):
         "(set max_freq when changing sample_rate).")
 
 
-class _Frontend(tf_keras.layers.Layer):
+class _FramedFrontend(tf_keras.layers.Layer):
+  """What every frontend shares: sizes, frame arithmetic, float32 dtype, config."""
+
+  def __init__(self, n_filters: int = 40, sample_rate: int = 16000,
+               window_len: float = 25.0, window_stride: float = 10.0, **kwargs):
+    # Filter math stays float32 under mixed precision (the sub-layers too: they
+    # would otherwise take the global policy and build taps in float16).
+    kwargs.setdefault("dtype", "float32")
+    super().__init__(**kwargs)
+    self.n_filters = n_filters
+    self.sample_rate = sample_rate
+    self.window_len = window_len
+    self.window_stride = window_stride
+    self.window_size = window_samples(sample_rate, window_len)
+    self.hop = hop_samples(sample_rate, window_stride)
+    if n_filters <= 0 or self.window_size <= 1 or self.hop <= 0:
+      raise ValueError(
+          f"{type(self).__name__}: n_filters, window_len and window_stride must "
+          f"be positive; got n_filters={n_filters}, window_len={window_len} ms, "
+          f"window_stride={window_stride} ms at {sample_rate} Hz.")
+
+  def num_frames(self, num_samples):
+    return -(-num_samples // self.hop)
+
+  def compute_output_shape(self, input_shape):
+    time = input_shape[1]
+    return tf.TensorShape(
+        [input_shape[0], None if time is None else self.num_frames(time),
+         self.n_filters])
+
+  def get_config(self):
+    return {**super().get_config(), "n_filters": self.n_filters,
+            "sample_rate": self.sample_rate, "window_len": self.window_len,
+            "window_stride": self.window_stride}
+
+
+class _Frontend(_FramedFrontend):
   """Shared arguments, input checks and the LEAF-family signal chain.
 
   Subclasses create `self._filterbank`, `self._activation`, `self._pooling` and
@@ -77,25 +113,13 @@ class _Frontend(tf_keras.layers.Layer):
                window_len: float = 25.0, window_stride: float = 10.0,
                learn_filters: bool = True, learn_pooling: bool = True,
                preemp: bool = False, mean_var_norm: bool = False, **kwargs):
-    # Filter math stays float32 under mixed precision (the sub-layers too: they
-    # would otherwise take the global policy and build taps in float16).
-    kwargs.setdefault("dtype", "float32")
-    super().__init__(**kwargs)
-    self.n_filters = n_filters
-    self.sample_rate = sample_rate
-    self.window_len = window_len
-    self.window_stride = window_stride
+    super().__init__(n_filters=n_filters, sample_rate=sample_rate,
+                     window_len=window_len, window_stride=window_stride,
+                     **kwargs)
     self.learn_filters = learn_filters
     self.learn_pooling = learn_pooling
     self.preemp = preemp
     self.mean_var_norm = mean_var_norm
-    self.window_size = window_samples(sample_rate, window_len)
-    self.hop = hop_samples(sample_rate, window_stride)
-    if n_filters <= 0 or self.window_size <= 1 or self.hop <= 0:
-      raise ValueError(
-          f"{type(self).__name__}: n_filters, window_len and window_stride must "
-          f"be positive; got n_filters={n_filters}, window_len={window_len} ms, "
-          f"window_stride={window_stride} ms at {sample_rate} Hz.")
     self._preemp = None
     if preemp:
       self._preemp = tf_keras.layers.Conv1D(
@@ -119,9 +143,6 @@ class _Frontend(tf_keras.layers.Layer):
           layer.build(shape)
     super().build(input_shape)
 
-  def num_frames(self, num_samples):
-    return -(-num_samples // self.hop)
-
   def call(self, inputs):
     outputs = as_mono_waveform(inputs, type(self).__name__)
     if self._preemp is not None:
@@ -135,17 +156,8 @@ class _Frontend(tf_keras.layers.Layer):
       outputs = self._instance_norm(outputs)
     return outputs
 
-  def compute_output_shape(self, input_shape):
-    time = input_shape[1]
-    return tf.TensorShape(
-        [input_shape[0], None if time is None else self.num_frames(time),
-         self.n_filters])
-
   def get_config(self):
-    return {**super().get_config(), "n_filters": self.n_filters,
-            "sample_rate": self.sample_rate, "window_len": self.window_len,
-            "window_stride": self.window_stride,
-            "learn_filters": self.learn_filters,
+    return {**super().get_config(), "learn_filters": self.learn_filters,
             "learn_pooling": self.learn_pooling, "preemp": self.preemp,
             "mean_var_norm": self.mean_var_norm}
 
@@ -318,7 +330,7 @@ class TimeDomainFilterbanks(_Frontend):
 
 
 @tf_keras.utils.register_keras_serializable(package="tf_frontends")
-class MelFilterbanks(tf_keras.layers.Layer):
+class MelFilterbanks(_FramedFrontend):
   """Log mel filterbanks, computed with a real DFT as a matrix product.
 
   X_m[k] = sum_{n < L} w[n] x[m H + n] e^{-2 pi i k n / n_fft},  k = 0 ... n_fft / 2
@@ -332,18 +344,13 @@ class MelFilterbanks(tf_keras.layers.Layer):
                n_fft: int = 512, window_len: float = 25.0,
                window_stride: float = 10.0, min_freq: float = 60.0,
                max_freq: float = 7800.0, **kwargs):
-    kwargs.setdefault("dtype", "float32")
-    super().__init__(**kwargs)
+    super().__init__(n_filters=n_filters, sample_rate=sample_rate,
+                     window_len=window_len, window_stride=window_stride,
+                     **kwargs)
     check_frequency_range("MelFilterbanks", min_freq, max_freq, sample_rate)
-    self.n_filters = n_filters
-    self.sample_rate = sample_rate
     self.n_fft = n_fft
-    self.window_len = window_len
-    self.window_stride = window_stride
     self.min_freq = min_freq
     self.max_freq = max_freq
-    self.window_size = window_samples(sample_rate, window_len)
-    self.hop = hop_samples(sample_rate, window_stride)
     if self.window_size > n_fft:
       raise ValueError(f"MelFilterbanks: window of {self.window_size} samples "
                        f"is longer than n_fft={n_fft}.")
@@ -358,9 +365,6 @@ class MelFilterbanks(tf_keras.layers.Layer):
           n_filters, sample_rate, min_freq, max_freq, n_fft).T
 
 
-  def num_frames(self, num_samples):
-    return -(-num_samples // self.hop)
-
   def call(self, inputs):
     waveform = as_mono_waveform(inputs, "MelFilterbanks")[:, :, 0]
     frames = tf.signal.frame(waveform, self.window_size, self.hop,
@@ -370,18 +374,9 @@ class MelFilterbanks(tf_keras.layers.Layer):
     power = tf.square(real) + tf.square(imag)
     return tf.math.log(tf.matmul(power, self._mel_matrix) + ENERGY_FLOOR)
 
-  def compute_output_shape(self, input_shape):
-    time = input_shape[1]
-    return tf.TensorShape(
-        [input_shape[0], None if time is None else self.num_frames(time),
-         self.n_filters])
-
   def get_config(self):
-    return {**super().get_config(), "n_filters": self.n_filters,
-            "sample_rate": self.sample_rate, "n_fft": self.n_fft,
-            "window_len": self.window_len,
-            "window_stride": self.window_stride, "min_freq": self.min_freq,
-            "max_freq": self.max_freq}
+    return {**super().get_config(), "n_fft": self.n_fft,
+            "min_freq": self.min_freq, "max_freq": self.max_freq}
 
 
 FRONTENDS = {
