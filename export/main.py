@@ -184,7 +184,9 @@ def export(workdir: str, output_dir: str, *, checkpoint: str = "best", formats=F
     runners = {}
     if quantizations:
       converted = tflite.convert(
-          lambda w: classifier_module.classifier_outputs(model, w), num_samples, quantizations, representative_waveforms=representative)
+          lambda w: classifier_module.classifier_outputs(model, w), num_samples,
+          quantizations, representative_waveforms=representative,
+          float_scope=model.frontend.name)
       os.makedirs(os.path.join(tmp_dir, "tflite"))
       for q, content in converted.items():
         path = os.path.join("tflite", tflite.FILE_NAMES[q])

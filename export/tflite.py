@@ -9,16 +9,17 @@ Every model has one signature, "classify": input `waveform` float32
 outputs `scores` [1, C], `logits` [1, C], `embedding` [1, D], `features`
 [1, frames, n_filters]. Quantisations:
   float          float32 weights and arithmetic
-  dynamic_range  int8 weights, float activations (no calibration data)
-  int8           int8 weights and activations, calibrated on representative
-                 waveforms, float32 input/output; DIV (PCEN's division) and ops
-                 without an int8 kernel (POW, SQRT, SQUARE) run in float
+  dynamic_range  backbone + head: int8 weights, float activations (no
+                 calibration data); the frontend stays float
+  int8           backbone + head: int8 weights and activations, calibrated on
+                 representative waveforms; the frontend stays float (see
+                 nodes_in_scope); float32 input/output
 """
 import os
 import shutil
 import tempfile
 import time
-from typing import Callable, Iterable, Optional
+from typing import Callable, Iterable, Optional, Sequence
 
 import numpy as np
 import tensorflow as tf
@@ -78,9 +79,15 @@ def fold_constants(concrete_fn):
                        fetches={k: get(t.name) for k, t in outputs.items()})
 
 
-def write_signature_savedmodel(outputs_fn: Callable, num_samples: int, path: str) -> None:
-  """A SavedModel with the single fixed-shape, constant-folded "classify" signature."""
+def write_signature_savedmodel(outputs_fn: Callable, num_samples: int, path: str,
+                               fold: bool = True) -> None:
+  """A SavedModel with the single fixed-shape "classify" signature (constant-folded)."""
   module = tf.Module()
+  if not fold:
+    function = export_function(outputs_fn, num_samples)
+    module.captured_variables = list(function.variables)   # tracked, so they are saved
+    tf.saved_model.save(module, path, signatures={SIGNATURE_KEY: function})
+    return
   module.folded = fold_constants(export_function(outputs_fn, num_samples))
   tf.saved_model.save(
       module, path, signatures={SIGNATURE_KEY: export_function(module.folded, num_samples)},
@@ -88,9 +95,38 @@ def write_signature_savedmodel(outputs_fn: Callable, num_samples: int, path: str
       options=tf.saved_model.SaveOptions(experimental_custom_gradients=False))
 
 
+def nodes_in_scope(float_model: bytes, scope: str) -> list:
+  """Names of the ops of a float TFLite model under name scope `scope` (e.g. "leaf").
+
+  The int8 model keeps these in float. Why: a frontend ends in a compressed
+  (PCEN / log) energy, which expands quiet levels; int8 holds ~48 dB, so
+  quantising the filterbank output or the energies makes quiet frames collapse
+  onto the floor and the features jump by whole units. The frontend's last op
+  (whose output the backbone reads as int8) is named after the model output
+  and stays int8: the backbone's input is quantised in any int8 model.
+  """
+  interpreter = litert.Interpreter(
+      model_content=float_model,
+      experimental_op_resolver_type=litert.OpResolverType.BUILTIN_WITHOUT_DEFAULT_DELEGATES)
+  names = {d["index"]: d["name"] for d in interpreter.get_tensor_details()}
+  prefix = scope.rstrip("/") + "/"
+  nodes = set()
+  for op in interpreter._get_ops_details():  # pylint: disable=protected-access
+    for i in op["outputs"]:
+      name = names.get(int(i), "")
+      if name.startswith(prefix):
+        nodes.add(name)                      # fused ops carry "a;b;c" locations
+      nodes.update(n for n in name.split(";") if n.startswith(prefix))
+  return sorted(nodes)
+
+
 def convert_savedmodel(path: str, quantization: str = "float",
-                       representative_waveforms: Optional[Iterable[np.ndarray]] = None) -> bytes:
-  """Converts the "classify" signature at `path`; raises if any op is not a built-in."""
+                       representative_waveforms: Optional[Iterable[np.ndarray]] = None,
+                       float_nodes: Sequence[str] = ()) -> bytes:
+  """Converts the "classify" signature at `path`; raises if any op is not a built-in.
+
+  float_nodes: for int8, names of ops kept in float (besides INT8_FLOAT_OPS).
+  """
   if quantization not in QUANTIZATIONS:
     raise ValueError(f"quantization must be one of {QUANTIZATIONS}; got {quantization!r}")
   converter = tf.lite.TFLiteConverter.from_saved_model(path, signature_keys=[SIGNATURE_KEY])
@@ -109,19 +145,38 @@ def convert_savedmodel(path: str, quantization: str = "float",
     debugger = tf.lite.experimental.QuantizationDebugger(
         converter=converter, debug_dataset=converter.representative_dataset,
         debug_options=tf.lite.experimental.QuantizationDebugOptions(
-            denylisted_ops=list(INT8_FLOAT_OPS)))
+            denylisted_ops=list(INT8_FLOAT_OPS), denylisted_nodes=list(float_nodes)))
     return debugger.get_nondebug_quantized_model()
   return converter.convert()
 
 
 def convert(outputs_fn: Callable, num_samples: int, quantizations=QUANTIZATIONS,
-            representative_waveforms=None) -> dict:
-  """{quantization: tflite bytes} for each requested quantisation."""
+            representative_waveforms=None, float_scope: Optional[str] = None) -> dict:
+  """{quantization: tflite bytes} for each requested quantisation.
+
+  float_scope: name scope of the frontend (its layer name). In the int8 model
+  its ops stay float (see nodes_in_scope). The dynamic-range model is converted
+  from the graph *before* constant folding: there the frontend's filters are
+  computed from its parameters at run time, so they are not constant weights
+  and dynamic-range quantisation leaves them (and the frontend) in float; only
+  the backbone's and head's weights become int8.
+  """
   workdir = tempfile.mkdtemp(prefix="tflite_signature_")
   try:
-    path = os.path.join(workdir, "saved_model")
+    path = os.path.join(workdir, "folded")
     write_signature_savedmodel(outputs_fn, num_samples, path)
-    return {q: convert_savedmodel(path, q, representative_waveforms) for q in quantizations}
+    models = {}
+    for q in [q for q in QUANTIZATIONS if q in quantizations]:
+      float_nodes = ()
+      if q == "int8" and float_scope:
+        float_model = models.get("float") or convert_savedmodel(path, "float")
+        float_nodes = nodes_in_scope(float_model, float_scope)
+      source = path
+      if q == "dynamic_range" and float_scope:
+        source = os.path.join(workdir, "unfolded")
+        write_signature_savedmodel(outputs_fn, num_samples, source, fold=False)
+      models[q] = convert_savedmodel(source, q, representative_waveforms, float_nodes)
+    return {q: models[q] for q in quantizations}
   finally:
     shutil.rmtree(workdir, ignore_errors=True)
 
