@@ -33,5 +33,6 @@ setuptools.setup(
     entry_points={"console_scripts": [
         "tf-frontends-demo=tf_frontends.demo:run",
         "tf-frontends-train=train.main:run",
+        "tf-frontends-export=export.main:run",
     ]},
 )
