@@ -202,7 +202,11 @@ def export(workdir: str, output_dir: str, *, checkpoint: str = "best", formats=F
                            latency_repeats=latency_repeats)
     if frontend_report:
       report["frontend_savedmodel"] = frontend_report
-    report.update({"workdir": os.path.abspath(workdir), "checkpoint": which,
+    report.update({"int8_calibration": (
+                       f"the first {len(representative)} of these eval clips (the verification "
+                       "clips overlap them)") if "tflite_int8" in formats else None,
+                   "latency_threads": 1,
+                   "workdir": os.path.abspath(workdir), "checkpoint": which,
                    "formats": list(formats), "tflite_num_samples": num_samples,
                    "tensorflow": tf.__version__})
     with open(os.path.join(tmp_dir, "verification.json"), "w") as f:

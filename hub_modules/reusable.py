@@ -80,8 +80,8 @@ class ReusableModule(tf.Module):
   """Base class: the attributes of a reusable SavedModel around a Keras layer.
 
   Subclasses implement `_forward(waveform [B, T] float32, training) -> outputs`
-  and `_error_outputs() -> outputs` (same structure, returned after a failing
-  assert) and set `self._min_samples`, `self._what`.
+  and `_error_outputs() -> outputs` (same structure, returned only after an
+  assert that always fails), then call `trace()` before tf.saved_model.save.
   """
   # tf.Module defines these as read-only properties that collect variables by
   # attribute traversal; the reusable-SavedModel convention wants plain saved
