@@ -19,6 +19,7 @@ import os
 import shutil
 import tempfile
 import time
+import warnings
 from typing import Callable, Iterable, Optional, Sequence
 
 import numpy as np
@@ -142,10 +143,12 @@ def convert_savedmodel(path: str, quantization: str = "float",
     converter.representative_dataset = lambda: ([w] for w in waveforms)
     converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
     # Selective quantisation: the ops in INT8_FLOAT_OPS stay float (see there).
-    debugger = tf.lite.experimental.QuantizationDebugger(
-        converter=converter, debug_dataset=converter.representative_dataset,
-        debug_options=tf.lite.experimental.QuantizationDebugOptions(
-            denylisted_ops=list(INT8_FLOAT_OPS), denylisted_nodes=list(float_nodes)))
+    with warnings.catch_warnings():   # the debugger builds a tf.lite.Interpreter internally
+      warnings.filterwarnings("ignore", message=".*tf.lite.Interpreter is deprecated")
+      debugger = tf.lite.experimental.QuantizationDebugger(
+          converter=converter, debug_dataset=converter.representative_dataset,
+          debug_options=tf.lite.experimental.QuantizationDebugOptions(
+              denylisted_ops=list(INT8_FLOAT_OPS), denylisted_nodes=list(float_nodes)))
     return debugger.get_nondebug_quantized_model()
   return converter.convert()
 
