@@ -472,21 +472,26 @@ def train_and_evaluate(config, workdir: str, mode: str = "train_and_eval", tpu: 
     current = int(step.numpy())
     last = current == total_steps
     epoch_index = math.ceil(current / steps_per_epoch)
-    if mode == "train_and_eval" and chief and (
+    # Every worker evaluates and saves: under MultiWorkerMirrored, reading the BN
+    # statistics (sync-on-read) and saving are collectives all workers must join.
+    if mode == "train_and_eval" and (
         last or (config.eval_every_epochs and epoch_index % config.eval_every_epochs == 0)):
       results = evaluate(model, config)
       results["step"] = current
-      logging.info("step %d\n%s", current, format_results(results))
-      _summaries(results, current, eval_writer)
-      with eval_writer.as_default(step=current):
-        tf.summary.image("frontend_output", _feature_image(model, config))
-      _write_json(os.path.join(workdir, "eval_results.json"), _to_jsonable(results))
+      image = _feature_image(model, config)
+      if chief:
+        logging.info("step %d\n%s", current, format_results(results))
+        _summaries(results, current, eval_writer)
+        with eval_writer.as_default(step=current):
+          tf.summary.image("frontend_output", image)
+        _write_json(os.path.join(workdir, "eval_results.json"), _to_jsonable(results))
       if results["centre_crop"]["mAP"] > best_map:
         best_map = results["centre_crop"]["mAP"]
         best_manager.save(checkpoint_number=current)
-        _write_json(best_path, {"step": current, "mAP": best_map})
+        if chief:
+          _write_json(best_path, {"step": current, "mAP": best_map})
     t0, t0_step = time.time(), current
-  if mode == "train" and chief and not best_manager.latest_checkpoint:
+  if mode == "train" and not tf.train.latest_checkpoint(os.path.join(workdir, "best")):
     best_manager.save(checkpoint_number=int(step.numpy()))   # no eval: best is the last
   if not chief:
     shutil.rmtree(os.path.join(workdir, "tmp_workers"), ignore_errors=True)

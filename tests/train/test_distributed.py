@@ -99,28 +99,35 @@ def test_multi_worker_two_processes_agree(tmp_path):
   workdir = str(tmp_path / "work")
   ports = _free_ports(2)
   cluster = {"worker": [f"127.0.0.1:{p}" for p in ports]}
-  procs = []
+  procs, logs = [], []
   for index in range(2):
     env = dict(os.environ, TF_CONFIG=json.dumps(
         {"cluster": cluster, "task": {"type": "worker", "index": index}}))
     command = test_trainer.main_command(data_dir, workdir, {
-        "num_train_steps": 6, "eval_every_epochs": 0}, mode="train")
-    procs.append(subprocess.Popen(command, cwd=REPO, env=env, stdout=subprocess.PIPE,
-                                  stderr=subprocess.STDOUT, text=True))
-  outputs = []
-  for proc in procs:
-    try:
-      out, _ = proc.communicate(timeout=420)
-    finally:
+        "num_train_steps": 6, "eval_every_epochs": 0})     # one eval, at the end
+    # files, not pipes: a worker blocked on a full pipe would stall the other's collectives
+    logs.append(tmp_path / f"worker_{index}.log")
+    with open(logs[-1], "w") as log:
+      procs.append(subprocess.Popen(command, cwd=REPO, env=env, stdout=log,
+                                    stderr=subprocess.STDOUT))
+  try:
+    for proc in procs:
+      proc.wait(timeout=420)
+  finally:
+    for proc in procs:
       if proc.poll() is None:
         proc.kill()
-    outputs.append(out)
+  outputs = [log.read_text() for log in logs]
+  for proc, out in zip(procs, outputs):
     assert proc.returncode == 0, out[-4000:]
   finals = [re.search(r"final step (\d+) param_checksum (\S+)", out) for out in outputs]
   assert all(finals), [out[-2000:] for out in outputs]
-  assert "MultiWorkerMirroredStrategy, 2 replicas" in outputs[0]
+  assert "CollectiveAllReduceStrategy, 2 replicas" in outputs[0]   # = MultiWorkerMirrored
   assert [int(f.group(1)) for f in finals] == [6, 6]
   assert float(finals[0].group(2)) == float(finals[1].group(2))    # identical weights
   # only the chief writes the run's checkpoints; the other worker's scratch is gone
   assert os.path.exists(os.path.join(workdir, "checkpoints", "ckpt-6.index"))
   assert not os.path.exists(os.path.join(workdir, "tmp_workers"))
+  assert os.path.exists(os.path.join(workdir, "best", "ckpt-6.index"))
+  results = json.load(open(os.path.join(workdir, "eval_results.json")))
+  assert results["step"] == 6 and results["centre_crop"]["num_examples"] == 24
