@@ -327,10 +327,22 @@ def evaluate(model, config, split: str | None = None, full_clip: bool | None = N
   return results
 
 
+def random_score_metrics(config, split: str | None = None, seed: int = 0) -> dict:
+  """The metrics of uniform random scores on an eval split: the chance level to beat."""
+  ds = input_pipeline.make_dataset(config.dataset.data_dir, split or config.dataset.eval_split,
+                                   batch_size=config.eval_batch_size,
+                                   crop_seconds=config.dataset.crop_seconds, mode="eval")
+  y_true = np.concatenate([batch["labels"].numpy() for batch in ds])
+  y_score = np.random.default_rng(seed).random(y_true.shape)
+  result = metrics_lib.audioset_metrics(y_true, y_score)
+  result["num_examples"] = int(y_true.shape[0])
+  return result
+
+
 def format_results(results: dict) -> str:
   lines = [f"{'eval (' + results['split'] + ')':<16} {'mAP':>7} {'mAUC':>7} {'d-prime':>8} "
            f"{'classes':>8} {'excluded':>8} {'clips':>6}"]
-  for name in ("centre_crop", "full_clip"):
+  for name in ("centre_crop", "full_clip", "random_scores"):
     if name in results:
       r = results[name]
       lines.append(f"{name:<16} {r['mAP']:7.4f} {r['mAUC']:7.4f} {r['dprime']:8.4f} "
@@ -373,7 +385,7 @@ def train_and_evaluate(config, workdir: str, mode: str = "train_and_eval", tpu: 
   if config.model.num_classes <= 0:
     config.model.num_classes = len(info["classes"])
   if mode == "eval":
-    return _eval_only(workdir)
+    return _eval_only(workdir, config)
 
   strategy = create_strategy(config.strategy, tpu)
   chief = _is_chief(strategy)
@@ -505,11 +517,17 @@ def train_and_evaluate(config, workdir: str, mode: str = "train_and_eval", tpu: 
   return results
 
 
-def _eval_only(workdir: str) -> dict:
-  """--mode=eval: the best checkpoint (else the latest) on the eval split."""
+def _eval_only(workdir: str, flags_config) -> dict:
+  """--mode=eval: the best checkpoint (else the latest) on the eval split.
+
+  The model is the workdir's; the data (config.dataset, eval_batch_size) the given config's.
+  """
   which = "best" if tf.train.latest_checkpoint(os.path.join(workdir, "best")) else "latest"
   model, config = restore_model(workdir, which)
+  config.dataset = flags_config.dataset
+  config.eval_batch_size = flags_config.eval_batch_size
   results = evaluate(model, config)
+  results["random_scores"] = random_score_metrics(config)
   results["checkpoint"] = which
   logging.info("\n%s", format_results(results))
   _write_json(os.path.join(workdir, "eval_results.json"), _to_jsonable(results))
