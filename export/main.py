@@ -115,6 +115,44 @@ def _move_into_place(tmp_dir: str, output_dir: str) -> None:
     shutil.rmtree(old, ignore_errors=True)
 
 
+def _write_hub_modules(model, classes, min_samples, out_dir, files, sizes, waveforms):
+  """Writes classifier/ and frontend/; returns (SavedModel call fns, frontend parity)."""
+  classifier_dir = os.path.join(out_dir, "classifier")
+  classifier_module.save_classifier_module(model, classes, classifier_dir,
+                                           min_samples=min_samples)
+  frontend_dir = os.path.join(out_dir, "frontend")
+  frontend_module.save_frontend_module(
+      frontend_module.FrontendModule(model.frontend, min_samples=min_samples), frontend_dir)
+  files["classifier hub module (reusable SavedModel)"] = "classifier"
+  files["frontend hub module (reusable SavedModel)"] = "frontend"
+  sizes["classifier"] = verify.directory_bytes(classifier_dir)
+  sizes["frontend"] = verify.directory_bytes(frontend_dir)
+  loaded = tf.saved_model.load(classifier_dir)     # reloaded, as a user gets it
+  serving = loaded.signatures["serving_default"]
+  fns = {"__call__": lambda w: loaded(tf.constant(w)),
+         "serving_default": lambda w: serving(waveform=tf.constant(w))}
+  features = tf.saved_model.load(frontend_dir)(tf.constant(waveforms)).numpy()
+  expected = model.frontend(tf.constant(waveforms)).numpy()
+  return fns, {"max_abs_diff": {"features": float(np.max(np.abs(features - expected)))}}
+
+
+def _write_tflite(model, num_samples, quantizations, representative, out_dir, files, sizes):
+  """Writes tflite/*.tflite; returns {quantization: TFLiteRunner}."""
+  converted = tflite.convert(
+      lambda w: classifier_module.classifier_outputs(model, w), num_samples, quantizations,
+      representative_waveforms=representative, float_scope=model.frontend.name)
+  os.makedirs(os.path.join(out_dir, "tflite"))
+  runners = {}
+  for q, content in converted.items():
+    path = os.path.join("tflite", tflite.FILE_NAMES[q])
+    with open(os.path.join(out_dir, path), "wb") as f:
+      f.write(content)
+    files[f"TFLite {'float32' if q == 'float' else q}"] = path
+    sizes["tflite_" + q] = len(content)
+    runners[q] = tflite.TFLiteRunner(os.path.join(out_dir, path))
+  return runners
+
+
 def export(workdir: str, output_dir: str, *, checkpoint: str = "best", formats=FORMATS,
            tflite_seconds: float = 0.0, num_verify_clips: int = 64,
            num_representative_clips: int = 32, latency_repeats: int = 10,
@@ -155,46 +193,17 @@ def export(workdir: str, output_dir: str, *, checkpoint: str = "best", formats=F
   os.umask(umask)
   os.chmod(tmp_dir, 0o777 & ~umask)              # mkdtemp's 0700 would stick to OUT
   try:
-    files, sizes, savedmodel_fns = {}, {}, {}
+    files, sizes = {}, {}
     reusable.write_class_names_csv(classes, tmp_dir)
     files["class names (index,id,display_name)"] = reusable.CLASS_NAMES_FILE
-    frontend_report = None
+    savedmodel_fns, frontend_report = {}, None
     if "saved_model" in formats:
-      classifier_dir = os.path.join(tmp_dir, "classifier")
-      classifier_module.save_classifier_module(model, classes, classifier_dir,
-                                               min_samples=min_samples)
-      frontend_dir = os.path.join(tmp_dir, "frontend")
-      frontend_module.save_frontend_module(
-          frontend_module.FrontendModule(model.frontend, min_samples=min_samples), frontend_dir)
-      files["classifier hub module (reusable SavedModel)"] = "classifier"
-      files["frontend hub module (reusable SavedModel)"] = "frontend"
-      sizes["classifier"] = verify.directory_bytes(classifier_dir)
-      sizes["frontend"] = verify.directory_bytes(frontend_dir)
-      loaded = tf.saved_model.load(classifier_dir)
-      serving = loaded.signatures["serving_default"]
-      savedmodel_fns["__call__"] = lambda w: loaded(tf.constant(w))
-      savedmodel_fns["serving_default"] = lambda w: serving(waveform=tf.constant(w))
-      loaded_frontend = tf.saved_model.load(frontend_dir)
-      frontend_report = {"max_abs_diff": {"features": float(np.max(np.abs(
-          loaded_frontend(tf.constant(waveforms[:8])).numpy() -
-          model.frontend(tf.constant(waveforms[:8])).numpy())))}}
-
+      savedmodel_fns, frontend_report = _write_hub_modules(
+          model, classes, min_samples, tmp_dir, files, sizes, waveforms[:8])
     quantizations = [QUANTIZATION_OF_FORMAT[f] for f in FORMATS
                      if f in formats and f in QUANTIZATION_OF_FORMAT]
-    runners = {}
-    if quantizations:
-      converted = tflite.convert(
-          lambda w: classifier_module.classifier_outputs(model, w), num_samples,
-          quantizations, representative_waveforms=representative,
-          float_scope=model.frontend.name)
-      os.makedirs(os.path.join(tmp_dir, "tflite"))
-      for q, content in converted.items():
-        path = os.path.join("tflite", tflite.FILE_NAMES[q])
-        with open(os.path.join(tmp_dir, path), "wb") as f:
-          f.write(content)
-        files[f"TFLite {'float32' if q == 'float' else q}"] = path
-        sizes["tflite_" + q] = len(content)
-        runners[q] = tflite.TFLiteRunner(os.path.join(tmp_dir, path))
+    runners = _write_tflite(model, num_samples, quantizations, representative, tmp_dir,
+                            files, sizes) if quantizations else {}
 
     report = verify.verify(keras_fn=keras_fn, savedmodel_fns=savedmodel_fns,
                            tflite_runners=runners, waveforms=waveforms, labels=labels,
