@@ -16,3 +16,11 @@ fi
     --config.dataset.data_dir="$OUT/demo_data" --mode=train_and_eval
 .venv/bin/python -m train.main --config=train/configs/demo_leaf.py --workdir="$OUT/demo_leaf" \
     --config.dataset.data_dir="$OUT/demo_data" --mode=eval
+
+# --- export (issue 5): the demo model as TF-Hub modules and TFLite models, verified -------------
+# Writes $OUT/export_leaf/{classifier,frontend,tflite,verification.json,README.md} (~2-4 min).
+.venv/bin/python -m export.main --workdir="$OUT/demo_leaf" --output_dir="$OUT/export_leaf" \
+    --overwrite
+echo "TF-Hub modules: $OUT/export_leaf/classifier (classifier) and $OUT/export_leaf/frontend" \
+     "(frontend); TFLite: $OUT/export_leaf/tflite/; model card: $OUT/export_leaf/README.md"
+# --- end export ------------------------------------------------------------------------------------
