@@ -1,0 +1,24 @@
+"""The frontends demo binary: real speech in, one PNG per learnable frontend plus the features."""
+import os
+import subprocess
+import sys
+
+import pytest
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+
+@pytest.mark.slow
+def test_demo_writes_pngs_for_spoken_sentence(tmp_path):
+  result = subprocess.run(
+      [sys.executable, "-m", "tf_frontends.demo", f"--output_dir={tmp_path}"],
+      cwd=ROOT, capture_output=True, text=True, timeout=600)
+  assert result.returncode == 0, result.stderr[-2000:]
+  lines = [l for l in result.stdout.splitlines() if "samples ->" in l]
+  assert len(lines) == 5 and all(", 40)" in l for l in lines)
+  expected = {"features.png"} | {f"{n}_filters.png" for n in
+                                 ("leaf", "sincnet", "sincnet_plus", "tdfbanks")}
+  assert expected <= set(os.listdir(tmp_path))
+  for name in expected:
+    with open(tmp_path / name, "rb") as f:
+      assert f.read(4) == b"\x89PNG"
