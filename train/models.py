@@ -47,12 +47,14 @@ BACKBONES = {"efficientnet": _efficientnet, "resnet": _resnet, "mobilenet": _mob
 
 
 def create_backbone(name: str, num_bins: int, *, stochastic_depth: float = 0.0,
-                    use_sync_bn: bool = False, **kwargs) -> tf_keras.Model:
+                    use_sync_bn: bool = False, norm_momentum: float = 0.99,
+                    **kwargs) -> tf_keras.Model:
   """A tf-models backbone on [batch, frames, num_bins, 1]; outputs a dict of endpoints."""
   if name not in BACKBONES:
     raise ValueError(f"Unknown backbone {name!r}; choose one of {sorted(BACKBONES)}")
   input_specs = tf_keras.layers.InputSpec(shape=[None, None, num_bins, 1])
-  return BACKBONES[name](input_specs, stochastic_depth, use_sync_bn, **kwargs)
+  return BACKBONES[name](input_specs, stochastic_depth, use_sync_bn,
+                         norm_momentum=norm_momentum, **kwargs)
 
 
 class AudioClassifier(tf_keras.Model):
@@ -142,6 +144,7 @@ def create_model(config) -> AudioClassifier:
       model_config.backbone, num_bins,
       stochastic_depth=model_config.stochastic_depth,
       use_sync_bn=model_config.use_sync_bn,
+      norm_momentum=model_config.norm_momentum,
       **model_config[model_config.backbone].to_dict())
   augment = None
   if model_config.spec_augment.enabled:

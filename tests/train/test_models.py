@@ -60,6 +60,15 @@ def test_other_backbones(backbone, width):
   assert outputs["embedding"].shape[1] == width
 
 
+def test_norm_momentum_reaches_the_backbone():
+  config = _config("resnet")
+  config.model.norm_momentum = 0.9
+  model = models.create_model(config)
+  norms = [l for l in model.backbone.submodules
+           if isinstance(l, tf_keras.layers.BatchNormalization)]
+  assert norms and all(l.momentum == 0.9 for l in norms)
+
+
 def test_unknown_backbone():
   with pytest.raises(ValueError, match="Unknown backbone 'vgg'"):
     models.create_backbone("vgg", 40)

@@ -33,6 +33,7 @@ def get_config():
   config.model.mobilenet = dict(model_id="MobileNetV3Small", filter_size_scale=1.0)
   config.model.stochastic_depth = 0.2
   config.model.use_sync_bn = True        # BN statistics over the global batch
+  config.model.norm_momentum = 0.99      # BN moving averages; short runs want less (0.9)
   config.model.dropout = 0.4             # before the head
   config.model.num_classes = -1          # -1: from dataset_info.json
   config.model.multi_label = True        # sigmoid BCE; False: softmax CE
