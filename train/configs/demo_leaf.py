@@ -16,7 +16,10 @@ def get_config():
   config.frontend.name = "leaf"
   config.frontend.n_filters = 40
   config.model.dropout = 0.2
-  config.model.stochastic_depth = 0.1
+  # 240 steps from scratch: BN averages must catch up fast, and stochastic depth slows
+  # learning more than it regularises (mel: centre-crop mAP 0.28 -> 0.36 at step 240)
+  config.model.norm_momentum = 0.9
+  config.model.stochastic_depth = 0.0
   config.model.spec_augment.max_time_width = 10    # 100 frames per crop
   config.batch_size = 16
   config.num_epochs = 4
