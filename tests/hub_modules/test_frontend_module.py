@@ -174,3 +174,24 @@ def test_signatures_in_process(leaf_module):
   assert int(loaded.signatures["metadata"]()["min_samples"]) == 401
   with pytest.raises(tf.errors.InvalidArgumentError, match="shorter than 401 samples"):
     loaded.signatures["serving_default"](waveform=tf.constant(x[:, :400]))
+
+
+def test_gradients_through_the_reloaded_module_equal_the_layers(leaf_module, tmp_path):
+  path, x, _ = leaf_module
+  tf_keras.utils.set_random_seed(0)
+  frontend = tf_frontends.get("leaf", n_filters=8)
+  frontend(x)
+  frontend_module.save_frontend_module(frontend_module.FrontendModule(frontend),
+                                       str(tmp_path / "m"))
+  loaded = tf.saved_model.load(str(tmp_path / "m"))
+
+  def grads(fn, variables):
+    with tf.GradientTape() as tape:
+      loss = tf.reduce_sum(tf.square(fn(tf.constant(x))))
+    return tape.gradient(loss, variables)
+
+  expected = grads(frontend, frontend.trainable_variables)
+  got = grads(lambda w: loaded(w, training=True), loaded.trainable_variables)
+  assert len(got) == len(expected) == 6
+  for g, e in zip(got, expected):
+    np.testing.assert_allclose(g.numpy(), e.numpy(), rtol=1e-4, atol=1e-6 * np.abs(e).max())
