@@ -121,18 +121,8 @@ def frontend_kwargs(config) -> dict:
 
 
 def create_frontend(config) -> tf_keras.layers.Layer:
-  """tf_frontends.get(name, **kwargs), built under a float32 policy.
-
-  The frontend's sublayers take the global policy at construction; under mixed
-  precision they would compute filters in bfloat16 / float16, so the whole
-  frontend is constructed while the policy is float32.
-  """
-  policy = tf_keras.mixed_precision.global_policy()
-  tf_keras.mixed_precision.set_global_policy("float32")
-  try:
-    return tf_frontends.get(config.frontend.name, **frontend_kwargs(config))
-  finally:
-    tf_keras.mixed_precision.set_global_policy(policy)
+  """tf_frontends.get(name, **kwargs); frontends stay float32 under mixed precision."""
+  return tf_frontends.get(config.frontend.name, **frontend_kwargs(config))
 
 
 def create_model(config) -> AudioClassifier:

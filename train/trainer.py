@@ -28,6 +28,7 @@ import tensorflow as tf
 import tf_keras
 
 import tf_frontends
+from tf_frontends import plotting
 from train import input_pipeline
 from train import metrics as metrics_lib
 from train import models
@@ -361,15 +362,19 @@ def _summaries(results: dict, step: int, writer) -> None:
           tf.summary.scalar(f"{name}/{key}", results[name][key])
 
 
-def _feature_image(model, config):
-  """A frontend output of one eval clip as a [1, bins, frames, 1] image in [0, 1]."""
+def _frontend_images(model, config) -> dict:
+  """TensorBoard images {name: [1, H, W, 4] uint8}: the frontend's output for one
+  eval clip and, for learnable frontends, its filter responses and centre
+  frequencies against the mel initialisation (tf_frontends.plotting)."""
   ds = input_pipeline.make_dataset(config.dataset.data_dir, config.dataset.eval_split,
                                    batch_size=1, crop_seconds=config.dataset.crop_seconds,
                                    mode="eval")
-  audio = next(iter(ds))["audio"]
-  features = tf.transpose(model.frontend(audio))[::-1]          # [bins, frames, 1], low bins down
-  lo, hi = tf.reduce_min(features), tf.reduce_max(features)
-  return ((features - lo) / tf.maximum(hi - lo, 1e-6))[tf.newaxis]
+  features = model.frontend(next(iter(ds))["audio"])[0].numpy()
+  figures = {"frontend_output": plotting.plot_features(features)}
+  if not isinstance(model.frontend, tf_frontends.MelFilterbanks):
+    figures["frontend_filters"] = plotting.plot_filterbank(model.frontend)
+  return {name: tf.image.decode_png(plotting.figure_to_png(figure))[tf.newaxis]
+          for name, figure in figures.items()}
 
 
 def _to_jsonable(results):
@@ -490,12 +495,13 @@ def train_and_evaluate(config, workdir: str, mode: str = "train_and_eval", tpu: 
         last or (config.eval_every_epochs and epoch_index % config.eval_every_epochs == 0)):
       results = evaluate(model, config)
       results["step"] = current
-      image = _feature_image(model, config)
+      images = _frontend_images(model, config)
       if chief:
         logging.info("step %d\n%s", current, format_results(results))
         _summaries(results, current, eval_writer)
         with eval_writer.as_default(step=current):
-          tf.summary.image("frontend_output", image)
+          for name, image in images.items():
+            tf.summary.image(name, image)
         _write_json(os.path.join(workdir, "eval_results.json"), _to_jsonable(results))
       if results["centre_crop"]["mAP"] > best_map:
         best_map = results["centre_crop"]["mAP"]

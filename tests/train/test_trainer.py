@@ -99,15 +99,18 @@ def data_dir(tmp_path_factory):
   return write_dataset(str(tmp_path_factory.mktemp("tones")))
 
 
-def _loss_curve(workdir):
-  """(step, loss) pairs from the TensorBoard events of WORKDIR/train."""
-  points = []
-  for path in tf.io.gfile.glob(os.path.join(workdir, "train", "events.*")):
+def _summaries(workdir, subdir):
+  """(tag, step, value tensor) of every summary in the TensorBoard events of WORKDIR/SUBDIR."""
+  for path in tf.io.gfile.glob(os.path.join(workdir, subdir, "events.*")):
     for event in tf.compat.v1.train.summary_iterator(path):
       for value in event.summary.value:
-        if value.tag == "loss":
-          points.append((event.step, float(tf.make_ndarray(value.tensor))))
-  return sorted(points)
+        yield value.tag, event.step, tf.make_ndarray(value.tensor)
+
+
+def _loss_curve(workdir):
+  """(step, loss) pairs from the TensorBoard events of WORKDIR/train."""
+  return sorted((step, float(value)) for tag, step, value in _summaries(workdir, "train")
+                if tag == "loss")
 
 
 @pytest.mark.slow
@@ -130,6 +133,10 @@ def test_short_training_per_frontend(frontend, data_dir, tmp_path):
   for name in ("centre_crop", "full_clip") if frontend == "mel" else ("centre_crop",):
     assert saved[name]["num_examples"] == 24
     assert 0.0 <= saved[name]["mAP"] <= 1.0
+  images = {tag: value for tag, _, value in _summaries(workdir, "eval") if "frontend" in tag}
+  expected = {"frontend_output"} | ({"frontend_filters"} if frontend != "mel" else set())
+  assert set(images) == expected
+  assert all(value[2][:4] == b"\x89PNG" for value in images.values())  # [width, height, png]
 
 
 @pytest.mark.slow
