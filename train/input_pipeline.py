@@ -4,7 +4,7 @@
   {"audio": [B, crop_samples] float32 in [-1, 1], "labels": [B, C] float32 multi-hot, "id": [B] string}
 
 Modes:
-  train      shuffle files, repeat, interleave, shuffle examples, random crop, batch (drop remainder),
+  train      shuffle files, interleave, shuffle examples, repeat (each epoch whole), random crop, batch (drop remainder),
              optional mixup (per-example lambda ~ Beta(alpha, alpha), partner = the batch rolled by one)
   eval       files in order, one pass, centre crop, last batch kept
   full_clip  files in order, one pass, whole clips padded to the longest in the batch, plus
@@ -116,15 +116,14 @@ def make_dataset(data_dir: str, split: str, *, batch_size: int, crop_seconds: fl
   ds = tf.data.Dataset.from_tensor_slices(files)
   if shard_examples:             # same fixed record order in every pipeline, so shards are disjoint
     ds = tf.data.TFRecordDataset(ds).shard(num_pipelines, pipeline_id)
-    ds = ds.repeat() if training else ds
   elif training:
-    ds = ds.shuffle(len(files), seed=base_seed, reshuffle_each_iteration=True).repeat()
+    ds = ds.shuffle(len(files), seed=base_seed, reshuffle_each_iteration=True)
     ds = ds.interleave(tf.data.TFRecordDataset, cycle_length=min(len(files), CYCLE_LENGTH),
                        block_length=1, num_parallel_calls=tf.data.AUTOTUNE)
   else:
     ds = tf.data.TFRecordDataset(ds)
-  if training:
-    ds = ds.shuffle(SHUFFLE_BUFFER, seed=base_seed)
+  if training:                   # shuffle before repeat: every epoch is seen whole
+    ds = ds.shuffle(SHUFFLE_BUFFER, seed=base_seed, reshuffle_each_iteration=True).repeat()
   ds = ds.map(lambda s: _decode(s, num_classes), num_parallel_calls=tf.data.AUTOTUNE)
 
   if mode == "full_clip":
