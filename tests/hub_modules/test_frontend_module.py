@@ -1,6 +1,5 @@
 """The frontend hub module, checked from a fresh Python process (as a user would load it)."""
 import json
-import os
 import subprocess
 import sys
 

@@ -2,7 +2,6 @@
 
 Tolerances: float32 sums of 401 products, so rtol 1e-4 / atol 1e-6 on O(1) values.
 """
-import math
 
 import numpy as np
 import pytest
