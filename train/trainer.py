@@ -148,20 +148,31 @@ class AdamW(tf_keras.optimizers.AdamW):
   """tf_keras AdamW whose update of some variables is scaled by a learning-rate multiplier.
 
   Scaling a gradient does not scale an Adam step (Adam is invariant to it), so
-  the step itself is scaled: v <- v_old + multiplier * (v_adam - v_old).
+  the step itself is scaled: v <- v_old + multiplier * (v_adam - v_old). The decoupled
+  weight decay (v <- v - lr * wd * v, which the base class applies to every variable before
+  any update step) is scaled by the same multiplier, so 0 freezes a variable.
   """
 
   def __init__(self, *args, lr_multipliers=None, **kwargs):
     super().__init__(*args, **kwargs)
     self._lr_multipliers = {}      # var key -> multiplier
     for variable, multiplier in (lr_multipliers or []):
-      self._lr_multipliers[self._var_key(variable)] = float(multiplier)
+      if multiplier != 1.0:
+        self._lr_multipliers[self._var_key(variable)] = float(multiplier)
+
+  def _use_weight_decay(self, variable):
+    # variables with a multiplier get their (scaled) decay in update_step
+    return (self._var_key(variable) not in self._lr_multipliers
+            and super()._use_weight_decay(variable))
 
   def update_step(self, gradient, variable):
-    multiplier = self._lr_multipliers.get(self._var_key(variable), 1.0)
-    if multiplier == 1.0:
+    multiplier = self._lr_multipliers.get(self._var_key(variable))
+    if multiplier is None:
       return super().update_step(gradient, variable)
     old = tf.identity(variable)
+    if super()._use_weight_decay(variable):
+      lr = tf.cast(self.learning_rate, variable.dtype)
+      variable.assign_sub(variable * tf.cast(self.weight_decay, variable.dtype) * lr)
     super().update_step(gradient, variable)
     variable.assign(old + multiplier * (variable - old))
 

@@ -160,6 +160,24 @@ def test_frontend_learning_rate_multiplier_scales_the_adam_step():
   np.testing.assert_allclose(other_tenth, other_full, rtol=1e-6)
 
 
+def test_weight_decay_follows_the_multiplier_and_zero_freezes():
+  """With zero gradients Adam's step is 0, so what moves a variable is the decoupled decay."""
+  def after_steps(multiplier, num_steps=3):
+    frontend_var, other_var = tf.Variable([1.0, -2.0]), tf.Variable([3.0])
+    opt = trainer.AdamW(learning_rate=0.1, weight_decay=0.5,
+                        lr_multipliers=[(frontend_var, multiplier)])
+    for _ in range(num_steps):
+      opt.apply_gradients(zip([tf.zeros([2]), tf.zeros([1])], [frontend_var, other_var]))
+    return frontend_var.numpy(), other_var.numpy()
+  frozen, other = after_steps(0.0)
+  np.testing.assert_array_equal(frozen, [1.0, -2.0])
+  np.testing.assert_allclose(other, [3.0 * (1 - 0.1 * 0.5) ** 3], rtol=1e-6)   # v <- v(1 - lr wd)
+  half, _ = after_steps(0.5)
+  np.testing.assert_allclose(half, np.array([1.0, -2.0]) * (1 - 0.5 * 0.1 * 0.5) ** 3, rtol=1e-6)
+  full, _ = after_steps(1.0)
+  np.testing.assert_allclose(full, np.array([1.0, -2.0]) * (1 - 0.1 * 0.5) ** 3, rtol=1e-6)
+
+
 def test_single_label_softmax_loss():
   labels = tf.constant([[0.0, 1.0, 0.0], [1.0, 1.0, 0.0]])
   logits = tf.constant([[0.1, 2.0, -1.0], [0.5, 0.3, 0.0]])
