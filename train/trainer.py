@@ -47,8 +47,14 @@ def validate_config(config) -> None:
   if config.frontend.name not in tf_frontends.FRONTENDS:
     errors.append(f"frontend.name={config.frontend.name!r} is not one of "
                   f"{sorted(tf_frontends.FRONTENDS)}")
-  if config.frontend.get("n_filters", 0) < 1:
+  elif config.frontend.get("n_filters", 0) < 1:
     errors.append(f"frontend.n_filters must be >= 1, got {config.frontend.get('n_filters')}")
+  else:
+    try:
+      models.create_frontend(config)
+    except (TypeError, ValueError) as e:
+      errors.append(f"frontend {config.frontend.name!r} refuses its arguments: {e} (build the "
+                    "frontend block with train.configs.default.frontend_config)")
   if config.model.backbone not in models.BACKBONES:
     errors.append(f"model.backbone={config.model.backbone!r} is not one of "
                   f"{sorted(models.BACKBONES)}")

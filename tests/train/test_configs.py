@@ -8,7 +8,7 @@ from absl import flags
 import pytest
 from ml_collections import config_flags
 
-from train import trainer
+from train import models, trainer
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 CONFIGS = sorted(p for p in glob.glob(os.path.join(REPO, "train", "configs", "*.py"))
@@ -72,6 +72,28 @@ def test_overrides():
     _parse(path, "--config.batch_size=four")            # type-checked
   with pytest.raises((flags.Error, AttributeError), match="no_such_field"):
     _parse(path, "--config.no_such_field=1")            # locked
+
+
+def test_every_frontend_argument_can_be_set_from_the_command_line():
+  leaf = _parse(os.path.join(REPO, "train", "configs", "demo_leaf.py"),
+                "--config.frontend.learn_pcen=False", "--config.frontend.pcen_alpha=0.5",
+                "--config.frontend.window_len=20.0")
+  assert not leaf.frontend.learn_pcen and leaf.frontend.pcen_alpha == 0.5
+  trainer.validate_config(leaf.unlock().copy_and_resolve_references())
+  frontend = models.create_frontend(leaf)
+  assert not frontend.learn_pcen and frontend.pcen_alpha == 0.5 and frontend.window_len == 20.0
+  mel = _parse(os.path.join(REPO, "train", "configs", "demo_mel.py"),
+               "--config.frontend.n_fft=1024")
+  assert models.create_frontend(mel).n_fft == 1024
+  with pytest.raises((flags.Error, AttributeError), match="learn_pcn"):
+    _parse(os.path.join(REPO, "train", "configs", "demo_leaf.py"), "--config.frontend.learn_pcn=0")
+
+
+def test_arguments_of_another_frontend_are_refused_by_name():
+  config = _parse(os.path.join(REPO, "train", "configs", "demo_leaf.py"),
+                  "--config.frontend.name=mel", "--config.dataset.data_dir=/data/x")
+  with pytest.raises(ValueError, match="frontend 'mel' refuses its arguments.*(pcen|ema_implementation)"):
+    trainer.validate_config(config)
 
 
 @pytest.mark.parametrize("override,message", [

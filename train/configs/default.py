@@ -7,6 +7,20 @@ python -m train.main --config=train/configs/efficientnetb0_audioset_leaf.py --wo
 """
 import ml_collections
 
+import tf_frontends
+
+
+def frontend_config(name: str, **arguments) -> ml_collections.ConfigDict:
+  """{"name": name, every constructor argument of that frontend: its value}.
+
+  All arguments are listed (at their defaults unless given), so `--config.frontend.<arg>=...`
+  can set any of them, type-checked, and a misspelt one is refused by the locked config.
+  """
+  layer_config = tf_frontends.get(name, **arguments).get_config()
+  for key in ("name", "trainable", "dtype"):        # tf_keras.layers.Layer's own arguments
+    layer_config.pop(key, None)
+  return ml_collections.ConfigDict({"name": name, **layer_config})
+
 
 def get_config():
   config = ml_collections.ConfigDict()
@@ -19,11 +33,8 @@ def get_config():
   config.dataset.mixup_alpha = 0.0
   config.dataset.full_clip_eval = True   # also score whole clips (mean over crop-sized windows)
 
-  # name + keyword arguments of tf_frontends.get (n_filters is required here:
-  # it sizes the backbone's input).
-  config.frontend = ml_collections.ConfigDict()
-  config.frontend.name = "leaf"
-  config.frontend.n_filters = 64
+  # name + every keyword argument of tf_frontends.get (n_filters sizes the backbone's input)
+  config.frontend = frontend_config("leaf", n_filters=64)
 
   config.model = ml_collections.ConfigDict()
   config.model.backbone = "efficientnet"  # efficientnet | resnet | mobilenet

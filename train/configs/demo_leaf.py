@@ -16,8 +16,7 @@ def get_config():
   config = default.get_config()
   config.dataset.data_dir = "demo_out/demo_data"   # relative to the project root
   config.dataset.crop_seconds = 1.0
-  config.frontend.name = "leaf"
-  config.frontend.n_filters = 40
+  config.frontend = default.frontend_config("leaf", n_filters=40)
   config.model.dropout = 0.2
   # 240 steps from scratch: BN averages must catch up fast, and stochastic depth slows
   # learning more than it regularises (mel: centre-crop mAP 0.28 -> 0.36 at step 240)

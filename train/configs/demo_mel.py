@@ -5,10 +5,11 @@ mAP 0.433 / mAUC 0.706 / d' 0.77, full clip 0.490 / 0.737 / 0.90 (random scores:
 
 python -m train.main --config=train/configs/demo_mel.py --workdir=demo_out/demo_mel
 """
+from train.configs import default
 from train.configs import demo_leaf
 
 
 def get_config():
   config = demo_leaf.get_config()
-  config.frontend.name = "mel"
+  config.frontend = default.frontend_config("mel", n_filters=config.frontend.n_filters)
   return config

@@ -2,10 +2,11 @@ r"""sincnet_plus (40 filters) + EfficientNet-B0 on the embedded demo set: demo_l
 
 python -m train.main --config=train/configs/demo_sincnet_plus.py --workdir=demo_out/demo_sincnet_plus
 """
+from train.configs import default
 from train.configs import demo_leaf
 
 
 def get_config():
   config = demo_leaf.get_config()
-  config.frontend.name = "sincnet_plus"
+  config.frontend = default.frontend_config("sincnet_plus", n_filters=config.frontend.n_filters)
   return config

@@ -2,10 +2,11 @@ r"""tdfbanks (40 filters) + EfficientNet-B0 on the embedded demo set: demo_leaf.
 
 python -m train.main --config=train/configs/demo_tdfbanks.py --workdir=demo_out/demo_tdfbanks
 """
+from train.configs import default
 from train.configs import demo_leaf
 
 
 def get_config():
   config = demo_leaf.get_config()
-  config.frontend.name = "tdfbanks"
+  config.frontend = default.frontend_config("tdfbanks", n_filters=config.frontend.n_filters)
   return config

@@ -13,8 +13,7 @@ from train.configs import default
 
 def get_config():
   config = default.get_config()
-  config.frontend.name = "leaf"
-  config.frontend.n_filters = 64
+  config.frontend = default.frontend_config("leaf", n_filters=64)
   config.model.num_classes = 527
   config.batch_size = 128 * 8
   return config

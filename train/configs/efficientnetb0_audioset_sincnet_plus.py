@@ -5,10 +5,11 @@ Same recipe as efficientnetb0_audioset_leaf.py with the sincnet_plus frontend.
 python -m train.main --config=train/configs/efficientnetb0_audioset_sincnet_plus.py --workdir=DIR \
     --config.dataset.data_dir=AUDIOSET_TFRECORDS [--tpu=NAME]
 """
+from train.configs import default
 from train.configs import efficientnetb0_audioset_leaf
 
 
 def get_config():
   config = efficientnetb0_audioset_leaf.get_config()
-  config.frontend.name = "sincnet_plus"
+  config.frontend = default.frontend_config("sincnet_plus", n_filters=config.frontend.n_filters)
   return config

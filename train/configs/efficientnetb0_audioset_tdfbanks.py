@@ -5,10 +5,11 @@ Same recipe as efficientnetb0_audioset_leaf.py with the tdfbanks frontend.
 python -m train.main --config=train/configs/efficientnetb0_audioset_tdfbanks.py --workdir=DIR \
     --config.dataset.data_dir=AUDIOSET_TFRECORDS [--tpu=NAME]
 """
+from train.configs import default
 from train.configs import efficientnetb0_audioset_leaf
 
 
 def get_config():
   config = efficientnetb0_audioset_leaf.get_config()
-  config.frontend.name = "tdfbanks"
+  config.frontend = default.frontend_config("tdfbanks", n_filters=config.frontend.n_filters)
   return config
