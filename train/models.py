@@ -2,6 +2,8 @@
 
     waveform [batch, time] float32
       -> frontend (tf_frontends, always float32)       features  [batch, frames, F]
+      -> feature normalisation (optional): BatchNorm per filter, so SpecAugment's zero fill is
+         the mean of each band whatever the frontend's output scale (log energies, PCEN)
       -> SpecAugment (training only)                  [batch, frames, F]
       -> backbone on [batch, frames, F, 1] (EfficientNet / ResNet / MobileNet from
          tf-models-official, one input channel, no pretrained weights)
@@ -63,9 +65,11 @@ class AudioClassifier(tf_keras.Model):
   def __init__(self, frontend: tf_keras.layers.Layer, backbone: tf_keras.Model,
                num_classes: int, *, dropout: float = 0.0,
                spec_augment: spec_augment_lib.SpecAugment | None = None,
-               multi_label: bool = True, **kwargs):
+               multi_label: bool = True,
+               feature_norm: tf_keras.layers.Layer | None = None, **kwargs):
     super().__init__(**kwargs)
     self.frontend = frontend
+    self.feature_norm = feature_norm
     self.spec_augment = spec_augment
     self.backbone = backbone
     self.num_classes = num_classes
@@ -80,16 +84,25 @@ class AudioClassifier(tf_keras.Model):
     """{'features': [B, frames, F], 'embedding': [B, D], 'logits': [B, C]}.
 
     `embedding` is the pooled backbone output before dropout. `augment_seed`
-    ([2] int32) makes the SpecAugment masks a function of the seed.
+    ([2] int32) makes the SpecAugment masks and the dropout mask functions of the seed, so a
+    run resumed from a checkpoint draws what an unkilled run draws (the trainer derives the
+    seed from the step); without it, dropout draws from TF's stateful RNG.
     """
     features = self.frontend(waveform)
     x = features
+    if self.feature_norm is not None:
+      x = self.feature_norm(x, training=training)
     if training and self.spec_augment is not None:
       x = self.spec_augment(x, training=True, seed=augment_seed)
     endpoints = self.backbone(x[..., tf.newaxis], training=training)
     last = endpoints[max(endpoints, key=int)]
     embedding = self.pool(last)
-    logits = self.head(self.dropout(embedding, training=training))
+    if training and augment_seed is not None and self.dropout.rate > 0:
+      dropout_seed = tf.random.experimental.stateless_fold_in(augment_seed, 1)
+      dropped = tf.nn.experimental.stateless_dropout(embedding, self.dropout.rate, dropout_seed)
+    else:
+      dropped = self.dropout(embedding, training=training)
+    logits = self.head(dropped)
     return {"features": features, "embedding": embedding, "logits": logits}
 
   def call(self, waveform, training=False, augment_seed=None):
@@ -141,7 +154,12 @@ def create_model(config) -> AudioClassifier:
     kwargs = model_config.spec_augment.to_dict()
     kwargs.pop("enabled")
     augment = spec_augment_lib.SpecAugment(dtype="float32", **kwargs)
+  feature_norm = None
+  if model_config.get("feature_norm", False):
+    feature_norm = tf_keras.layers.BatchNormalization(
+        axis=-1, momentum=model_config.norm_momentum, dtype="float32", name="feature_norm")
   return AudioClassifier(
       frontend, backbone, num_classes_from_config(config),
       dropout=model_config.dropout, spec_augment=augment,
-      multi_label=model_config.multi_label, name="audio_classifier")
+      multi_label=model_config.multi_label, feature_norm=feature_norm,
+      name="audio_classifier")

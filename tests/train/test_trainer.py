@@ -14,6 +14,7 @@ import pytest
 import tensorflow as tf
 
 from train import trainer
+from train.configs import default
 from train.configs import demo_mel
 
 SAMPLE_RATE = 16000
@@ -81,8 +82,8 @@ TINY = {
 
 def tiny_config(data_dir, frontend="mel"):
   config = demo_mel.get_config()
-  config.update_from_flattened_dict({**TINY, "dataset.data_dir": data_dir,
-                                     "frontend.name": frontend})
+  config.update_from_flattened_dict({**TINY, "dataset.data_dir": data_dir})
+  config.frontend = default.frontend_config(frontend, n_filters=TINY["frontend.n_filters"])
   return config
 
 
@@ -197,8 +198,11 @@ def _final(output):
 
 @pytest.mark.slow
 def test_sigkill_and_restart_continues_to_the_unkilled_result(data_dir, tmp_path):
-  """SpecAugment on (its masks are seeded by step), dropout / stochastic depth off."""
-  overrides = {"num_epochs": 4, "model.spec_augment.enabled": True}   # 24 steps
+  """SpecAugment and dropout on (their masks are functions of seed and step), mixup on (a
+  function of seed, epoch and batch); stochastic depth off (tf-models' layer draws from TF's
+  stateful RNG)."""
+  overrides = {"num_epochs": 4, "model.spec_augment.enabled": True,    # 24 steps
+               "model.dropout": 0.5, "dataset.mixup_alpha": 0.4}
   reference = subprocess.run(main_command(data_dir, tmp_path / "reference", overrides, "train"),
                              cwd=REPO, capture_output=True, text=True, timeout=400)
   assert reference.returncode == 0, reference.stderr[-3000:]
