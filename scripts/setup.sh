@@ -18,7 +18,7 @@ fi
 
 # --- demo data: Debian packages (issue 3; owned by train/demo_data.py) -------------------------
 # Real recordings and synthesizers the embedded demo set is built from. Skipped when installed.
-demo_packages="sonic-pi-samples espeak-ng fluidsynth timgm6mb-soundfont"
+demo_packages="sonic-pi-samples espeak-ng flite fluidsynth timgm6mb-soundfont fluid-soundfont-gm musescore-general-soundfont-small hydrogen-drumkits"
 missing=""
 for package in $demo_packages; do
   dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "install ok installed" \

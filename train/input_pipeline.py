@@ -9,13 +9,16 @@ Modes:
   eval       files in order, one pass, centre crop, last batch kept
   full_clip  files in order, one pass, whole clips padded to the longest in the batch, plus
              "num_samples": [B] int32 (each clip's true length)
-Crops shorter clips are zero-padded at the end. With `seed` set the output is deterministic (crop
+Crops shorter clips are zero-padded at the end. A crop's labels are the clip's, unless the example
+has strong labels (events: class, start, end): then they are the classes whose events overlap the
+crop by at least min(MIN_EVENT_OVERLAP_SECONDS, the event's length). Whole clips keep clip labels. With `seed` set the output is deterministic (crop
 offsets are stateless functions of seed and position); without it, crops and order vary per run.
 Under tf.distribute, pass the InputContext (distribute_datasets_from_function): files are sharded by
 input_pipeline_id (examples, if there are fewer files than pipelines) and batch_size is per replica.
 audax-layout TFRecords (FLAC bytes, `label`) are not read here: convert them once with
 `python -m train.prepare_data --audax_tfrecords=...` (TF has no in-graph FLAC decoder).
 """
+import functools
 import json
 import os
 from typing import Optional
@@ -27,6 +30,7 @@ from train import tfrecords
 MODES = ("train", "eval", "full_clip")
 SHUFFLE_BUFFER = 1024          # examples; each is its WAV bytes, ~160 kB for 5 s at 16 kHz
 CYCLE_LENGTH = 8               # shards read concurrently in training
+MIN_EVENT_OVERLAP_SECONDS = 0.1
 
 
 def load_dataset_info(data_dir: str) -> dict:
@@ -56,11 +60,29 @@ def multi_hot(labels: tf.Tensor, num_classes: int) -> tf.Tensor:
   return tf.minimum(counts, 1.0)
 
 
+def crop_labels(x: dict, offset: tf.Tensor, crop_samples: int, sample_rate: int,
+                num_classes: int) -> tf.Tensor:
+  """float32 [num_classes]: the labels of audio[offset : offset + crop_samples] (module doc)."""
+  crop_start_s = tf.cast(offset, tf.float32) / sample_rate
+  crop_end_s = crop_start_s + crop_samples / sample_rate
+  overlap_s = (tf.minimum(x["event_end_s"], crop_end_s)
+               - tf.maximum(x["event_start_s"], crop_start_s))
+  needed_s = tf.minimum(MIN_EVENT_OVERLAP_SECONDS, x["event_end_s"] - x["event_start_s"])
+  heard = tf.boolean_mask(x["event_labels"], overlap_s >= needed_s)
+  has_events = tf.size(x["event_labels"]) > 0
+  return tf.where(has_events, multi_hot(heard, num_classes), x["labels"])
+
+
 def _decode(serialized, num_classes):
   parsed = tfrecords.parse_example(serialized)
   audio, _ = tf.audio.decode_wav(parsed["audio"], desired_channels=1)
   return {"audio": audio[:, 0], "labels": multi_hot(parsed["labels"], num_classes),
-          "id": parsed["id"]}
+          "id": parsed["id"], "event_labels": parsed["event_labels"],
+          "event_start_s": parsed["event_start_s"], "event_end_s": parsed["event_end_s"]}
+
+
+def _without_events(x):
+  return {k: v for k, v in x.items() if not k.startswith("event_")}
 
 
 def mixup(batch: dict, alpha: float, seed: Optional[tf.Tensor] = None) -> dict:
@@ -127,18 +149,21 @@ def make_dataset(data_dir: str, split: str, *, batch_size: int, crop_seconds: fl
   ds = ds.map(lambda s: _decode(s, num_classes), num_parallel_calls=tf.data.AUTOTUNE)
 
   if mode == "full_clip":
-    ds = ds.map(lambda x: {**x, "num_samples": tf.shape(x["audio"], out_type=tf.int32)[0]})
+    ds = ds.map(lambda x: {**_without_events(x),
+                           "num_samples": tf.shape(x["audio"], out_type=tf.int32)[0]})
     ds = ds.padded_batch(batch_size)
     return ds.with_options(options).prefetch(tf.data.AUTOTUNE)
 
+  crop = functools.partial(_crop, crop_samples=crop_samples, sample_rate=info["sample_rate"],
+                           num_classes=num_classes)
   if training and base_seed is not None:
     ds = ds.enumerate().map(
-        lambda i, x: _random_crop(x, crop_samples, tf.stack([tf.constant(base_seed, tf.int64), i])),
+        lambda i, x: crop(x, seed=tf.stack([tf.constant(base_seed, tf.int64), i])),
         num_parallel_calls=tf.data.AUTOTUNE)
   elif training:
-    ds = ds.map(lambda x: _random_crop(x, crop_samples, None), num_parallel_calls=tf.data.AUTOTUNE)
+    ds = ds.map(lambda x: crop(x, seed=None), num_parallel_calls=tf.data.AUTOTUNE)
   else:
-    ds = ds.map(lambda x: _centre_crop(x, crop_samples), num_parallel_calls=tf.data.AUTOTUNE)
+    ds = ds.map(lambda x: crop(x, centre=True), num_parallel_calls=tf.data.AUTOTUNE)
   ds = ds.batch(batch_size, drop_remainder=training)
   if training and mixup_alpha > 0:
     if base_seed is None:
@@ -149,15 +174,15 @@ def make_dataset(data_dir: str, split: str, *, batch_size: int, crop_seconds: fl
   return ds.with_options(options).prefetch(tf.data.AUTOTUNE)
 
 
-def _random_crop(x, crop_samples, seed):
-  limit = max_offset(tf.shape(x["audio"])[0], crop_samples) + 1
-  if seed is None:
-    offset = tf.random.uniform([], 0, limit, dtype=tf.int32)
+def _crop(x, *, crop_samples, sample_rate, num_classes, seed=None, centre=False):
+  """A random (seeded or not) or centre crop of x["audio"], with the crop's labels."""
+  limit = max_offset(tf.shape(x["audio"])[0], crop_samples)
+  if centre:
+    offset = limit // 2
+  elif seed is None:
+    offset = tf.random.uniform([], 0, limit + 1, dtype=tf.int32)
   else:
-    offset = tf.random.stateless_uniform([], seed, 0, limit, dtype=tf.int32)
-  return {**x, "audio": crop_or_pad(x["audio"], crop_samples, offset)}
-
-
-def _centre_crop(x, crop_samples):
-  offset = max_offset(tf.shape(x["audio"])[0], crop_samples) // 2
-  return {**x, "audio": crop_or_pad(x["audio"], crop_samples, offset)}
+    offset = tf.random.stateless_uniform([], seed, 0, limit + 1, dtype=tf.int32)
+  labels = crop_labels(x, offset, crop_samples, sample_rate, num_classes)
+  return {**_without_events(x), "audio": crop_or_pad(x["audio"], crop_samples, offset),
+          "labels": labels}

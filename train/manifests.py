@@ -36,6 +36,7 @@ class Entry:
   source: object
   origin: str                    # what a person would look for: a path, or "shard.tfrecord#17"
   rate: Optional[int] = None     # only for raw float arrays
+  events: tuple = ()             # strong labels: ((class index, start_s, end_s), ...)
 
 
 def skipped(origin: str, reason: str) -> dict:

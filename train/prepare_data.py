@@ -92,7 +92,7 @@ def _fingerprint_entry(entry: manifests.Entry) -> str:
       detail = f"{st.st_size}:{st.st_mtime_ns}"
     except OSError:
       detail = "missing"
-  return f"{entry.id}|{list(entry.labels)}|{entry.origin}|{detail}"
+  return f"{entry.id}|{list(entry.labels)}|{list(entry.events)}|{entry.origin}|{detail}"
 
 
 def _shard_fingerprint(entries, classes, sample_rate) -> str:
@@ -227,7 +227,8 @@ def prepare(entries: Dict[str, List[manifests.Entry]], classes: List[dict], outp
         if status == "skip":
           shard_skips.append(manifests.skipped(entry.origin, payload[0]))
           continue
-        records.append(tfrecords.make_example(payload[0], entry.labels, entry.id))
+        records.append(tfrecords.make_example(payload[0], entry.labels, entry.id,
+                                               entry.events))
         for label in entry.labels:
           counts[label] += 1
         seconds += payload[1] / sample_rate

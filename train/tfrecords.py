@@ -4,6 +4,9 @@ Ours, one tf.train.Example per clip:
   audio   bytes      16-bit PCM mono WAV at the dataset's sample rate (tf.audio.decode_wav in the graph)
   labels  int64 list class indices into dataset_info.json's "classes"
   id      bytes      unique example id (AudioSet: the YTID)
+  event_labels, event_start_s, event_end_s   int64 / float lists, optional: strong labels, one
+                     entry per span in which a class is audible (the demo set has them; AudioSet
+                     keeps clip-level labels only)
 
 audax (the seed recipe), possibly ZLIB- or GZIP-compressed files:
   audio   bytes      an encoded file (FLAC usually; WAV / OGG too) or, in its "v2" layout, a serialized
@@ -23,27 +26,45 @@ FEATURES = {
     "audio": tf.io.FixedLenFeature([], tf.string),
     "labels": tf.io.VarLenFeature(tf.int64),
     "id": tf.io.FixedLenFeature([], tf.string, default_value=""),
+    "event_labels": tf.io.VarLenFeature(tf.int64),
+    "event_start_s": tf.io.VarLenFeature(tf.float32),
+    "event_end_s": tf.io.VarLenFeature(tf.float32),
 }
 # A record of an audax file, read lazily at conversion time (records are not held in memory).
 AudaxRecord = collections.namedtuple("AudaxRecord", ["path", "index", "compression"])
 _ENCODED_MAGIC = (b"fLaC", b"RIFF", b"OggS", b"ID3", b"FORM", b".snd")
 
 
-def make_example(wav_bytes: bytes, labels: Sequence[int], example_id: str) -> bytes:
-  """-> serialized tf.train.Example in our layout."""
+def _ints(values):
+  return tf.train.Feature(int64_list=tf.train.Int64List(value=[int(v) for v in values]))
+
+
+def _floats(values):
+  return tf.train.Feature(float_list=tf.train.FloatList(value=[float(v) for v in values]))
+
+
+def make_example(wav_bytes: bytes, labels: Sequence[int], example_id: str,
+                 events: Sequence[tuple] = ()) -> bytes:
+  """-> serialized tf.train.Example in our layout; events: ((class index, start_s, end_s), ...)."""
   feature = {
       "audio": tf.train.Feature(bytes_list=tf.train.BytesList(value=[wav_bytes])),
-      "labels": tf.train.Feature(int64_list=tf.train.Int64List(value=[int(i) for i in labels])),
+      "labels": _ints(labels),
       "id": tf.train.Feature(bytes_list=tf.train.BytesList(value=[example_id.encode("utf-8")])),
   }
+  if events:
+    feature["event_labels"] = _ints(label for label, _, _ in events)
+    feature["event_start_s"] = _floats(start for _, start, _ in events)
+    feature["event_end_s"] = _floats(end for _, _, end in events)
   example = tf.train.Example(features=tf.train.Features(feature=feature))
   return example.SerializeToString(deterministic=True)   # map order fixed across processes
 
 
 def parse_example(serialized: tf.Tensor) -> dict:
-  """Graph op: serialized Example -> {"audio": bytes scalar, "labels": int64 [n], "id": string}."""
+  """Graph op: serialized Example -> {"audio": bytes scalar, "labels": int64 [n], "id": string,
+  "event_labels": int64 [e], "event_start_s", "event_end_s": float32 [e]} (e = 0: no strong labels)."""
   parsed = tf.io.parse_single_example(serialized, FEATURES)
-  parsed["labels"] = tf.sparse.to_dense(parsed["labels"])
+  for key in ("labels", "event_labels", "event_start_s", "event_end_s"):
+    parsed[key] = tf.sparse.to_dense(parsed[key])
   return parsed
 
 

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from train import demo_data, demo_sources, input_pipeline, tfrecords
+from train import demo_data, demo_drums, demo_mixing, demo_sources, input_pipeline, tfrecords
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 NAMES = [name for _, name in demo_sources.CLASSES]
@@ -38,32 +38,57 @@ def test_split_sources_puts_each_source_on_one_side_and_every_label_on_both():
     assert sum(s.label == label for s in split["train"]) == 5
 
 
-def test_mix_clip_lengths_labels_and_level():
+def test_mix_clip_lengths_labels_events_and_level():
   rng = np.random.default_rng(1)
   sources = _fake_sources(rng)
   by_label = {n: [s for s in sources if s.label == n] for n in NAMES}
   backgrounds = [s for s in sources if s.label == demo_sources.BACKGROUND]
   counts = np.zeros(3)
   for _ in range(200):
-    audio, labels, used = demo_data.mix_clip(by_label, backgrounds, NAMES, rng)
+    audio, labels, events, used = demo_mixing.mix_clip(by_label, backgrounds, NAMES, rng)
     assert 2 * 16000 <= audio.size <= 5 * 16000 and audio.dtype == np.float32
     assert 0.3 - 1e-6 <= np.max(np.abs(audio)) <= 0.9 + 1e-6
     assert labels == sorted(set(labels)) and set(labels) <= set(NAMES)
     counts[len(labels) - 1] += 1
+    assert {label for label, _, _ in events} == set(labels)     # every class is audible somewhere
+    for _, start_s, end_s in events:
+      assert 0 <= start_s < end_s <= audio.size / 16000 + 1e-9
     for name in used:                           # every event comes from a labelled class or a bed
       assert name.split("/")[0] in labels + [demo_sources.BACKGROUND]
-    assert len(used) == len(set(used))          # no source placed twice: nothing is looped
   assert counts.min() > 20                      # 1, 2 and 3 labels all occur
 
 
+def test_audible_spans_follow_the_signal():
+  track = np.zeros(16000 * 3)
+  track[8000:16000] = np.sin(np.arange(8000) * 0.3)           # 0.5-1.0 s
+  track[16000 + 1000:16000 + 3000] = 0.5                       # 1.0625-1.1875 s: merged (gap < 0.25 s)
+  track[40000:40400] = 0.2                                     # 2.5-2.525 s: its own span
+  spans = [(s / 16000, e / 16000) for s, e in demo_mixing.audible_spans(track)]
+  assert len(spans) == 2
+  assert spans[0][0] == pytest.approx(0.5, abs=0.011) and spans[0][1] == pytest.approx(1.1875, abs=0.011)
+  assert spans[1][0] == pytest.approx(2.5, abs=0.011) and spans[1][1] == pytest.approx(2.525, abs=0.011)
+
+
 def test_pink_noise_has_equal_power_per_octave():
-  noise = demo_data.pink_noise(2 ** 16 + 17, np.random.default_rng(2))
+  noise = demo_mixing.coloured_noise(2 ** 16 + 17, 1.0, np.random.default_rng(2))
   assert noise.size == 2 ** 16 + 17 and np.isclose(np.max(np.abs(noise)), 1.0)
   power = np.abs(np.fft.rfft(noise)) ** 2
   freqs = np.fft.rfftfreq(noise.size, 1 / 16000)
   band = lambda lo: power[(freqs >= lo) & (freqs < 2 * lo)].sum()
   ratio = band(4000) / band(100)
   assert 0.7 < ratio < 1.4, ratio               # white noise would give ~40
+
+
+def test_drum_piece_names_and_patterns():
+  assert demo_drums.piece_of("PearlSnare-Hard.wav") == "snare"
+  assert demo_drums.piece_of("BD_03.aiff") == "kick"
+  assert demo_drums.piece_of("hihat-closed-4.flac") == "hihat"
+  assert demo_drums.piece_of("TM2_01.aiff") == "tom"
+  assert demo_drums.piece_of("crash20i__ride4.flac") == "cymbal"
+  assert demo_drums.piece_of("Cowbell-Hard.wav") is None
+  hits = demo_drums.pattern(np.random.default_rng(0), 4.0)
+  assert {piece for _, piece, _ in hits} >= {"kick", "snare", "hihat"}
+  assert all(0 <= t < 4.0 and 0 < v <= 1 for t, _, v in hits)
 
 
 def _parse_midi(data):
@@ -126,7 +151,8 @@ def test_demo_build_is_deterministic_across_processes_and_split_by_source(tmp_pa
   assert set(info["demo"]["packages"]) == set(demo_sources.PACKAGES)
   sources = info["demo"]["sources"]
   assert not set(sources["train"]) & set(sources["eval"])
-  assert {n.split("/")[0] for n in sources["train"]} == {"sonic-pi", "espeak", "fluidsynth"}
+  assert {n.split("/")[0] for n in sources["train"]} == {
+      "sonic-pi", "espeak", "flite", "fluidsynth", "fluidsynth-drums", "hydrogen"}
   for split in ("train", "eval"):
     for name in info["splits"][split]["files"]:
       for record in tf.data.TFRecordDataset(str(tmp_path / "a" / name)):
@@ -134,6 +160,7 @@ def test_demo_build_is_deterministic_across_processes_and_split_by_source(tmp_pa
         audio, rate = tf.audio.decode_wav(example["audio"])
         assert int(rate) == 16000 and 2 * 16000 <= audio.shape[0] <= 5 * 16000
         assert 1 <= example["labels"].shape[0] <= 3
+        assert set(example["event_labels"].numpy()) == set(example["labels"].numpy())
   batch = next(iter(input_pipeline.make_dataset(str(tmp_path / "a"), "eval", batch_size=12,
                                                 crop_seconds=2.0, mode="eval")))
   assert batch["audio"].shape == (12, 32000) and batch["labels"].shape == (12, len(info["classes"]))

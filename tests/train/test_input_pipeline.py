@@ -227,3 +227,28 @@ def test_train_mode_example_sharding_is_disjoint_without_a_seed(data_dir):
     ids = {_index(i) for b in ds.take(12) for i in b["id"].numpy()}    # 24 draws, repeated
     firsts.append(ids)
   assert all(firsts) and sum(len(x) for x in firsts) == 24 and set().union(*firsts) == set(range(24))
+
+
+@pytest.mark.parametrize("offset_s,expected", [
+    (0.0, [1, 0, 0]),      # event 0 spans 0.2-0.9 s: overlap 0.3 s
+    (0.85, [0, 0, 1]),     # event 0 overlap 0.05 s < 0.1 s; event 2 (0.05 s long) fully inside
+    (1.5, [0, 1, 0]),      # event 1 spans 1.8-2.5 s; event 2 at 1.30-1.35 s lies before the crop
+    (2.45, [0, 0, 0]),     # event 1 overlaps 0.05 s only
+])
+def test_crop_labels_are_the_events_heard_in_the_crop(offset_s, expected):
+  x = {"labels": tf.constant([1.0, 1.0, 1.0]),
+       "event_labels": tf.constant([0, 1, 2], tf.int64),
+       "event_start_s": tf.constant([0.2, 1.8, 1.30]),
+       "event_end_s": tf.constant([0.9, 2.5, 1.35])}
+  if offset_s == 0.85:     # move the short event inside [0.85, 1.35)
+    x["event_start_s"] = tf.constant([0.2, 1.8, 1.0])
+    x["event_end_s"] = tf.constant([0.9, 2.5, 1.05])
+  labels = input_pipeline.crop_labels(x, tf.constant(int(offset_s * 16000)), 8000, 16000, 3)
+  np.testing.assert_array_equal(labels.numpy(), expected)
+
+
+def test_crop_labels_without_events_are_the_clip_labels():
+  x = {"labels": tf.constant([0.0, 1.0]), "event_labels": tf.zeros([0], tf.int64),
+       "event_start_s": tf.zeros([0]), "event_end_s": tf.zeros([0])}
+  labels = input_pipeline.crop_labels(x, tf.constant(4000), 8000, 16000, 2)
+  np.testing.assert_array_equal(labels.numpy(), [0.0, 1.0])
