@@ -62,15 +62,24 @@ def candidates(workdir: str, which: str = "best") -> list:
 
 
 def check_matches(model, path: str, model_description: str) -> None:
-  """Raises CheckpointMismatchError unless the checkpoint's model variables are the model's."""
+  """Raises CheckpointMismatchError unless the checkpoint's model variables are the model's
+  and, when the checkpoint lies in a workdir (WORKDIR/checkpoints/ckpt-N), unless that run's
+  fingerprint is the model's (mel filterbanks have no variables to compare)."""
+  owner = os.path.dirname(os.path.dirname(os.path.abspath(path)))
+  if workdir_lib.has_run_info(owner):
+    theirs = workdir_lib.read_run_info(owner)["model_fingerprint"]
+    ours = workdir_lib.model_fingerprint(model)
+    if theirs != ours:
+      raise CheckpointMismatchError(
+          f"Checkpoint {path} does not hold {model_description}: it belongs to the run in "
+          f"{owner} (model fingerprint {theirs}, {model_description}: {ours}).")
   expected = workdir_lib.model_structure(model)
   found = workdir_lib.checkpoint_structure(path)
   if found != expected:
     raise CheckpointMismatchError(
         f"Checkpoint {path} does not hold {model_description}: its model variables differ "
-        f"({workdir_lib.describe_difference(expected, found)}; model fingerprint "
-        f"{workdir_lib.model_fingerprint(model)}, checkpoint's "
-        f"{workdir_lib.checkpoint_fingerprint(path)}). It belongs to another run or config.")
+        f"({workdir_lib.describe_difference(expected, found)}). It belongs to another run "
+        "or config.")
 
 
 def restore(checkpoint: tf.train.Checkpoint, model, paths, *,

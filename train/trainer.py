@@ -215,7 +215,13 @@ def _checkpoint(model, optimizer, step):
 
 
 def restore_model(workdir: str, which: str = "best"):
-  """(model, config) of a run, restored in a fresh process from the workdir alone.
+  """(model, config) of a run, restored in a fresh process from the workdir alone (restore_run)."""
+  model, config, _ = restore_run(workdir, which)
+  return model, config
+
+
+def restore_run(workdir: str, which: str = "best"):
+  """(model, config, checkpoint path) of a run, restored from the workdir alone.
 
   which: "best" (WORKDIR/best, else the latest), "latest" (WORKDIR/checkpoints) or a
   checkpoint path; a damaged checkpoint falls back to the previous one. Raises
@@ -232,7 +238,7 @@ def restore_model(workdir: str, which: str = "best"):
   path = checkpoints.restore(tf.train.Checkpoint(model=model, step=step), model, paths,
                              model_description=f"the model of workdir {workdir}")
   logging.info("Restored %s (step %d)", path, int(step.numpy()))
-  return model, config
+  return model, config, path
 
 
 def _check_fingerprint(model, info: dict, config_name: str, workdir: str) -> None:

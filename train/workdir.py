@@ -8,9 +8,10 @@ Both are written by the trainer once the run has proved that its model matches t
 (a fresh workdir, or a complete restore of its checkpoint), so eval, fine-tuning and export
 need nothing else: not the data folder, not the current directory.
 
-`model_fingerprint` hashes the model's structure (variable paths, shapes, dtypes): a LEAF and a
-mel frontend, or 40 and 64 filters, give different fingerprints; the same config always gives
-the same one. `checkpoint_fingerprint` computes the same hash from a checkpoint file, so a
+`model_fingerprint` hashes the model's structure (variable paths, shapes, dtypes) and what
+shapes its features (the frontend's class, filter count, sample rate, window): a LEAF and a mel
+frontend, or 40 and 64 filters, give different fingerprints; the same config always gives the
+same one. `checkpoint_structure` reads the variable part from a checkpoint file, so a
 checkpoint can be matched against a model before it is restored.
 """
 import collections
@@ -74,7 +75,12 @@ def _fill_defaults(defaults: dict, saved: dict) -> dict:
 
 
 def write_config(workdir: str, config) -> None:
-  """WORKDIR/config.json, atomically."""
+  """WORKDIR/config.json, atomically; a local dataset.data_dir is stored absolute, so that
+  eval and export find the data from any current directory."""
+  config = config.copy_and_resolve_references()
+  data_dir = config.dataset.data_dir
+  if data_dir and "://" not in data_dir:
+    config.dataset.data_dir = os.path.abspath(data_dir)
   tf.io.gfile.makedirs(workdir)
   write_json_atomically(os.path.join(workdir, CONFIG_NAME), config.to_json(indent=2))
 
@@ -162,11 +168,10 @@ def variable_paths(model) -> dict:
   return paths
 
 
-def _hash(entries: dict) -> str:
-  """{path: (shape, dtype name)} -> hex digest."""
-  text = "\n".join(f"{path} {list(shape)} {dtype}"
-                   for path, (shape, dtype) in sorted(entries.items()))
-  return hashlib.sha256(text.encode()).hexdigest()[:16]
+# Frontend hyperparameters that decide what the features are (mel filterbanks have no
+# variables, so 40 and 64 of them differ only here). Other keyword arguments stay out, so
+# that a frontend argument added later does not change the fingerprint of older runs.
+_FEATURE_KEYS = ("n_filters", "sample_rate", "window_len", "window_stride")
 
 
 def model_structure(model) -> dict:
@@ -185,13 +190,16 @@ def checkpoint_structure(path: str) -> dict:
 
 
 def model_fingerprint(model) -> str:
-  """A hash of the model's structure: sorted variable paths, shapes and dtypes."""
-  return _hash(model_structure(model))
-
-
-def checkpoint_fingerprint(path: str) -> str:
-  """model_fingerprint of the model a trainer checkpoint holds, read from the file."""
-  return _hash(checkpoint_structure(path))
+  """A hash of the model's structure: sorted variable paths, shapes and dtypes, and the
+  frontend's class and feature-defining hyperparameters (if the model has a `frontend`)."""
+  lines = [f"{path} {list(shape)} {dtype}"
+           for path, (shape, dtype) in sorted(model_structure(model).items())]
+  frontend = getattr(model, "frontend", None)
+  if frontend is not None:
+    config = frontend.get_config()
+    lines.append(f"frontend {type(frontend).__name__} " + json.dumps(
+        {k: config[k] for k in _FEATURE_KEYS if k in config}, sort_keys=True))
+  return hashlib.sha256("\n".join(lines).encode()).hexdigest()[:16]
 
 
 def describe_difference(expected: dict, found: dict, limit: int = 4) -> str:
