@@ -190,7 +190,8 @@ def export(workdir: str, output_dir: str, *, checkpoint: str = "best", formats=F
   verify.smoke_test(keras_fn, num_samples, num_classes, sample_rate=sample_rate,
                     name="the restored Keras model")
   waveforms, labels, clip_source = verification_clips(
-      config, run_info, workdir, data_dir, num_samples, max(num_verify_clips, num_representative_clips))
+      config, run_info, workdir, data_dir, num_samples,
+      max(num_verify_clips, num_representative_clips))
   representative = waveforms[:num_representative_clips]
   waveforms = waveforms[:num_verify_clips]
   labels = None if labels is None else labels[:num_verify_clips]

@@ -54,8 +54,9 @@ def check(output_dir: str, workdir: str, overwrite: bool) -> None:
   workdir = os.path.realpath(workdir)
   real = os.path.realpath(output_dir)
   if _inside(real, workdir):
-    raise OutputDirError(f"--output_dir {output_dir} is {'the' if real == workdir else 'inside the'}"
-                         f" training workdir {workdir}: export writes elsewhere, never into a run.")
+    where = "the" if real == workdir else "inside the"
+    raise OutputDirError(f"--output_dir {output_dir} is {where} training workdir {workdir}: "
+                         "export writes elsewhere, never into a run.")
   if _inside(workdir, real):
     raise OutputDirError(f"--output_dir {output_dir} contains the training workdir {workdir}.")
   for ancestor in _ancestors(real):

@@ -261,16 +261,10 @@ def prepare(entries: Dict[str, List[manifests.Entry]], classes: List[dict], outp
 def empty_splits(info: dict) -> list:
   """One message per split of dataset_info without a usable example, saying why."""
   messages = []
-  for split, s in info["splits"].items():
-    if s["num_examples"] == 0:
-      reasons = {}
-      for skip in info["skipped"]:
-        if skip["split"] == split:
-          kind = _reason_kind(skip["reason"])
-          reasons[kind] = reasons.get(kind, 0) + 1
-      why = ", ".join(f"{n} {kind}" for kind, n in sorted(reasons.items())) or "no rows"
-      messages.append(f"split {split!r} has no usable examples: {s['num_skipped']} skipped "
-                      f"({why})")
+  for split in (s for s, entry in info["splits"].items() if entry["num_examples"] == 0):
+    kinds = [_reason_kind(s["reason"]) for s in info["skipped"] if s["split"] == split]
+    why = ", ".join(f"{kinds.count(k)} {k}" for k in sorted(set(kinds))) or "no rows"
+    messages.append(f"split {split!r} has no usable examples: {len(kinds)} skipped ({why})")
   return messages
 
 
@@ -285,7 +279,8 @@ def _dataset_info(jobs, plan, classes, sample_rate, skipped, extra_info):
     counts = np.sum([j["state"]["class_counts"] for j in split_jobs] or [[0] * len(classes)], axis=0)
     split_skips = skipped.get(split, []) + [s for j in split_jobs for s in j["state"]["skipped"]]
     all_skipped += [{"split": split, **s} for s in split_skips]
-    all_clipped += [{"split": split, **c} for j in split_jobs for c in j["state"].get("clipped", [])]
+    all_clipped += [{"split": split, **c}
+                    for j in split_jobs for c in j["state"].get("clipped", [])]
     splits[split] = {
         "num_examples": int(sum(j["state"]["num_examples"] for j in split_jobs)),
         "files": [j["name"] for j in split_jobs],

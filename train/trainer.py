@@ -2,8 +2,10 @@
 
     train_and_evaluate(config, workdir, mode="train_and_eval")   # the binary's entry point
 
-Workdir layout (export and eval rebuild a run from it):
-    config.json            the run's ConfigDict, num_classes resolved
+Workdir layout (export and eval rebuild a run from it; train/workdir.py reads and writes it):
+    config.json            the run's ConfigDict, num_classes resolved (written once the run
+                           has proved it matches the workdir)
+    run_info.json          classes, sample rate, crop length, model fingerprint
     checkpoints/           tf.train.CheckpointManager of Checkpoint(model, optimizer, step)
     best/                  the same objects at the best eval mAP (centre crops) + best.json
     eval_results.json      the latest evaluation (centre crop and full clip)

@@ -1,4 +1,4 @@
-"""Export never deletes what it did not write: --output_dir checks, the marker, temporary folders."""
+"""Export never deletes what it did not write: --output_dir checks, marker, temporary folders."""
 import json
 import os
 import subprocess

@@ -277,7 +277,8 @@ def test_float_sources_beyond_full_scale_are_counted_as_clipped(tmp_path, caplog
   expected_samples = int(np.count_nonzero(np.abs(loud) > 1.0))
   assert info["num_clipped_files"] == 1
   assert info["clipped"] == [{"split": "train", "file": "audio/loud.wav",
-                              "clipped_samples": expected_samples, "peak": pytest.approx(1.5, abs=1e-3)}]
+                              "clipped_samples": expected_samples,
+                              "peak": pytest.approx(1.5, abs=1e-3)}]
   assert "audio/loud.wav" in caplog.text and "clipped" in caplog.text
   records = _read_split(str(tmp_path / "out"), info, "train")
   assert np.max(np.abs(records["audio/loud.wav"][0])) <= 1.0

@@ -185,7 +185,7 @@ def test_export_needs_only_the_workdir(trained, data_dir, tmp_path):
 
 
 class _Requested:
-  """A stand-in for preemption.SigtermFlag after SIGTERM arrived (during the first train_loop call)."""
+  """preemption.SigtermFlag after SIGTERM arrived (during the first train_loop call)."""
   requested = True
 
 
@@ -212,7 +212,8 @@ def test_sigterm_saves_a_checkpoint_and_the_next_start_resumes_there(data_dir, t
   with open(log_path, "w") as log:
     proc = subprocess.Popen(command, cwd=REPO, stdout=log, stderr=subprocess.STDOUT)
     deadline = time.time() + 300
-    while "step 2/36" not in log_path.read_text() and proc.poll() is None and time.time() < deadline:
+    while ("step 2/36" not in log_path.read_text() and proc.poll() is None
+           and time.time() < deadline):
       time.sleep(0.05)
     proc.send_signal(signal.SIGTERM)
     proc.wait(timeout=120)
