@@ -21,6 +21,9 @@ import time
 MARKER_NAME = ".tf_frontends_export.json"
 TMP_PREFIX = ".tf_frontends_export."
 _WRITER = "tf_frontends export.main"
+# What export wrote before it wrote a marker (issue 5).
+_UNMARKED_EXPORT = {"classifier", "frontend", "tflite", "class_names.csv", "verification.json",
+                    "README.md"}
 
 
 class OutputDirError(ValueError):
@@ -35,14 +38,26 @@ def is_workdir(path: str) -> bool:
       os.path.isdir(os.path.join(path, "checkpoints")) or os.path.isdir(os.path.join(path, "best")))
 
 
-def read_marker(path: str):
-  """The marker dict of an export folder, or None if it carries none (or not ours)."""
+def _read_json(path: str):
   try:
-    with open(os.path.join(path, MARKER_NAME), encoding="utf-8") as f:
-      marker = json.load(f)
+    with open(path, encoding="utf-8") as f:
+      return json.load(f)
   except (OSError, ValueError):
     return None
-  return marker if isinstance(marker, dict) and marker.get("written_by") == _WRITER else None
+
+
+def read_marker(path: str):
+  """The marker dict of an export folder, or None if it carries none (or not ours)."""
+  marker = _read_json(os.path.join(path, MARKER_NAME))
+  if isinstance(marker, dict) and marker.get("written_by") == _WRITER:
+    return marker
+  # An export written before the marker existed: only export's own files, and its report.
+  entries = set(os.listdir(path)) if os.path.isdir(path) else set()
+  report = _read_json(os.path.join(path, "verification.json"))
+  if entries and entries <= _UNMARKED_EXPORT and isinstance(report, dict) and {
+      "smoke_tests", "sizes_bytes"} <= set(report):
+    return {"written_by": _WRITER, "complete": True, "entries": sorted(entries)}
+  return None
 
 
 def _inside(path: str, folder: str) -> bool:

@@ -81,6 +81,17 @@ def test_an_earlier_export_is_replaced_only_with_overwrite(tmp_path):
   assert sorted(os.listdir(tmp_path)) == ["out"]          # no temporary folder left
 
 
+def test_an_export_from_before_the_marker_is_recognised_by_its_files(tmp_path):
+  old = tmp_path / "out"
+  (old / "classifier").mkdir(parents=True)
+  (old / "README.md").write_text("card")
+  (old / "verification.json").write_text('{"smoke_tests": {}, "sizes_bytes": {}}')
+  output_dir.check(str(old), str(tmp_path / "run"), overwrite=True)
+  (old / "thesis.tex").write_text("mine")
+  with pytest.raises(ValueError, match="not an earlier export"):
+    output_dir.check(str(old), str(tmp_path / "run"), overwrite=True)
+
+
 def test_a_failed_export_leaves_nothing_beside_out(tmp_path):
   with pytest.raises(RuntimeError):
     with output_dir.Staging(str(tmp_path / "out")) as staging:
