@@ -174,8 +174,8 @@ def export(workdir: str, output_dir: str, *, checkpoint: str = "best", formats=F
   output_dir_lib.check(output_dir, workdir, overwrite)
   for path in output_dir_lib.clean_leftovers(output_dir):
     logging.info("Removed %s, left by a killed export.", path)
-  run_info = workdir_lib.read_run_info(workdir)
   model, config, path = trainer.restore_run(workdir, checkpoint)
+  run_info = workdir_lib.read_run_info(workdir)
   checkpoint = os.path.relpath(path, workdir) if checkpoint in ("best", "latest") else path
   classes = run_info["classes"]
   sample_rate = int(run_info["sample_rate"])
