@@ -9,6 +9,7 @@ import subprocess
 import sys
 import time
 
+from absl import logging as absl_logging
 import pytest
 import tensorflow as tf
 
@@ -104,8 +105,13 @@ def test_resume_skips_a_truncated_latest_checkpoint_with_a_warning(trained, data
   os.truncate(data, os.path.getsize(data) // 2)
   config = tiny_config(data_dir)
   config.num_epochs = 2
-  with caplog.at_level("INFO"):
-    results = trainer.train_and_evaluate(config, str(workdir), mode="train")
+  verbosity = absl_logging.get_verbosity()     # an earlier test may have left WARNING
+  absl_logging.set_verbosity(absl_logging.INFO)
+  try:
+    with caplog.at_level("INFO"):
+      results = trainer.train_and_evaluate(config, str(workdir), mode="train")
+  finally:
+    absl_logging.set_verbosity(verbosity)
   assert f"Checkpoint {latest} is damaged" in caplog.text
   assert "Resumed from" in caplog.text and "ckpt-3 at step 3" in caplog.text
   assert results["final_step"] == 12
