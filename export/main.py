@@ -11,7 +11,15 @@ OUT/
                   (signature "classify", input [1, crop samples])
   class_names.csv index,id,display_name (for TFLite users)
   verification.json, README.md (model card)
+  .tf_frontends_export.json   what export wrote (export/output_dir.py)
 
+Everything export needs comes from the workdir (config.json, run_info.json, a
+checkpoint). The verification clips and the int8 calibration clips come from the
+run's eval split (--data_dir, default the run's data folder); when that folder is
+gone, from synthetic signals, with a warning (no mAP in the report then).
+
+OUT must be new, empty or an earlier export (--overwrite): export never writes
+into, over or around a training workdir and never deletes what it did not write.
 Everything is written to a temporary directory beside OUT and renamed at the
 end, so a failed export (no checkpoint, a smoke test or a conversion failing)
 leaves nothing behind.
@@ -20,9 +28,7 @@ import tf_frontends.legacy_keras  # noqa: F401  (first: tf.keras must be tf_kera
 
 import json
 import os
-import shutil
 import sys
-import tempfile
 
 from absl import app
 from absl import flags
@@ -31,6 +37,7 @@ import numpy as np
 import tensorflow as tf
 
 from export import model_card
+from export import output_dir as output_dir_lib
 from export import tflite
 from export import verify
 from hub_modules import classifier_module
@@ -46,42 +53,25 @@ FLAGS = flags.FLAGS
 
 def define_flags():
   flags.DEFINE_string("workdir", None, "Training workdir (config.json, checkpoints/, best/).")
-  flags.DEFINE_string("output_dir", None, "Where the modules go; must not exist or be empty.")
+  flags.DEFINE_string("output_dir", None, "Where the modules go: a new or empty folder, or an "
+                      "earlier export (with --overwrite).")
+  flags.DEFINE_string("data_dir", "", "Data for the verification / int8 calibration clips; "
+                      "empty: the run's data folder.")
   flags.DEFINE_string("checkpoint", "best", "best | latest | a checkpoint path (prefix).")
   flags.DEFINE_list("formats", list(FORMATS), f"Any of {', '.join(FORMATS)}.")
   flags.DEFINE_float("tflite_seconds", 0.0, "TFLite input length; 0: the training crop.")
   flags.DEFINE_integer("num_verify_clips", 64, "Eval clips for the verification report.")
   flags.DEFINE_integer("num_representative_clips", 32, "Eval clips calibrating int8.")
   flags.DEFINE_integer("latency_repeats", 10, "Timed TFLite calls per model (median).")
-  flags.DEFINE_bool("overwrite", False, "Replace a non-empty output_dir.")
+  flags.DEFINE_bool("overwrite", False, "Replace an earlier export in output_dir.")
   flags.mark_flags_as_required(["workdir", "output_dir"])
 
 
-def resolve_checkpoint(workdir: str, which: str) -> str:
-  """"best" falls back to "latest" when the run never evaluated; raises if neither exists."""
-  if which not in ("best", "latest"):
-    if not tf.io.gfile.exists(which + ".index"):
-      raise FileNotFoundError(f"Checkpoint {which!r} not found (no {which}.index).")
-    return which
-  best = tf.train.latest_checkpoint(os.path.join(workdir, "best"))
-  latest = tf.train.latest_checkpoint(os.path.join(workdir, "checkpoints"))
-  if which == "best" and best is None and latest is not None:
-    logging.warning("No best/ checkpoint in %s; exporting the latest one.", workdir)
-    return "latest"
-  if (best if which == "best" else latest) is None:
-    raise FileNotFoundError(
-        f"No checkpoint to export in {workdir!r}: {os.path.join(workdir, 'checkpoints')} and "
-        f"{os.path.join(workdir, 'best')} hold none. Train first "
-        "(python -m train.main --config=... --workdir=...).")
-  return which
-
-
-def eval_clips(config, info: dict, num_samples: int, num_clips: int):
+def eval_clips(data_dir: str, split: str, sample_rate: int, num_samples: int, num_clips: int):
   """(waveforms [N, num_samples], labels [N, C]): centre crops of the first eval clips."""
   from train import input_pipeline  # pylint: disable=import-outside-toplevel
-  sample_rate = info["sample_rate"]
   ds = input_pipeline.make_dataset(
-      config.dataset.data_dir, config.dataset.eval_split, batch_size=min(num_clips, 64),
+      data_dir, split, batch_size=min(num_clips, 64),
       crop_seconds=num_samples / sample_rate, mode="eval")
   audio, labels = [], []
   for batch in ds:
@@ -90,29 +80,46 @@ def eval_clips(config, info: dict, num_samples: int, num_clips: int):
     if sum(len(a) for a in audio) >= num_clips:
       break
   if not audio:
-    raise ValueError(f"The eval split {config.dataset.eval_split!r} of "
-                     f"{config.dataset.data_dir} is empty: nothing to verify on.")
+    raise ValueError(f"The eval split {split!r} of {data_dir} is empty: nothing to verify on.")
   waveforms = np.concatenate(audio)[:num_clips]
   waveforms = np.stack([tflite.fit_length(w, num_samples) for w in waveforms])
   return waveforms, np.concatenate(labels)[:num_clips]
 
 
-def _check_output_dir(output_dir: str, overwrite: bool) -> None:
-  if os.path.exists(output_dir) and os.listdir(output_dir) and not overwrite:
-    raise FileExistsError(f"{output_dir!r} exists and is not empty; pass --overwrite "
-                          "to replace it.")
+def synthetic_clips(num_samples: int, num_clips: int, sample_rate: int, seed: int = 0):
+  """[N, num_samples] float32 in [-1, 1]: tones, chirps and noise at random levels, for
+  verifying (without labels) when the run's data is gone."""
+  rng = np.random.default_rng(seed)
+  t = np.arange(num_samples) / sample_rate
+  clips = []
+  for i in range(num_clips):
+    f0, f1 = rng.uniform(50.0, 0.45 * sample_rate, size=2)
+    f1 = f1 if i % 2 else f0                        # odd clips sweep, even ones hold a tone
+    phase = 2 * np.pi * (f0 * t + (f1 - f0) * t**2 / (2 * t[-1]))
+    clip = rng.uniform(0.0, 0.6) * np.sin(phase)
+    clip += rng.uniform(0.0, 0.3) * rng.standard_normal(num_samples)
+    clips.append(np.clip(clip * rng.uniform(0.05, 1.0), -1.0, 1.0))
+  return np.asarray(clips, np.float32)
 
 
-def _move_into_place(tmp_dir: str, output_dir: str) -> None:
-  old = None
-  if os.path.exists(output_dir):
-    old = tempfile.mkdtemp(dir=os.path.dirname(output_dir) or ".",
-                           prefix=f".{os.path.basename(output_dir)}.old-")
-    os.rmdir(old)
-    os.rename(output_dir, old)
-  os.rename(tmp_dir, output_dir)
-  if old:
-    shutil.rmtree(old, ignore_errors=True)
+def verification_clips(config, run_info: dict, workdir: str, data_dir: str, num_samples: int,
+                       num_clips: int):
+  """(waveforms, labels or None, where they came from): the run's eval split when its data
+  (with the run's classes) is at hand, else synthetic clips."""
+  from train import input_pipeline  # pylint: disable=import-outside-toplevel
+  from train import workdir as workdir_lib  # pylint: disable=import-outside-toplevel
+  data_dir = data_dir or config.dataset.data_dir
+  split = config.dataset.eval_split
+  if data_dir and tf.io.gfile.exists(os.path.join(data_dir, "dataset_info.json")):
+    workdir_lib.check_data_matches(run_info, input_pipeline.load_dataset_info(data_dir),
+                                   data_dir, workdir)
+    waveforms, labels = eval_clips(data_dir, split, run_info["sample_rate"], num_samples,
+                                   num_clips)
+    return waveforms, labels, f"eval split {split!r} of {data_dir}"
+  logging.warning("The run's data (%r) is not here: verifying on synthetic signals (no mAP) and "
+                  "calibrating int8 on them. Pass --data_dir=... for real clips.", data_dir)
+  return (synthetic_clips(num_samples, num_clips, run_info["sample_rate"]), None,
+          f"synthetic signals (data folder {data_dir!r} not found)")
 
 
 def _write_hub_modules(model, classes, min_samples, out_dir, files, sizes, waveforms):
@@ -156,22 +163,23 @@ def _write_tflite(model, num_samples, quantizations, representative, out_dir, fi
 def export(workdir: str, output_dir: str, *, checkpoint: str = "best", formats=FORMATS,
            tflite_seconds: float = 0.0, num_verify_clips: int = 64,
            num_representative_clips: int = 32, latency_repeats: int = 10,
-           overwrite: bool = False) -> dict:
+           overwrite: bool = False, data_dir: str = "") -> dict:
   """Writes OUT (see the module doc); returns the verification report."""
-  from train import input_pipeline  # pylint: disable=import-outside-toplevel
   from train import trainer  # pylint: disable=import-outside-toplevel
+  from train import workdir as workdir_lib  # pylint: disable=import-outside-toplevel
   unknown = sorted(set(formats) - set(FORMATS))
   if unknown or not formats:
     raise ValueError(f"Unknown formats {unknown}; choose from {list(FORMATS)}.")
   output_dir = os.path.abspath(output_dir)
-  _check_output_dir(output_dir, overwrite)
-  trainer.load_config(workdir)                      # clear error if not a workdir
-  which = resolve_checkpoint(workdir, checkpoint)
-  model, config = trainer.restore_model(workdir, which)
-  info = input_pipeline.load_dataset_info(config.dataset.data_dir)
-  classes = info["classes"]
-  sample_rate = int(info["sample_rate"])
-  num_samples = int(round((tflite_seconds or config.dataset.crop_seconds) * sample_rate))
+  output_dir_lib.check(output_dir, workdir, overwrite)
+  for path in output_dir_lib.clean_leftovers(output_dir):
+    logging.info("Removed %s, left by a killed export.", path)
+  model, config, path = trainer.restore_run(workdir, checkpoint)
+  run_info = workdir_lib.read_run_info(workdir)
+  checkpoint = os.path.relpath(path, workdir) if checkpoint in ("best", "latest") else path
+  classes = run_info["classes"]
+  sample_rate = int(run_info["sample_rate"])
+  num_samples = int(round((tflite_seconds or run_info["crop_seconds"]) * sample_rate))
   num_classes = int(model.num_classes)
   min_samples = frontend_module.frontend_min_samples(model.frontend)
 
@@ -181,18 +189,15 @@ def export(workdir: str, output_dir: str, *, checkpoint: str = "best", formats=F
   # Smoke test before writing anything: a model that already gives NaN is not exported.
   verify.smoke_test(keras_fn, num_samples, num_classes, sample_rate=sample_rate,
                     name="the restored Keras model")
-  waveforms, labels = eval_clips(config, info, num_samples,
-                                 max(num_verify_clips, num_representative_clips))
+  waveforms, labels, clip_source = verification_clips(
+      config, run_info, workdir, data_dir, num_samples,
+      max(num_verify_clips, num_representative_clips))
   representative = waveforms[:num_representative_clips]
-  waveforms, labels = waveforms[:num_verify_clips], labels[:num_verify_clips]
+  waveforms = waveforms[:num_verify_clips]
+  labels = None if labels is None else labels[:num_verify_clips]
 
-  parent = os.path.dirname(output_dir)
-  os.makedirs(parent, exist_ok=True)
-  tmp_dir = tempfile.mkdtemp(dir=parent, prefix=f".{os.path.basename(output_dir)}.tmp-")
-  umask = os.umask(0)
-  os.umask(umask)
-  os.chmod(tmp_dir, 0o777 & ~umask)              # mkdtemp's 0700 would stick to OUT
-  try:
+  with output_dir_lib.Staging(output_dir) as staging:
+    tmp_dir = staging.path
     files, sizes = {}, {}
     reusable.write_class_names_csv(classes, tmp_dir)
     files["class names (index,id,display_name)"] = reusable.CLASS_NAMES_FILE
@@ -215,7 +220,8 @@ def export(workdir: str, output_dir: str, *, checkpoint: str = "best", formats=F
                        f"the first {len(representative)} of these eval clips (the verification "
                        "clips overlap them)") if "tflite_int8" in formats else None,
                    "latency_threads": 1,
-                   "workdir": os.path.abspath(workdir), "checkpoint": which,
+                   "clips": clip_source,
+                   "workdir": os.path.abspath(workdir), "checkpoint": checkpoint,
                    "formats": list(formats), "tflite_num_samples": num_samples,
                    "tensorflow": tf.__version__})
     with open(os.path.join(tmp_dir, "verification.json"), "w") as f:
@@ -229,14 +235,11 @@ def export(workdir: str, output_dir: str, *, checkpoint: str = "best", formats=F
         eval_results = json.load(f)
     card = model_card.render(
         config=config, classes=classes, eval_results=eval_results, verification=report,
-        checkpoint=which, num_samples=num_samples, sample_rate=sample_rate,
+        checkpoint=checkpoint, num_samples=num_samples, sample_rate=sample_rate,
         min_samples=min_samples, multi_label=bool(model.multi_label), files=files)
     with open(os.path.join(tmp_dir, "README.md"), "w") as f:
       f.write(card)
-    _move_into_place(tmp_dir, output_dir)
-  except BaseException:
-    shutil.rmtree(tmp_dir, ignore_errors=True)
-    raise
+    staging.commit(workdir=os.path.abspath(workdir), checkpoint=checkpoint)
   return report
 
 
@@ -248,8 +251,9 @@ def main(argv):
                     formats=FLAGS.formats, tflite_seconds=FLAGS.tflite_seconds,
                     num_verify_clips=FLAGS.num_verify_clips,
                     num_representative_clips=FLAGS.num_representative_clips,
-                    latency_repeats=FLAGS.latency_repeats, overwrite=FLAGS.overwrite)
-  except (FileNotFoundError, FileExistsError, ValueError) as e:
+                    latency_repeats=FLAGS.latency_repeats, overwrite=FLAGS.overwrite,
+                    data_dir=FLAGS.data_dir)
+  except (OSError, ValueError) as e:
     print(f"export failed: {e}", file=sys.stderr, flush=True)
     sys.exit(1)
   for line in verify.summary_lines(report):

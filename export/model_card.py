@@ -2,6 +2,8 @@
 import json
 from typing import Optional
 
+from export import verify
+
 
 def _metrics_table(eval_results: Optional[dict]) -> str:
   if not eval_results:
@@ -24,14 +26,14 @@ def _verification_table(report: Optional[dict]) -> str:
   rows = ["| model | size | max abs diff (scores) | top-1 agreement | mAP | latency / clip |",
           "|---|---|---|---|---|---|"]
   sizes = report["sizes_bytes"]
-  rows.append(f"| Keras (reference) | | | | {report['keras_mAP']:.4f} | |")
+  rows.append(f"| Keras (reference) | | | | {verify.format_map(report['keras_mAP'])} | |")
   for name, entry in report["savedmodel"].items():
     rows.append(f"| SavedModel `{name}` | {sizes.get('classifier', 0) / 1e6:.2f} MB | "
                 f"{entry['max_abs_diff']['scores']:.2e} | | | |")
   for q, entry in report["tflite"].items():
     rows.append(f"| TFLite {q} | {sizes.get('tflite_' + q, 0) / 1e6:.2f} MB | "
                 f"{entry['max_abs_diff']['scores']:.2e} | {entry['top1_agreement']:.3f} | "
-                f"{entry['mAP']:.4f} ({entry['mAP_change']:+.4f}) | "
+                f"{verify.format_map(entry['mAP'], entry['mAP_change'])} | "
                 f"{entry['latency_ms_per_clip']:.1f} ms |")
   return (f"On {report['num_clips']} eval clips of {report['clip_samples']} samples "
           "(latency: LiteRT, 1 thread, this machine's CPU). Details: `verification.json`.\n\n"

@@ -67,9 +67,19 @@ def quantised_agreement(reference_scores: np.ndarray, scores: np.ndarray, k: int
           f"top{k}_same_set": float(np.mean([o == 1.0 for o in overlap]))}
 
 
-def mean_average_precision(labels: np.ndarray, scores: np.ndarray) -> float:
+def mean_average_precision(labels, scores: np.ndarray):
+  """mAP, or None without labels (clips synthesised because the data folder is gone)."""
+  if labels is None:
+    return None
   from train import metrics  # pylint: disable=import-outside-toplevel
   return metrics.audioset_metrics(labels, scores)["mAP"]
+
+
+def format_map(value, change=None) -> str:
+  """'0.4321 (+0.0012)', or 'n/a' when the clips had no labels."""
+  if value is None:
+    return "n/a"
+  return f"{value:.4f}" + (f" ({change:+.4f})" if change is not None else "")
 
 
 def directory_bytes(path: str) -> int:
@@ -91,7 +101,8 @@ def verify(*, keras_fn: Callable, savedmodel_fns: Dict[str, Callable],
 
   keras_fn / savedmodel_fns[name]: waveform [B, T] -> dict of numpy-able outputs.
   tflite_runners[quantization]: export.tflite.TFLiteRunner on clips of length T.
-  waveforms [N, T] eval clips at the TFLite length; labels [N, C] multi-hot.
+  waveforms [N, T] eval clips at the TFLite length; labels [N, C] multi-hot, or None
+  (synthetic clips: no mAP).
   """
   start = time.time()
   reference = batched(keras_fn, waveforms)
@@ -120,7 +131,7 @@ def verify(*, keras_fn: Callable, savedmodel_fns: Dict[str, Callable],
              "ops": runner.op_names()}
     if quantization != "float":
       entry["ops_running_in_float"] = runner.float_op_names()
-    entry["mAP_change"] = entry["mAP"] - reference_map
+    entry["mAP_change"] = None if labels is None else entry["mAP"] - reference_map
     entry.update(quantised_agreement(reference["scores"], outputs["scores"]))
     entry["builtin_ops_only"] = not any(op.lower().startswith("flex") for op in entry["ops"])
     if quantization == "float":
@@ -137,7 +148,7 @@ def verify(*, keras_fn: Callable, savedmodel_fns: Dict[str, Callable],
 def summary_lines(report: dict) -> list:
   """Human-readable lines of a verification report (printed by the binary)."""
   lines = [f"verification on {report['num_clips']} eval clips of {report['clip_samples']} samples; "
-           f"Keras mAP {report['keras_mAP']:.4f}"]
+           f"Keras mAP {format_map(report['keras_mAP'])}"]
   for name, entry in report["savedmodel"].items():
     diffs = ", ".join(f"{k} {v:.2e}" for k, v in entry["max_abs_diff"].items())
     lines.append(f"  SavedModel {name:16s} max |diff|: {diffs}")
@@ -146,7 +157,7 @@ def summary_lines(report: dict) -> list:
     top = next(k for k in entry if k.endswith("_overlap"))
     line = (f"  TFLite {q:14s} max |diff| scores {d['scores']:.2e} logits {d['logits']:.2e}; "
             f"top-1 agree {entry['top1_agreement']:.3f}, {top} {entry[top]:.3f}; "
-            f"mAP {entry['mAP']:.4f} ({entry['mAP_change']:+.4f}); "
+            f"mAP {format_map(entry['mAP'], entry['mAP_change'])}; "
             f"{entry['latency_ms_per_clip']:.1f} ms/clip; "
             f"{report['sizes_bytes'].get('tflite_' + q, 0) / 1e6:.2f} MB")
     if "within_goal" in entry:

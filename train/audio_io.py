@@ -120,7 +120,13 @@ def load_clip(source, sample_rate: int) -> np.ndarray:
 
 
 def prepare_samples(samples: np.ndarray, rate: int, sample_rate: int) -> np.ndarray:
-  """Checks, downmixes and resamples already decoded float samples ([frames] or [frames, ch])."""
+  """Checks, downmixes and resamples already decoded float samples ([frames] or [frames, ch]);
+  clipped to [-1, 1]."""
+  return np.clip(resampled_mono(samples, rate, sample_rate), -1.0, 1.0)
+
+
+def resampled_mono(samples: np.ndarray, rate: int, sample_rate: int) -> np.ndarray:
+  """prepare_samples without the clipping: float WAVs and resampling can exceed [-1, 1]."""
   samples = np.asarray(samples, dtype=np.float32)
   if samples.size == 0:
     raise AudioError("no audio samples")
@@ -128,8 +134,7 @@ def prepare_samples(samples: np.ndarray, rate: int, sample_rate: int) -> np.ndar
     raise AudioError("non-finite samples (NaN or inf)")
   if rate <= 0:
     raise AudioError(f"invalid sample rate {rate}")
-  mono = resample(to_mono(samples), rate, sample_rate)
-  return np.clip(mono, -1.0, 1.0)
+  return resample(to_mono(samples), rate, sample_rate)
 
 
 def to_int16(samples: np.ndarray) -> np.ndarray:

@@ -8,12 +8,16 @@ several GPUs -> Mirrored; else the default device (config.strategy forces one).
 """
 import tf_frontends.legacy_keras  # noqa: F401  (first: tf.keras must be tf_keras)
 
+import sys
+
 from absl import app
 from absl import flags
 from absl import logging
 from ml_collections import config_flags
 
+from train import preemption
 from train import trainer
+from train import workdir as workdir_lib
 
 FLAGS = flags.FLAGS
 flags.DEFINE_string("workdir", None, "Checkpoints, config.json, eval_results.json, TensorBoard logs.")
@@ -27,7 +31,16 @@ def main(argv):
   if len(argv) > 1:
     raise app.UsageError(f"Unexpected arguments: {argv[1:]}")
   trainer.validate_config(FLAGS.config)     # fail before TF allocates anything
-  results = trainer.train_and_evaluate(FLAGS.config, FLAGS.workdir, FLAGS.mode, FLAGS.tpu)
+  try:
+    with preemption.SigtermFlag() as sigterm:
+      results = trainer.train_and_evaluate(FLAGS.config, FLAGS.workdir, FLAGS.mode, FLAGS.tpu,
+                                           stop=sigterm)
+  except preemption.Preempted as e:
+    logging.warning("%s", e)
+    sys.exit(preemption.EXIT_STATUS)
+  except (workdir_lib.RunError, FileNotFoundError) as e:
+    print(f"train failed: {e}", file=sys.stderr, flush=True)
+    sys.exit(1)
   if "centre_crop" in results:
     print(trainer.format_results(results), flush=True)
   logging.info("done")

@@ -17,7 +17,9 @@ under any of these stems, with any audio extension (.wav .flac .ogg .mp3 ...):
 The example id is the YTID.
 
 Problems with single rows never raise: they come back as skipped {"file", "reason"} records.
-Problems with a whole file (missing, wrong columns) raise ValueError naming the file.
+Problems with a whole file (missing, wrong columns) and CSV syntax errors that would make rows
+vanish or shift (a stray quote swallowing the lines after it, an unquoted comma giving a row an
+extra column) raise ValueError naming the file and line.
 """
 import csv
 import dataclasses
@@ -48,6 +50,43 @@ def _require_file(path: str, what: str) -> None:
     raise ValueError(f"{what} {path!r} does not exist or is not a file")
 
 
+def _csv_rows(f, path: str, what: str):
+  """Yields (line number, fields) of each non-empty CSV record; `#` comment lines are skipped.
+
+  Raises ValueError when a record spans lines: a quote opened there and closed lines later
+  (or never), which would silently join those lines into one field.
+  """
+  lines = ("\n" if line.lstrip().startswith("#") else line for line in f)   # keeps numbering
+  reader = csv.reader(lines, skipinitialspace=True)
+  last = 0
+  for row in reader:
+    first, last = last + 1, reader.line_num
+    if not row:
+      continue
+    if last > first and any("\n" in field for field in row):
+      raise ValueError(f"{what} {path}: line {first}: a quote opened on this line runs to line "
+                       f"{last}, so lines {first}-{last} would be read as one row (a stray "
+                       "'\"'?)")
+    yield first, row
+
+
+def _check_columns(row, header, line_no, path, what, hint):
+  if len(row) > len(header):
+    raise ValueError(f"{what} {path}: line {line_no} has {len(row)} columns, expected "
+                     f"{len(header)} ({hint})")
+
+
+def _dict_rows(f, path: str, what: str, hint: str):
+  """(header, [(line number, {column: value})]) of a CSV with a header row."""
+  rows = _csv_rows(f, path, what)
+  header = next(rows, (0, None))[1]
+  records = []
+  for line_no, row in rows:
+    _check_columns(row, header, line_no, path, what, hint)
+    records.append((line_no, dict(zip(header, row + [None] * (len(header) - len(row))))))
+  return header, records
+
+
 def load_label_map(path: str) -> list:
   """-> [{"index", "id", "display_name"}, ...] sorted by index, indices 0..C-1, ids unique."""
   _require_file(path, "label map")
@@ -59,7 +98,8 @@ def load_label_map(path: str) -> list:
       raise ValueError(f"label map {path}: expected a list of classes or an object with 'classes'")
   else:
     with open(path, newline="", encoding="utf-8") as f:
-      rows = list(csv.DictReader(f, skipinitialspace=True))
+      rows = [row for _, row in _dict_rows(f, path, "label map",
+                                           'unquoted comma in a display name? quote it: "a, b"')[1]]
   classes = []
   for row in rows:
     if not isinstance(row, dict):
@@ -123,12 +163,12 @@ def read_manifest(path: str, classes: Sequence[dict], default_split: str = "trai
   base = os.path.dirname(os.path.abspath(path))
   entries, skips, seen = {}, {}, set()
   with open(path, newline="", encoding="utf-8") as f:
-    reader = csv.DictReader((line for line in f if not line.lstrip().startswith("#")),
-                            skipinitialspace=True)
-    if not reader.fieldnames or not {"path", "labels"} <= set(reader.fieldnames):
+    fieldnames, rows = _dict_rows(f, path, "manifest",
+                                  'unquoted comma in a label? quote the field: "a,b"')
+    if not fieldnames or not {"path", "labels"} <= set(fieldnames):
       raise ValueError(f"manifest {path}: header must name 'path' and 'labels' columns, "
-                       f"got {reader.fieldnames}")
-    for line_no, row in enumerate(reader, start=2):
+                       f"got {fieldnames}")
+    for line_no, row in rows:
       split = (row.get("split") or default_split).strip()
       rel = (row.get("path") or "").strip()
       origin = rel or f"{path}:{line_no}"
@@ -187,11 +227,12 @@ def read_audioset_segments(path: str, classes: Sequence[dict], audio_index: dict
   lookup = LabelLookup(classes)
   entries, skips, seen = [], [], set()
   with open(path, newline="", encoding="utf-8") as f:
-    rows = csv.reader((line for line in f if line.strip() and not line.lstrip().startswith("#")),
-                      skipinitialspace=True)
-    for row in rows:
+    for line_no, row in _csv_rows(f, path, "AudioSet segment CSV"):
+      _check_columns(row, range(4), line_no, path, "AudioSet segment CSV",
+                     'unquoted comma in the labels? quote them: "/m/a,/m/b"')
       if len(row) < 4:
-        skips.append(skipped(f"{path}: {','.join(row)[:60]}", "malformed row (need 4 fields)"))
+        skips.append(skipped(f"{path}:{line_no}: {','.join(row)[:60]}",
+                             "malformed row (need 4 fields)"))
         continue
       ytid, start, end, field = (x.strip() for x in row[:4])
       labels, skip = _label_entry(lookup, field, ytid)

@@ -61,16 +61,20 @@ def define_flags():
 
 
 def _convert(task):
-  """Worker: (source, rate, sample_rate) -> ("ok", wav_bytes, num_samples) | ("skip", reason)."""
+  """Worker: (source, rate, sample_rate) -> ("ok", wav_bytes, num_samples, clipped) |
+  ("skip", reason); clipped: None, or {"clipped_samples", "peak"} of a clip beyond [-1, 1]."""
   source, rate, sample_rate = task
   try:
     if source is None:
       return "skip", "record no longer readable"
-    if isinstance(source, np.ndarray):
-      samples = audio_io.prepare_samples(source, rate, sample_rate)
-    else:
-      samples = audio_io.load_clip(source, sample_rate)
-    return "ok", audio_io.encode_wav(samples, sample_rate), int(samples.shape[0])
+    if not isinstance(source, np.ndarray):
+      source, rate = audio_io.decode(source)
+    samples = audio_io.resampled_mono(source, rate, sample_rate)
+    over = int(np.count_nonzero(np.abs(samples) > 1.0))
+    clipped = ({"clipped_samples": over, "peak": round(float(np.max(np.abs(samples))), 4)}
+               if over else None)
+    samples = np.clip(samples, -1.0, 1.0)
+    return "ok", audio_io.encode_wav(samples, sample_rate), int(samples.shape[0]), clipped
   except audio_io.AudioError as e:
     return "skip", str(e)
   except Exception as e:  # noqa: BLE001  (a bad file must never stop the run)
@@ -147,7 +151,7 @@ def _load_state(path):
 
 
 def _write_json(path, data):
-  tmp = path + ".tmp"
+  tmp = path + tfrecords.TMP_SUFFIX
   with open(tmp, "w", encoding="utf-8") as f:
     json.dump(data, f, indent=1, sort_keys=True)
     f.write("\n")
@@ -166,8 +170,9 @@ def prepare(entries: Dict[str, List[manifests.Entry]], classes: List[dict], outp
   if examples_per_shard < 1 or sample_rate < 1:
     raise ValueError("examples_per_shard and sample_rate must be positive")
   os.makedirs(os.path.join(output_dir, _STATE_DIR), exist_ok=True)
-  for stale in glob.glob(os.path.join(output_dir, "*.tmp")):
-    os.remove(stale)                               # half-written shards of a killed run
+  for folder in (output_dir, os.path.join(output_dir, _STATE_DIR)):
+    for stale in glob.glob(os.path.join(folder, "*" + tfrecords.TMP_SUFFIX)):
+      os.remove(stale)                             # half-written files of a killed run
   skipped = {split: list(s) for split, s in (skipped or {}).items()}
   seen, plan = set(), {}
   for split, split_entries in entries.items():
@@ -219,7 +224,7 @@ def prepare(entries: Dict[str, List[manifests.Entry]], classes: List[dict], outp
       # one shard at a time: the task queue and the results held stay bounded by a shard
       tasks = [task(entry) for entry in job["entries"]]
       results = pool.imap(_convert, tasks, chunksize=4) if pool else map(_convert, tasks)
-      records, counts, shard_skips, seconds = [], [0] * len(classes), [], 0.0
+      records, counts, shard_skips, seconds, clipped = [], [0] * len(classes), [], 0.0, []
       for entry in job["entries"]:
         status, *payload = next(results)
         if progress:
@@ -229,12 +234,15 @@ def prepare(entries: Dict[str, List[manifests.Entry]], classes: List[dict], outp
           continue
         records.append(tfrecords.make_example(payload[0], entry.labels, entry.id,
                                                entry.events))
+        if payload[2]:
+          clipped.append({"file": entry.origin, **payload[2]})
         for label in entry.labels:
           counts[label] += 1
         seconds += payload[1] / sample_rate
       tfrecords.write_shard(os.path.join(output_dir, job["name"]), records)
       job["state"] = dict(fingerprint=job["fingerprint"], num_examples=len(records),
-                          class_counts=counts, skipped=shard_skips, seconds=seconds)
+                          class_counts=counts, skipped=shard_skips, seconds=seconds,
+                          clipped=clipped)
       _write_json(job["state_path"], job["state"])
   finally:
     if pool:
@@ -243,7 +251,22 @@ def prepare(entries: Dict[str, List[manifests.Entry]], classes: List[dict], outp
     progress.update(0, final=True)
   info = _dataset_info(jobs, plan, classes, sample_rate, skipped, extra_info)
   _write_json(os.path.join(output_dir, INFO_NAME), info)
+  if info["clipped"] and not quiet:
+    logging.warning("%d file(s) exceed [-1, 1] and were clipped (listed under 'clipped' in %s), "
+                    "e.g. %s (peak %.3g, %d samples). Scale float sources into [-1, 1] first.",
+                    len(info["clipped"]), INFO_NAME, info["clipped"][0]["file"],
+                    info["clipped"][0]["peak"], info["clipped"][0]["clipped_samples"])
   return info
+
+
+def empty_splits(info: dict) -> list:
+  """One message per split of dataset_info without a usable example, saying why."""
+  messages = []
+  for split in (s for s, entry in info["splits"].items() if entry["num_examples"] == 0):
+    kinds = [_reason_kind(s["reason"]) for s in info["skipped"] if s["split"] == split]
+    why = ", ".join(f"{kinds.count(k)} {k}" for k in sorted(set(kinds))) or "no rows"
+    messages.append(f"split {split!r} has no usable examples: {len(kinds)} skipped ({why})")
+  return messages
 
 
 def _reason_kind(reason: str) -> str:
@@ -251,12 +274,14 @@ def _reason_kind(reason: str) -> str:
 
 
 def _dataset_info(jobs, plan, classes, sample_rate, skipped, extra_info):
-  splits, all_skipped = {}, []
+  splits, all_skipped, all_clipped = {}, [], []
   for split in list(plan) + [s for s in skipped if s not in plan]:
     split_jobs = [j for j in jobs if j["split"] == split]
     counts = np.sum([j["state"]["class_counts"] for j in split_jobs] or [[0] * len(classes)], axis=0)
     split_skips = skipped.get(split, []) + [s for j in split_jobs for s in j["state"]["skipped"]]
     all_skipped += [{"split": split, **s} for s in split_skips]
+    all_clipped += [{"split": split, **c}
+                    for j in split_jobs for c in j["state"].get("clipped", [])]
     splits[split] = {
         "num_examples": int(sum(j["state"]["num_examples"] for j in split_jobs)),
         "files": [j["name"] for j in split_jobs],
@@ -269,7 +294,9 @@ def _dataset_info(jobs, plan, classes, sample_rate, skipped, extra_info):
     reasons[_reason_kind(s["reason"])] = reasons.get(_reason_kind(s["reason"]), 0) + 1
   info = {"format": "tf_frontends/v1: audio=WAV PCM16 mono bytes, labels=int64 list, id=bytes",
           "sample_rate": int(sample_rate), "num_classes": len(classes), "classes": classes,
-          "splits": splits, "skipped": all_skipped, "skipped_by_reason": reasons}
+          "splits": splits, "skipped": all_skipped, "skipped_by_reason": reasons,
+          # float sources beyond [-1, 1] (or resampling overshoot), hard-clipped to 16-bit PCM
+          "clipped": all_clipped, "num_clipped_files": len(all_clipped)}
   info.update(extra_info or {})
   return info
 
@@ -363,6 +390,10 @@ def main(argv):
   for reason, n in sorted(info["skipped_by_reason"].items()):
     logging.info("skipped %d: %s", n, reason)
   logging.info("Wrote %s", os.path.join(FLAGS.output_dir, INFO_NAME))
+  empty = empty_splits(info)
+  if empty:
+    sys.exit("data prep failed: " + "; ".join(empty) + f" (see 'skipped' in "
+             f"{os.path.join(FLAGS.output_dir, INFO_NAME)})")
 
 
 if __name__ == "__main__":

@@ -68,9 +68,14 @@ def parse_example(serialized: tf.Tensor) -> dict:
   return parsed
 
 
+# Suffix of the files data prep writes before renaming them: unique to this project, so the
+# clean-up of a killed run's leftovers never touches a user's own *.tmp files.
+TMP_SUFFIX = ".tf_frontends-partial"
+
+
 def write_shard(path: str, records: Sequence[bytes]) -> None:
-  """Writes `path` atomically: a killed run leaves `path.tmp`, never a short file named `path`."""
-  tmp = path + ".tmp"
+  """Writes `path` atomically: a killed run leaves `path` + TMP_SUFFIX, never a short `path`."""
+  tmp = path + TMP_SUFFIX
   with tf.io.TFRecordWriter(tmp) as writer:
     for record in records:
       writer.write(record)

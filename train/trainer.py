@@ -2,8 +2,10 @@
 
     train_and_evaluate(config, workdir, mode="train_and_eval")   # the binary's entry point
 
-Workdir layout (export and eval rebuild a run from it):
-    config.json            the run's ConfigDict, num_classes resolved
+Workdir layout (export and eval rebuild a run from it; train/workdir.py reads and writes it):
+    config.json            the run's ConfigDict, num_classes resolved (written once the run
+                           has proved it matches the workdir)
+    run_info.json          classes, sample rate, crop length, model fingerprint
     checkpoints/           tf.train.CheckpointManager of Checkpoint(model, optimizer, step)
     best/                  the same objects at the best eval mAP (centre crops) + best.json
     eval_results.json      the latest evaluation (centre crop and full clip)
@@ -22,17 +24,19 @@ import shutil
 import time
 
 from absl import logging
-import ml_collections
 import numpy as np
 import tensorflow as tf
 import tf_keras
 
 import tf_frontends
 from tf_frontends import plotting
+from train import checkpoints
 from train import input_pipeline
 from train import metrics as metrics_lib
 from train import models
+from train import preemption
 from train import schedules
+from train import workdir as workdir_lib
 
 STRATEGIES = ("auto", "default", "mirrored", "multi_worker", "tpu")
 MIXED_PRECISION = ("", "bfloat16", "float16")
@@ -87,19 +91,33 @@ def validate_config(config) -> None:
     raise ValueError("Bad config:\n  " + "\n  ".join(errors))
 
 
-def load_config(workdir: str) -> ml_collections.ConfigDict:
-  """The ConfigDict a run wrote to WORKDIR/config.json."""
-  path = os.path.join(workdir, "config.json")
-  if not tf.io.gfile.exists(path):
-    raise FileNotFoundError(f"{path} not found: {workdir!r} is not a training workdir")
-  with tf.io.gfile.GFile(path) as f:
-    return ml_collections.ConfigDict(json.load(f))
+def check_splits(config, info: dict, mode: str) -> None:
+  """Raises ValueError unless the splits this mode reads exist and hold examples."""
+  path = os.path.join(config.dataset.data_dir, "dataset_info.json")
+  needed = {"train": [config.dataset.train_split], "eval": [config.dataset.eval_split],
+            "train_and_eval": [config.dataset.train_split, config.dataset.eval_split]}[mode]
+  for split in needed:
+    if split not in info["splits"]:
+      raise workdir_lib.RunError(f"{path} has no split {split!r} (it has {sorted(info['splits'])})")
+    entry = info["splits"][split]
+    if entry.get("num_examples", 0) < 1:
+      raise workdir_lib.RunError(
+          f"Split {split!r} of {path} has no usable examples (data prep skipped "
+          f"{entry.get('num_skipped', 0)}: see 'skipped' in that file); nothing to "
+          f"{'train' if split == config.dataset.train_split else 'evaluate'} on.")
+
+
+def _mismatch_message(workdir: str, config, fingerprint: str, run_info) -> str:
+  trained = run_info["model_fingerprint"] if run_info else "that of its checkpoints"
+  return (f"The given config does not match workdir {workdir}: it builds another model "
+          f"(fingerprint {fingerprint}, the workdir's {trained}). Differences:\n"
+          f"{workdir_lib.config_difference(workdir, config)}\n"
+          "Nothing was written. Train this config in a new --workdir, or pass the workdir's "
+          "own config.")
 
 
 def _write_json(path: str, value) -> None:
-  with tf.io.gfile.GFile(path + ".tmp", "w") as f:
-    json.dump(value, f, indent=2)
-  tf.io.gfile.rename(path + ".tmp", path, overwrite=True)
+  workdir_lib.write_json_atomically(path, json.dumps(value, indent=2))
 
 
 # ---------------------------------------------------------------- strategy
@@ -216,26 +234,39 @@ def _checkpoint(model, optimizer, step):
 
 
 def restore_model(workdir: str, which: str = "best"):
-  """(model, config) of a run, restored in a fresh process.
-
-  which: "best" (WORKDIR/best), "latest" (WORKDIR/checkpoints) or a checkpoint path.
-  """
-  config = load_config(workdir)
-  if which == "best":
-    path = tf.train.latest_checkpoint(os.path.join(workdir, "best"))
-  elif which == "latest":
-    path = tf.train.latest_checkpoint(os.path.join(workdir, "checkpoints"))
-  else:
-    path = which if tf.io.gfile.exists(which + ".index") else None
-  if path is None:
-    raise FileNotFoundError(f"No {which!r} checkpoint in {workdir!r} "
-                            "(has the run trained and saved yet?)")
-  _set_precision(config)
-  model = build_model(config)
-  step = tf.Variable(0, dtype=tf.int64)
-  tf.train.Checkpoint(model=model, step=step).restore(path).expect_partial()
-  logging.info("Restored %s (step %d)", path, int(step.numpy()))
+  """(model, config) of a run, restored in a fresh process from the workdir alone (restore_run)."""
+  model, config, _ = restore_run(workdir, which)
   return model, config
+
+
+def restore_run(workdir: str, which: str = "best"):
+  """(model, config, checkpoint path) of a run, restored from the workdir alone.
+
+  which: "best" (WORKDIR/best, else the latest), "latest" (WORKDIR/checkpoints) or a
+  checkpoint path; a damaged checkpoint falls back to the previous one. Raises
+  CheckpointMismatchError when the checkpoint or the config.json holds another model than
+  the one the run trained (run_info.json's fingerprint).
+  """
+  config = workdir_lib.load_config(workdir)
+  info = workdir_lib.read_run_info(workdir)
+  paths = checkpoints.candidates(workdir, which)
+  _set_precision(config)
+  model = build_model(config, info["sample_rate"])
+  _check_fingerprint(model, info, os.path.join(workdir, workdir_lib.CONFIG_NAME), workdir)
+  step = tf.Variable(0, dtype=tf.int64)
+  path = checkpoints.restore(tf.train.Checkpoint(model=model, step=step), model, paths,
+                             model_description=f"the model of workdir {workdir}")
+  logging.info("Restored %s (step %d)", path, int(step.numpy()))
+  return model, config, path
+
+
+def _check_fingerprint(model, info: dict, config_name: str, workdir: str) -> None:
+  """Raises CheckpointMismatchError unless `model` (built from config_name) is the workdir's."""
+  fingerprint = workdir_lib.model_fingerprint(model)
+  if fingerprint != info["model_fingerprint"]:
+    raise checkpoints.CheckpointMismatchError(
+        f"{config_name} builds a model (fingerprint {fingerprint}) other than the one trained "
+        f"in {workdir} ({workdir_lib.RUN_INFO_NAME}: {info['model_fingerprint']}).")
 
 
 def _set_precision(config):
@@ -398,23 +429,30 @@ def _to_jsonable(results):
   return json.loads(json.dumps(results, default=float))
 
 
-def train_and_evaluate(config, workdir: str, mode: str = "train_and_eval", tpu: str = "") -> dict:
-  """Trains (resuming from workdir) and/or evaluates; returns the last eval results."""
+def train_and_evaluate(config, workdir: str, mode: str = "train_and_eval", tpu: str = "",
+                       stop=None) -> dict:
+  """Trains (resuming from workdir) and/or evaluates; returns the last eval results.
+
+  A config that builds another model than the workdir's, or data with other classes, is
+  refused before anything is written. `stop` (e.g. a preemption.SigtermFlag): when
+  `stop.requested` turns true, a checkpoint is saved at the current step and
+  preemption.Preempted is raised.
+  """
   if mode not in MODES:
     raise ValueError(f"mode={mode!r} is not one of {MODES}")
   validate_config(config)
   info = input_pipeline.load_dataset_info(config.dataset.data_dir)
+  check_splits(config, info, mode)
   if config.model.num_classes <= 0:
     config.model.num_classes = len(info["classes"])
   if mode == "eval":
-    return _eval_only(workdir, config)
+    return _eval_only(workdir, config, info)
+  run_info = workdir_lib.read_run_info(workdir) if workdir_lib.has_run_info(workdir) else None
+  if run_info:
+    workdir_lib.check_data_matches(run_info, info, config.dataset.data_dir, workdir)
 
   strategy = create_strategy(config.strategy, tpu)
   chief = _is_chief(strategy)
-  tf.io.gfile.makedirs(workdir)
-  if chief:
-    with tf.io.gfile.GFile(os.path.join(workdir, "config.json"), "w") as f:
-      f.write(config.to_json(indent=2))
   tf_keras.utils.set_random_seed(config.seed)
   _set_precision(config)
 
@@ -433,16 +471,30 @@ def train_and_evaluate(config, workdir: str, mode: str = "train_and_eval", tpu: 
     optimizer, schedule = create_optimizer(config, model, steps_per_epoch, total_steps)
     optimizer.build(model.trainable_variables)
     step = tf.Variable(0, dtype=tf.int64, trainable=False, name="step")
+  fingerprint = workdir_lib.model_fingerprint(model)
+  if run_info and fingerprint != run_info["model_fingerprint"]:
+    raise workdir_lib.RunError(_mismatch_message(workdir, config, fingerprint, run_info))
   checkpoint = _checkpoint(model, optimizer, step)
   manager = tf.train.CheckpointManager(
       checkpoint, _worker_dir(workdir, strategy, "checkpoints"),
       max_to_keep=config.max_checkpoints_to_keep)
   best_manager = tf.train.CheckpointManager(
       checkpoint, _worker_dir(workdir, strategy, "best"), max_to_keep=1)
-  latest = tf.train.latest_checkpoint(os.path.join(workdir, "checkpoints"))
-  if latest:
-    checkpoint.restore(latest).assert_existing_objects_matched()
+  saved = checkpoints.in_directory(os.path.join(workdir, checkpoints.CHECKPOINTS_DIR))
+  if saved:
+    try:
+      latest = checkpoints.restore(checkpoint, model, saved,
+                                   model_description="the model of the given config")
+    except checkpoints.CheckpointMismatchError as e:
+      raise workdir_lib.RunError(_mismatch_message(workdir, config, fingerprint, run_info) +
+                       f"\n{e}") from None
     logging.info("Resumed from %s at step %d", latest, int(step.numpy()))
+  if chief:         # the run has proved it matches the workdir: now it may describe it
+    workdir_lib.write_config(workdir, config)
+    workdir_lib.write_run_info(
+        workdir, classes=info["classes"], sample_rate=info["sample_rate"],
+        crop_seconds=config.dataset.crop_seconds, multi_label=config.model.multi_label,
+        model_fingerprint=fingerprint)
   best_path = os.path.join(workdir, "best", "best.json")
   best_map = -1.0
   if tf.io.gfile.exists(best_path):
@@ -502,6 +554,11 @@ def train_and_evaluate(config, workdir: str, mode: str = "train_and_eval", tpu: 
         t0, t0_step = time.time(), current
       if current % config.checkpoint_every_steps == 0 or current == epoch_end:
         manager.save(checkpoint_number=current)
+      if stop is not None and stop.requested:
+        saved_now = (manager.latest_checkpoint or "").endswith(f"-{current}")
+        path = manager.latest_checkpoint if saved_now else manager.save(current)
+        train_writer.flush()
+        raise preemption.Preempted(current, path)
     # end of an epoch
     current = int(step.numpy())
     last = current == total_steps
@@ -540,14 +597,18 @@ def train_and_evaluate(config, workdir: str, mode: str = "train_and_eval", tpu: 
   return results
 
 
-def _eval_only(workdir: str, flags_config) -> dict:
+def _eval_only(workdir: str, flags_config, dataset_info: dict) -> dict:
   """--mode=eval: the best checkpoint (else the latest) on the eval split.
 
-  The model is the workdir's; the data (config.dataset, eval_batch_size) the given config's.
+  The model, classes and crop length are the workdir's; the data (config.dataset,
+  eval_batch_size) the given config's, which must have the run's classes.
   """
-  which = "best" if tf.train.latest_checkpoint(os.path.join(workdir, "best")) else "latest"
+  run_info = workdir_lib.read_run_info(workdir)
+  workdir_lib.check_data_matches(run_info, dataset_info, flags_config.dataset.data_dir, workdir)
+  which = "best"                    # falls back to the latest
   model, config = restore_model(workdir, which)
-  config.dataset = flags_config.dataset
+  config.dataset = flags_config.dataset.copy_and_resolve_references()
+  config.dataset.crop_seconds = run_info["crop_seconds"]
   config.eval_batch_size = flags_config.eval_batch_size
   results = evaluate(model, config)
   results["random_scores"] = random_score_metrics(config)

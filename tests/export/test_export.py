@@ -16,6 +16,7 @@ from tests.hub_modules.test_classifier_module import tiny_config
 from train import demo_data
 from train import input_pipeline
 from train import trainer
+from train import workdir as workdir_lib
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 CROP_SECONDS = 1.0
@@ -38,12 +39,15 @@ def make_workdir(workdir, data_dir, *, with_checkpoint=True):
   config.dataset.full_clip_eval = False
   config.eval_batch_size = 8
   os.makedirs(workdir)
-  with open(os.path.join(workdir, "config.json"), "w") as f:
-    f.write(config.to_json(indent=2))
-  if not with_checkpoint:
-    return
+  workdir_lib.write_config(workdir, config)
   tf_keras.utils.set_random_seed(0)
   model = trainer.build_model(config)
+  info = input_pipeline.load_dataset_info(str(data_dir))
+  workdir_lib.write_run_info(workdir, classes=info["classes"], sample_rate=info["sample_rate"],
+                             crop_seconds=CROP_SECONDS, multi_label=True,
+                             model_fingerprint=workdir_lib.model_fingerprint(model))
+  if not with_checkpoint:
+    return
   batch = next(iter(input_pipeline.make_dataset(
       str(data_dir), "eval", batch_size=8, crop_seconds=CROP_SECONDS, mode="eval")))
   embedding = model.compute_outputs(batch["audio"])["embedding"].numpy()
@@ -159,7 +163,7 @@ def test_no_checkpoint_is_a_clear_error_and_writes_nothing(data_dir, tmp_path):
   out = tmp_path / "exports" / "out"
   proc = run_export(f"--workdir={workdir}", f"--output_dir={out}")
   assert proc.returncode == 1
-  assert "No checkpoint to export" in proc.stderr and "Train first" in proc.stderr
+  assert "No checkpoint in" in proc.stderr and "Train first" in proc.stderr
   assert not out.exists()
   assert not (tmp_path / "exports").exists() or not os.listdir(tmp_path / "exports")
 
@@ -167,18 +171,9 @@ def test_no_checkpoint_is_a_clear_error_and_writes_nothing(data_dir, tmp_path):
 def test_refuses_a_non_empty_output_dir_and_unknown_formats(tmp_path):
   (tmp_path / "out").mkdir()
   (tmp_path / "out" / "keep.txt").write_text("x")
-  with pytest.raises(FileExistsError, match="not empty"):
+  with pytest.raises(ValueError, match="not empty and is not an earlier export"):
     export_main.export(str(tmp_path / "workdir"), str(tmp_path / "out"))
   with pytest.raises(ValueError, match="Unknown formats"):
     export_main.export(str(tmp_path / "workdir"), str(tmp_path / "new"), formats=["onnx"])
   assert (tmp_path / "out" / "keep.txt").read_text() == "x"
   assert not (tmp_path / "new").exists()
-
-
-def test_resolve_checkpoint_falls_back_from_best_to_latest(tmp_path):
-  v = tf.Variable(1.0)
-  tf.train.CheckpointManager(tf.train.Checkpoint(v=v), str(tmp_path / "checkpoints"), 1).save()
-  assert export_main.resolve_checkpoint(str(tmp_path), "best") == "latest"
-  assert export_main.resolve_checkpoint(str(tmp_path), "latest") == "latest"
-  with pytest.raises(FileNotFoundError, match="not found"):
-    export_main.resolve_checkpoint(str(tmp_path), str(tmp_path / "nope"))

@@ -130,3 +130,45 @@ def test_audioset_segments_with_every_name_pattern(tmp_path, classes):
 def test_audio_dir_must_exist(tmp_path):
   with pytest.raises(ValueError, match="--audio_dir"):
     manifests.index_audio_dir(str(tmp_path / "nope"))
+
+
+def test_a_stray_quote_is_an_error_naming_the_line_not_swallowed_rows(tmp_path, classes):
+  rows = ['a.wav,Speech', '"b.wav,Music'] + [f"c{k}.wav,Music" for k in range(17)]
+  path = tmp_path / "m.csv"
+  path.write_text("path,labels\n" + "\n".join(rows) + "\n")
+  with pytest.raises(ValueError, match=r"line 3: a quote opened on this line runs to line 20"
+                                       r".*stray") as error:
+    manifests.read_manifest(str(path), classes)
+  assert str(path) in str(error.value)
+
+
+@pytest.mark.parametrize("what,text,hint", [
+    ("manifest", "path,labels,id\na.wav,Speech,a\nb.wav,Male speech, man speaking,b\n",
+     "unquoted comma in a label"),
+    ("label map", "index,mid,display_name\n0,/m/a,Speech\n1,/m/b,Male speech, man speaking\n",
+     "unquoted comma in a display name"),
+])
+def test_an_extra_column_names_the_line_and_the_likely_comma(tmp_path, classes, what, text, hint):
+  path = tmp_path / "file.csv"
+  path.write_text(text)
+  read = {"manifest": lambda: manifests.read_manifest(str(path), classes),
+          "label map": lambda: manifests.load_label_map(str(path))}[what]
+  with pytest.raises(ValueError, match=rf"line 3 has 4 columns, expected 3 \({hint}") as error:
+    read()
+  assert str(path) in str(error.value) and what in str(error.value)
+
+
+def test_audioset_segments_with_unquoted_labels_name_the_line(tmp_path, classes):
+  path = tmp_path / "segments.csv"
+  path.write_text("# YTID, start_seconds, end_seconds, positive_labels\n"
+                  '--PJHxphWEs, 30.000, 40.000, "/m/09x0r"\n'
+                  "-0RWZT-miFs, 420.000, 430.000, /m/09x0r,/m/04rlf\n")
+  with pytest.raises(ValueError, match="line 3 has 5 columns, expected 4 \\(unquoted comma"):
+    manifests.read_audioset_segments(str(path), classes, {})
+
+
+def test_comment_lines_keep_the_line_numbers(tmp_path, classes):
+  path = tmp_path / "m.csv"
+  path.write_text("# made by hand\npath,labels\n# a comment\nx.wav,Speech,Music\n")
+  with pytest.raises(ValueError, match="line 4 has 3 columns"):
+    manifests.read_manifest(str(path), classes)

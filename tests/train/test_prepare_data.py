@@ -129,7 +129,7 @@ def test_a_killed_run_leaves_no_finished_looking_shard_and_a_rerun_completes(tmp
   def dies_during_third_shard(path, records):
     calls.append(path)
     if len(calls) == 3:
-      with open(path + ".tmp", "wb") as f:     # half a shard on disk, then the "kill"
+      with open(path + tfrecords.TMP_SUFFIX, "wb") as f:   # half a shard, then the "kill"
         f.write(b"\x00" * 10)
       raise KeyboardInterrupt
     real_writer(path, records)
@@ -139,14 +139,17 @@ def test_a_killed_run_leaves_no_finished_looking_shard_and_a_rerun_completes(tmp
     _prepare(manifest, label_map, out)
   names = sorted(os.listdir(out))
   assert "dataset_info.json" not in names and len([n for n in names if n.endswith(".tfrecord")]) == 2
-  assert any(n.endswith(".tmp") for n in names)
+  assert any(n.endswith(tfrecords.TMP_SUFFIX) for n in names)
+  (tmp_path / "out" / "notes.tmp").write_text("the user's own")       # not ours: must survive
 
   monkeypatch.setattr(tfrecords, "write_shard", real_writer)
   converted = []
   real_convert = prepare_data._convert
   monkeypatch.setattr(prepare_data, "_convert", lambda t: converted.append(t) or real_convert(t))
   _prepare(manifest, label_map, out)
-  assert _hashes(out) == _hashes(clean)                    # .tmp gone, same bytes as a clean run
+  assert (tmp_path / "out" / "notes.tmp").read_text() == "the user's own"
+  os.remove(tmp_path / "out" / "notes.tmp")
+  assert _hashes(out) == _hashes(clean)                    # partial gone, same bytes as a clean run
   assert len(converted) == 10 - 2 * 2                        # the two finished shards were reused
 
 
@@ -258,3 +261,36 @@ def test_binary_killed_with_sigkill_then_rerun_matches_a_clean_run(tmp_path):
   assert rerun.returncode == 0 and "Reusing" in rerun.stderr
   _prepare(manifest, label_map, str(tmp_path / "clean"), examples_per_shard=4)   # in-process
   assert _hashes(out) == _hashes(tmp_path / "clean")
+
+
+def test_float_sources_beyond_full_scale_are_counted_as_clipped(tmp_path, caplog):
+  audio = tmp_path / "audio"
+  audio.mkdir()
+  loud = _tone(300, 16000, 0.5) / 0.3 * 1.5                  # peak 1.5
+  loud[:100] = 0.0
+  sf.write(audio / "loud.wav", loud, 16000, subtype="FLOAT")
+  sf.write(audio / "fine.wav", _tone(300, 16000, 0.5), 16000, subtype="FLOAT")
+  manifest = _write(tmp_path / "m.csv", "path,labels\naudio/loud.wav,Dog\naudio/fine.wav,Cat\n")
+  label_map = _write(tmp_path / "labels.csv", LABELS)
+  with caplog.at_level("WARNING"):
+    info = _prepare(manifest, label_map, str(tmp_path / "out"), quiet=False)
+  expected_samples = int(np.count_nonzero(np.abs(loud) > 1.0))
+  assert info["num_clipped_files"] == 1
+  assert info["clipped"] == [{"split": "train", "file": "audio/loud.wav",
+                              "clipped_samples": expected_samples,
+                              "peak": pytest.approx(1.5, abs=1e-3)}]
+  assert "audio/loud.wav" in caplog.text and "clipped" in caplog.text
+  records = _read_split(str(tmp_path / "out"), info, "train")
+  assert np.max(np.abs(records["audio/loud.wav"][0])) <= 1.0
+
+
+def test_binary_fails_on_a_split_without_usable_examples(tmp_path):
+  _, label_map, _ = _make_inputs(tmp_path, num_good=2)
+  rows = "path,labels,split\naudio/good0.wav,Dog,train\naudio/good1.flac,Cat,train\n" \
+         "audio/empty.wav,Dog,eval\naudio/missing.wav,Dog,eval\n"
+  manifest = _write(tmp_path / "split.csv", rows)
+  result = _run_binary(f"--manifest={manifest}", f"--label_map={label_map}",
+                       f"--output_dir={tmp_path / 'o'}", "--num_workers=1")
+  assert result.returncode != 0
+  assert "split 'eval' has no usable examples: 2 skipped" in result.stderr
+  assert "empty file" in result.stderr and "missing file" in result.stderr

@@ -14,6 +14,7 @@ import pytest
 import tensorflow as tf
 
 from train import trainer
+from train import workdir as workdir_lib
 from train.configs import default
 from train.configs import demo_mel
 
@@ -169,7 +170,11 @@ def test_restore_without_checkpoint_is_a_clear_error(data_dir, tmp_path):
   with pytest.raises(FileNotFoundError, match="config.json"):
     trainer.restore_model(str(tmp_path))
   (tmp_path / "config.json").write_text(tiny_config(data_dir).to_json())
-  with pytest.raises(FileNotFoundError, match="No 'best' checkpoint"):
+  with pytest.raises(FileNotFoundError, match="run_info.json not found"):
+    trainer.restore_model(str(tmp_path), "best")
+  workdir_lib.write_run_info(str(tmp_path), classes=[], sample_rate=16000, crop_seconds=0.5,
+                             multi_label=True, model_fingerprint="f")
+  with pytest.raises(FileNotFoundError, match="No checkpoint in .* Train first"):
     trainer.restore_model(str(tmp_path), "best")
 
 

@@ -1,0 +1,80 @@
+"""train.workdir: run_info.json, config.json with defaults for keys it predates, fingerprints."""
+import json
+
+import pytest
+import tensorflow as tf
+
+from tests.train.test_trainer import tiny_config
+from train import trainer
+from train import workdir as workdir_lib
+
+CLASSES = [{"index": 0, "id": "/m/a", "display_name": "A, with comma"},
+           {"index": 1, "id": "/m/b", "display_name": "B"}]
+
+
+def _model(frontend="mel", n_filters=8, num_classes=3):
+  config = tiny_config("unused", frontend)
+  config.frontend.n_filters = n_filters
+  config.model.num_classes = num_classes
+  return trainer.build_model(config)
+
+
+def test_run_info_round_trip(tmp_path):
+  workdir_lib.write_run_info(str(tmp_path), classes=CLASSES, sample_rate=16000,
+                             crop_seconds=1.0, multi_label=False, model_fingerprint="abc")
+  assert workdir_lib.read_run_info(str(tmp_path)) == {
+      "format_version": 1, "classes": CLASSES, "sample_rate": 16000, "crop_seconds": 1.0,
+      "multi_label": False, "model_fingerprint": "abc"}
+  assert [p.name for p in tmp_path.iterdir()] == ["run_info.json"]      # no temporary left
+
+
+def test_missing_or_corrupt_run_info_names_the_file(tmp_path):
+  path = tmp_path / "run_info.json"
+  with pytest.raises(FileNotFoundError, match=str(path)):
+    workdir_lib.read_run_info(str(tmp_path))
+  path.write_text('{"format_version": 1, "classes": [')
+  with pytest.raises(ValueError, match=f"{path} is corrupt"):
+    workdir_lib.read_run_info(str(tmp_path))
+  path.write_text('{"format_version": 1}')
+  with pytest.raises(ValueError, match=f"{path} is corrupt: missing classes"):
+    workdir_lib.read_run_info(str(tmp_path))
+
+
+def test_an_older_config_json_takes_defaults_for_keys_it_predates(tmp_path):
+  """issue 8: a workdir whose config.json predates a config key could not be rebuilt."""
+  config = tiny_config(str(tmp_path / "data"))
+  config.model.num_classes = 3
+  saved = json.loads(config.to_json())
+  del saved["model"]["norm_momentum"]           # keys added after this run was trained
+  del saved["dataset"]["full_clip_eval"]
+  del saved["eval_every_epochs"]
+  (tmp_path / "config.json").write_text(json.dumps(saved))
+  loaded = workdir_lib.load_config(str(tmp_path))
+  assert loaded.model.norm_momentum == 0.99 and loaded.dataset.full_clip_eval
+  assert loaded.eval_every_epochs == 1
+  assert loaded.frontend.to_dict() == config.frontend.to_dict()     # kept as saved
+  assert loaded.model.resnet.depth_multiplier == 0.25
+  model = trainer.build_model(loaded)
+  assert model(tf.zeros([1, 8000])).shape == (1, 3)
+
+
+def test_write_config_stores_a_relative_data_dir_absolute(tmp_path, monkeypatch):
+  monkeypatch.chdir(tmp_path)
+  config = tiny_config("demo_out/demo_data")
+  workdir_lib.write_config(str(tmp_path / "run"), config)
+  assert workdir_lib.load_config(str(tmp_path / "run")).dataset.data_dir == str(
+      tmp_path / "demo_out" / "demo_data")
+  assert config.dataset.data_dir == "demo_out/demo_data"           # the caller's is untouched
+
+
+def test_fingerprint_tells_models_apart_and_matches_the_checkpoint(tmp_path):
+  mel = _model()
+  assert workdir_lib.model_fingerprint(_model()) == workdir_lib.model_fingerprint(mel)
+  others = [_model("leaf"), _model(n_filters=16), _model(num_classes=4)]
+  fingerprints = {workdir_lib.model_fingerprint(m) for m in [mel] + others}
+  assert len(fingerprints) == 4
+  path = tf.train.Checkpoint(model=mel, step=tf.Variable(3)).save(str(tmp_path / "ckpt"))
+  assert workdir_lib.checkpoint_structure(path) == workdir_lib.model_structure(mel)
+  # the paths are the checkpoint's own keys
+  keys = {k for k, _ in tf.train.list_variables(path) if k.startswith("model/")}
+  assert keys == {f"model/{p}/.ATTRIBUTES/VARIABLE_VALUE" for p in workdir_lib.variable_paths(mel)}

@@ -1,0 +1,116 @@
+"""The one place that finds a run's checkpoints and restores them completely.
+
+    candidates(workdir, "best" | "latest" | PATH)   checkpoint paths to try, newest first
+    restore(checkpoint, model, paths)              the first readable one, model weights checked
+
+"best" is WORKDIR/best, falling back to WORKDIR/checkpoints when the run never evaluated;
+"latest" is WORKDIR/checkpoints; a PATH (a checkpoint prefix) is that one alone. A damaged
+checkpoint (truncated or unreadable files) is skipped with a warning naming it and the next
+older one is restored. A checkpoint whose model variables differ from the model's (another
+frontend, another filter count, another run) is refused before anything is assigned: restores
+are complete for the model. Optimizer state may be absent (an imported or best/ checkpoint);
+then the optimizer starts fresh, with a warning.
+"""
+import os
+
+from absl import logging
+import tensorflow as tf
+
+from train import workdir as workdir_lib
+
+CHECKPOINTS_DIR = "checkpoints"
+BEST_DIR = "best"
+# Reading a truncated or corrupt checkpoint raises one of these.
+_DAMAGED = (tf.errors.OpError, IndexError, ValueError, UnicodeDecodeError)
+
+
+class CheckpointMismatchError(workdir_lib.RunError):
+  """The checkpoint holds another model than the one being restored."""
+
+
+def in_directory(directory: str) -> list:
+  """Checkpoint prefixes a CheckpointManager recorded in directory, newest first."""
+  state = tf.train.get_checkpoint_state(directory)
+  if state is None:
+    return []
+  paths = list(state.all_model_checkpoint_paths) or [state.model_checkpoint_path]
+  paths = [p if os.path.isabs(p) else os.path.join(directory, p) for p in paths]
+  return [p for p in reversed(paths) if tf.io.gfile.exists(p + ".index")]
+
+
+def candidates(workdir: str, which: str = "best") -> list:
+  """Checkpoint prefixes to try in order; raises FileNotFoundError when there is none."""
+  if which not in ("best", "latest"):
+    if not tf.io.gfile.exists(which + ".index"):
+      raise FileNotFoundError(f"Checkpoint {which!r} not found (no {which}.index).")
+    return [which]
+  latest = in_directory(os.path.join(workdir, CHECKPOINTS_DIR))
+  if which == "latest":
+    paths = latest
+  else:
+    best = in_directory(os.path.join(workdir, BEST_DIR))
+    if not best and latest:
+      logging.warning("No best/ checkpoint in %s (the run never evaluated); using the latest.",
+                      workdir)
+    paths = best + latest
+  if not paths:
+    raise FileNotFoundError(
+        f"No checkpoint in {workdir!r}: {os.path.join(workdir, CHECKPOINTS_DIR)} and "
+        f"{os.path.join(workdir, BEST_DIR)} hold none. Train first "
+        "(python -m train.main --config=... --workdir=...).")
+  return paths
+
+
+def check_matches(model, path: str, model_description: str) -> None:
+  """Raises CheckpointMismatchError unless the checkpoint's model variables are the model's
+  and, when the checkpoint lies in a workdir (WORKDIR/checkpoints/ckpt-N), unless that run's
+  fingerprint is the model's (mel filterbanks have no variables to compare)."""
+  owner = os.path.dirname(os.path.dirname(os.path.abspath(path)))
+  if workdir_lib.has_run_info(owner):
+    theirs = workdir_lib.read_run_info(owner)["model_fingerprint"]
+    ours = workdir_lib.model_fingerprint(model)
+    if theirs != ours:
+      raise CheckpointMismatchError(
+          f"Checkpoint {path} does not hold {model_description}: it belongs to the run in "
+          f"{owner} (model fingerprint {theirs}, {model_description}: {ours}).")
+  expected = workdir_lib.model_structure(model)
+  found = workdir_lib.checkpoint_structure(path)
+  if found != expected:
+    raise CheckpointMismatchError(
+        f"Checkpoint {path} does not hold {model_description}: its model variables differ "
+        f"({workdir_lib.describe_difference(expected, found)}). It belongs to another run "
+        "or config.")
+
+
+def restore(checkpoint: tf.train.Checkpoint, model, paths, *,
+            model_description: str = "this model") -> str:
+  """Restores the first readable checkpoint of `paths` into `checkpoint`; returns its path.
+
+  `checkpoint` holds `model` under "model" (and optionally "optimizer", "step"). Every
+  model variable is restored or an error is raised; damaged checkpoints are skipped with a
+  warning; a mismatching one raises CheckpointMismatchError (an older one would not match
+  either). Raises IOError when every candidate is damaged.
+  """
+  damaged = []
+  for path in paths:
+    try:
+      check_matches(model, path, model_description)
+      has_optimizer = any(key.startswith("optimizer/")
+                          for key, _ in tf.train.list_variables(path))
+      status = checkpoint.restore(path)
+      if has_optimizer or not hasattr(checkpoint, "optimizer"):
+        status.assert_existing_objects_matched()
+      else:
+        logging.warning("%s holds no optimizer state: the optimizer starts fresh.", path)
+      status.expect_partial()        # an optimizer in the file that this restore does not need
+    except _DAMAGED as e:
+      if isinstance(e, CheckpointMismatchError):
+        raise
+      logging.warning("Checkpoint %s is damaged (%s: %s); trying the previous one.", path,
+                      type(e).__name__, str(e).splitlines()[0] if str(e) else "")
+      damaged.append(path)
+      continue
+    if damaged:
+      logging.warning("Restored %s instead of the damaged %s.", path, ", ".join(damaged))
+    return path
+  raise IOError(f"Every checkpoint is damaged: {', '.join(damaged)}")
