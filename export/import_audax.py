@@ -162,13 +162,18 @@ def load_checkpoint(checkpoint: str, audax_config: str = ""):
   return state, _infer_run(state["params"], checkpoint), source
 
 
+def checkpoint_arrays(state: dict) -> dict:
+  """{"params/...": array, "batch_stats/...": array} of an audax training state."""
+  return {**flax_msgpack.flatten(state["params"], "params/"),
+          **flax_msgpack.flatten(state.get("batch_stats") or {}, "batch_stats/")}
+
+
 def build_model(checkpoint: str, audax_config: str = "", data_dir: str = ""):
   """(model with the checkpoint's weights, our config, run description, audax state)."""
   state, run, source = load_checkpoint(checkpoint, audax_config)
   config = ported_config(run, data_dir)
   model = trainer.build_model(config, run["sample_rate"])
-  arrays = {**flax_msgpack.flatten(state["params"], "params/"),
-            **flax_msgpack.flatten(state.get("batch_stats") or {}, "batch_stats/")}
+  arrays = checkpoint_arrays(state)
   what = (f"audax EfficientNet-B0 + {run['frontend']} with {run['frontend_args']['n_filters']} "
           f"filters and {run['num_classes']} classes (from {source})")
   try:

@@ -47,8 +47,13 @@ def load_config(workdir: str) -> ml_collections.ConfigDict:
 
 
 def model_fingerprint(model) -> str:
-  """sha256 (hex) of the sorted (name, shape, dtype) of every variable of `model`."""
-  entries = sorted(f"{v.name}|{v.shape.as_list()}|{v.dtype.name}" for v in model.variables)
+  """sha256 (hex) of (name, shape, dtype) of every variable of `model`, in model order.
+
+  Only the last name component counts ("kernel", "gamma", ...): Keras numbers layer
+  names per process ("conv2d_7"), so full names differ between two builds of one model.
+  """
+  entries = [f"{v.name.split('/')[-1].split(':')[0]}|{v.shape.as_list()}|{v.dtype.name}"
+             for v in model.variables]
   return hashlib.sha256("\n".join(entries).encode()).hexdigest()
 
 
