@@ -7,6 +7,7 @@ import shutil
 import subprocess
 import sys
 import tarfile
+import time
 
 import msgpack
 import numpy as np
@@ -256,8 +257,10 @@ TONES_HZ = (300.0, 700.0, 1500.0, 3000.0, 6000.0)       # class k <=> a TONES_HZ
 
 
 def _run(*args, timeout=900):
+  start = time.time()
   proc = subprocess.run([sys.executable, "-m", *args], capture_output=True, text=True,
                         timeout=timeout, cwd=ROOT)
+  print(f"{args[0]}: {time.time() - start:.0f} s")
   assert proc.returncode == 0, proc.stderr[-4000:]
   return proc
 
@@ -303,8 +306,10 @@ def test_import_then_eval_fine_tune_and_export_from_the_command_line(fixtures, t
   assert (out / "classifier" / "saved_model.pb").is_file()
   assert (out / "tflite" / "model_float32.tflite").is_file()
 
-  # Fine-tuning resumes the imported step-0 checkpoint (optimizer slots included).
+  # Fine-tuning resumes the imported step-0 checkpoint (optimizer slots included). The
+  # config file is sized for the published checkpoints (64 filters, 527 classes).
   _run("train.main", config, f"--workdir={workdir}", "--mode=train", *data_flags,
+       "--config.frontend.n_filters=40", "--config.model.num_classes=5",
        "--config.num_train_steps=1", "--config.batch_size=2", "--config.steps_per_loop=1",
        "--config.log_every_steps=1", "--config.checkpoint_every_steps=1")
   assert tf.train.latest_checkpoint(str(workdir / "checkpoints")).endswith("ckpt-1")
