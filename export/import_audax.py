@@ -74,9 +74,15 @@ def _infer_run(params: dict, source: str) -> dict:
     raise BadAudaxRun(f"{source}: unknown frontend (params/frontend/complex_conv holds "
                       f"{sorted(conv)}); supported: {sorted(FRONTENDS)}")
   n_filters = int(np.shape(conv[FRONTENDS[frontend][2]])[0])
-  num_classes = int(np.shape(params.get("fc", {}).get("kernel", np.zeros((0, 0))))[-1])
   return {"frontend": frontend, "frontend_args": {"n_filters": n_filters},
-          "num_classes": num_classes, **SEED_RECIPE}
+          "num_classes": _num_outputs(params, source), **SEED_RECIPE}
+
+
+def _num_outputs(params: dict, source: str) -> int:
+  kernel = params.get("fc", {}).get("kernel") if isinstance(params.get("fc"), dict) else None
+  if kernel is None or np.ndim(kernel) != 2:
+    raise BadAudaxRun(f"{source}: no 2-D params/fc/kernel: not an audax Classifier checkpoint")
+  return int(np.shape(kernel)[1])
 
 
 def describe_run(audax_config: dict, source: str) -> dict:
@@ -157,6 +163,8 @@ def load_checkpoint(checkpoint: str, audax_config: str = ""):
         run = describe_run(json.load(f), audax_config)
     except json.JSONDecodeError as e:
       raise BadAudaxRun(f"{audax_config} is not JSON: {e}") from None
+    if run["num_classes"] <= 0:              # not in the config: the checkpoint's outputs
+      run["num_classes"] = _num_outputs(state["params"], checkpoint)
     return state, run, audax_config
   source = f"{checkpoint} (no config.json: sizes from the checkpoint, the rest the seed recipe)"
   return state, _infer_run(state["params"], checkpoint), source

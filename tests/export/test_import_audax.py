@@ -118,9 +118,13 @@ def test_without_config_json_sizes_come_from_the_checkpoint(fixtures, tmp_path):
   assert config.frontend.n_filters == 64 and config.dataset.crop_seconds == 5.0   # seed recipe
 
 
+def _ndarray(a):
+  """flax's msgpack encoding of a numpy array (extension type 1)."""
+  return msgpack.ExtType(1, msgpack.packb([list(a.shape), a.dtype.name, a.tobytes()]))
+
+
 def test_flax_msgpack_decodes_every_leaf_type(tmp_path):
-  def ndarray(a):
-    return msgpack.ExtType(1, msgpack.packb([list(a.shape), a.dtype.name, a.tobytes()]))
+  ndarray = _ndarray
   tree = {"a": {"w": ndarray(np.arange(6, dtype=np.float32).reshape(2, 3))},
           "s": msgpack.ExtType(3, msgpack.packb([[], "int64", np.int64(7).tobytes()])),
           "c": msgpack.ExtType(2, msgpack.packb([1.5, -2.0])), "empty": {}, "n": None,
@@ -159,9 +163,22 @@ def _add_block(tree):
   tree["params"]["encoder"]["MBConv_16"] = tree["params"]["encoder"]["MBConv_15"]
 
 
+def _remove_classifier(tree):
+  del tree["params"]["fc"]
+
+
 def _rename_frontend_kernel(tree):
   conv = tree["params"]["frontend"]["complex_conv"]
   conv["mel_kernel"] = conv.pop("gabor_kernel")
+
+
+def test_pcen_values_our_layer_clips_are_reported(fixtures, tmp_path, caplog):
+  def negative_delta(tree):
+    tree["params"]["frontend"]["compression"]["delta"] = _ndarray(
+        np.linspace(-1.0, 2.0, 64).astype(np.float32))
+  checkpoint = _edited_checkpoint(fixtures, tmp_path, negative_delta)
+  import_audax.import_checkpoint(checkpoint, label_map_of(fixtures), str(tmp_path / "wd"))
+  assert "params/frontend/compression/delta has 22 value(s) below 0.0001" in caplog.text
 
 
 def _bad_file(contents):
@@ -182,6 +199,7 @@ def _bad_file(contents):
      r"missing parameters: params/encoder/MBConv_7/SqueezeAndExcitation_0/expand/kernel"),
     ("_add_block", r"unexpected parameters: params/encoder/MBConv_16/"),
     ("_rename_frontend_kernel", r"unknown frontend .*mel_kernel"),
+    ("_remove_classifier", r"no 2-D params/fc/kernel"),
 ])
 def test_bad_checkpoints_are_clear_errors_and_write_nothing(fixtures, tmp_path, make, message):
   if isinstance(make, str):
