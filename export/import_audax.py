@@ -109,8 +109,11 @@ def describe_run(audax_config: dict, source: str) -> dict:
   kind = model.get("type", "multilabel")
   if kind not in ("multilabel", "multiclass"):
     raise BadAudaxRun(f"{source}: model.type={kind!r} is neither multilabel nor multiclass")
-  audio = audax_config.get("audio_config") or {}
-  sample_rate = int(args.get("sample_rate", audio.get("sample_rate", 16000)))
+  sample_rate = int(args.get("sample_rate", 16000))       # audax's frontends' default
+  audio_rate = int((audax_config.get("audio_config") or {}).get("sample_rate", sample_rate))
+  if audio_rate != sample_rate:
+    raise BadAudaxRun(f"{source}: audio_config.sample_rate={audio_rate} but the frontend runs "
+                      f"at {sample_rate} Hz (model.frontend_args.sample_rate)")
   if frontend == "SincNet" and sample_rate != 16000:
     raise BadAudaxRun(f"{source}: SincNet at {sample_rate} Hz: audax's sinc taps assume "
                       "16 kHz whatever the rate, which this importer does not reproduce")
