@@ -28,6 +28,7 @@ setuptools.setup(
         "scikit-learn",
         "matplotlib",
         "numpy",
+        "msgpack",        # export.import_audax reads flax checkpoints without flax
     ],
     extras_require={"test": ["pytest"]},
     entry_points={"console_scripts": [

@@ -167,8 +167,10 @@ class SincConv1D(_ParametricFilterbank):
   The weight `kernel` is [filters, 2] = (a, b) in Hz; leaf-audio's band edges are
       f_l = min_low_hz + |a|,
       f_h = clip(f_l + min_band_hz + |b|, min_low_hz, sample_rate / 2),
-  and the taps are `sinc_bandpass_filters(f_l, f_h)` times leaf-audio's Hamming
-  window 0.54 - 0.46 cos(2 pi n / K). With `SincInit` the lower edges start at
+  and the taps are `sinc_bandpass_filters(f_l, f_h)` times a Hamming window:
+  leaf-audio's 0.54 - 0.46 cos(2 pi n / K) by default, numpy's symmetric
+  `np.hamming(K)` (audax's) with `symmetric_window=True`
+  (`impulse_responses.hamming_window`). With `SincInit` the lower edges start at
   mel-spaced points from min_low_hz, so min_low_hz is counted twice: the first
   band of the default 40 is 100-197 Hz, not 50-147 Hz. Reproduced on purpose.
 
@@ -177,11 +179,13 @@ class SincConv1D(_ParametricFilterbank):
 
   def __init__(self, filters: int, kernel_size: int, strides: int = 1,
                padding: str = "SAME", sample_rate: int = 16000,
-               min_low_hz: float = 50.0, min_band_hz: float = 50.0, **kwargs):
+               min_low_hz: float = 50.0, min_band_hz: float = 50.0,
+               symmetric_window: bool = False, **kwargs):
     super().__init__(filters, kernel_size, strides, padding, sample_rate,
                      **kwargs)
     self.min_low_hz = min_low_hz
     self.min_band_hz = min_band_hz
+    self.symmetric_window = symmetric_window
 
   def _initializer(self):
     return initializers.SincInit(self.sample_rate, self.min_low_hz,
@@ -196,8 +200,8 @@ class SincConv1D(_ParametricFilterbank):
 
   def impulse_responses(self):
     """Windowed taps [kernel_size, filters]."""
-    window = tf.constant(impulse_responses.hamming_window(self.kernel_size),
-                         tf.float32)
+    window = tf.constant(impulse_responses.hamming_window(
+        self.kernel_size, self.symmetric_window), tf.float32)
     return impulse_responses.sinc_bandpass_filters(
         *self.band_edges_hz(), self.kernel_size,
         self.sample_rate) * window[:, tf.newaxis]
@@ -207,7 +211,8 @@ class SincConv1D(_ParametricFilterbank):
 
   def get_config(self):
     return {**super().get_config(), "min_low_hz": self.min_low_hz,
-            "min_band_hz": self.min_band_hz}
+            "min_band_hz": self.min_band_hz,
+            "symmetric_window": self.symmetric_window}
 
 
 @tf_keras.utils.register_keras_serializable(package="tf_frontends")

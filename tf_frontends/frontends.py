@@ -242,38 +242,53 @@ class Leaf(_Frontend):
 
 
 class _SincFrontend(_Frontend):
-  """SincConv1D + LeakyReLU(0.2), shared by SincNet and SincNetPlus."""
+  """SincConv1D + LeakyReLU(0.2), shared by SincNet and SincNetPlus.
+
+  symmetric_window: False (default) windows the sinc taps with leaf-audio's
+  Hamming window, True with numpy's symmetric `np.hamming` as audax does
+  (see `convolution.SincConv1D`).
+  """
 
   def __init__(self, min_low_hz: float = 50.0, min_band_hz: float = 50.0,
-               **kwargs):
+               symmetric_window: bool = False, **kwargs):
     super().__init__(**kwargs)
     self.min_low_hz = min_low_hz
     self.min_band_hz = min_band_hz
+    self.symmetric_window = symmetric_window
     self._filterbank = convolution.SincConv1D(
         self.n_filters, self.window_size, sample_rate=self.sample_rate,
         min_low_hz=min_low_hz, min_band_hz=min_band_hz,
+        symmetric_window=symmetric_window,
         trainable=self.learn_filters, name="sinc_conv", dtype="float32")
     self._activation = tf_keras.layers.LeakyReLU(alpha=0.2, name="leaky_relu", dtype="float32")
 
   def get_config(self):
     return {**super().get_config(), "min_low_hz": self.min_low_hz,
-            "min_band_hz": self.min_band_hz}
+            "min_band_hz": self.min_band_hz,
+            "symmetric_window": self.symmetric_window}
 
 
 @tf_keras.utils.register_keras_serializable(package="tf_frontends")
 class SincNet(_SincFrontend):
   """SincNet (Ravanelli & Bengio 2018) as in leaf-audio: max-pooling and LayerNorm.
 
+  layer_norm_epsilon: 1e-3 (leaf-audio's, the Keras default); audax's flax
+  LayerNorm uses 1e-6. With `symmetric_window=True` and 1e-6 the frontend
+  computes what audax's SincNet does.
   `learn_pooling` has no effect (max-pooling has no parameters); it is accepted
   so every frontend takes the same arguments.
   """
 
-  def __init__(self, **kwargs):
+  def __init__(self, layer_norm_epsilon: float = 1e-3, **kwargs):
     super().__init__(**kwargs)
+    self.layer_norm_epsilon = layer_norm_epsilon
     self._pooling = tf_keras.layers.MaxPool1D(
         self.window_size, self.hop, padding="same", name="max_pool", dtype="float32")
     self._compression = tf_keras.layers.LayerNormalization(
-        epsilon=1e-3, name="layer_norm", dtype="float32")
+        epsilon=layer_norm_epsilon, name="layer_norm", dtype="float32")
+
+  def get_config(self):
+    return {**super().get_config(), "layer_norm_epsilon": self.layer_norm_epsilon}
 
 
 @tf_keras.utils.register_keras_serializable(package="tf_frontends")

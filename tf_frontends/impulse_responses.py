@@ -99,14 +99,17 @@ def gaussian_window(sigma: tf.Tensor, size: int) -> tf.Tensor:
   return tf.exp(-0.5 * tf.square((n - half) / (sigma[tf.newaxis, :] * half)))
 
 
-def hamming_window(size: int) -> np.ndarray:
-  """leaf-audio's Hamming window: 0.54 - 0.46 cos(2 pi n / K), n = 0 ... K - 1.
+def hamming_window(size: int, symmetric: bool = False) -> np.ndarray:
+  """Hamming window 0.54 - 0.46 cos(2 pi n / D), n = 0 ... K - 1.
 
-  Note the denominator K (not K - 1): the window is not symmetric, which is why
-  SincNet's cross-correlation and convolution differ. Kept for parity.
+  symmetric=False (leaf-audio's, the default): D = K. The window is not
+  symmetric, which is why SincNet's cross-correlation and convolution differ.
+  Kept for parity with leaf-audio.
+  symmetric=True: D = K - 1, the textbook window (numpy's `np.hamming(K)`),
+  which audax's SincNet uses; needed to run audax checkpoints exactly.
   """
   n = np.arange(size, dtype=np.float64)
-  return 0.54 - 0.46 * np.cos(2.0 * np.pi * n / size)
+  return 0.54 - 0.46 * np.cos(2.0 * np.pi * n / (size - 1 if symmetric else size))
 
 
 def squared_hann_window(size: int) -> np.ndarray:

@@ -40,7 +40,10 @@ def sinc_bandpass(low_hz, high_hz, size, sample_rate):
   return band / band.max(axis=0, keepdims=True)
 
 
-def hamming(size):
+def hamming(size, symmetric=False):
+  """leaf-audio's window (denominator K), or numpy's own symmetric one."""
+  if symmetric:
+    return np.hamming(size)
   n = np.arange(size)
   return 0.54 - 0.46 * np.cos(2 * math.pi * n / size)
 
@@ -116,19 +119,22 @@ def leaf(x, mu, sigma, pool_sigma, alpha, smooth, delta, root, floor,
   return pcen(np.maximum(energy, 1e-5), alpha, smooth, delta, root, floor)
 
 
-def sinc_filters(params, size, sample_rate, min_low_hz=50.0, min_band_hz=50.0):
+def sinc_filters(params, size, sample_rate, min_low_hz=50.0, min_band_hz=50.0,
+                 symmetric=False):
   low = min_low_hz + np.abs(params[:, 0])
   high = np.clip(low + min_band_hz + np.abs(params[:, 1]), min_low_hz,
                  sample_rate / 2)
-  return sinc_bandpass(low, high, size, sample_rate) * hamming(size)[:, None]
+  return sinc_bandpass(low, high, size, sample_rate) * hamming(size, symmetric)[:, None]
 
 
 def leaky_relu(x, slope=0.2):
   return np.where(x >= 0, x, slope * x)
 
 
-def sincnet(x, params, sample_rate=16000, size=401, stride=160, epsilon=1e-3):
-  y = leaky_relu(correlate_same(x, sinc_filters(params, size, sample_rate)))
+def sincnet(x, params, sample_rate=16000, size=401, stride=160, epsilon=1e-3,
+            symmetric=False):
+  y = leaky_relu(correlate_same(x, sinc_filters(params, size, sample_rate,
+                                                symmetric=symmetric)))
   y = np.maximum(max_pool_same(y, size, stride), 1e-5)
   mean = y.mean(axis=-1, keepdims=True)
   var = y.var(axis=-1, keepdims=True)

@@ -39,6 +39,25 @@ def test_default_output_matches_numpy_reference(name):
   np.testing.assert_allclose(got, expected, rtol=1e-4, atol=1e-4 * np.abs(expected).max())
 
 
+def test_sincnet_audax_numerics_match_numpy_reference():
+  """symmetric_window + layer_norm_epsilon=1e-6 (audax's SincNet) vs float64 numpy.
+
+  A quiet input keeps the LayerNorm variance near 1e-3, where the epsilon matters.
+  """
+  x = 0.01 * signals.speech_like(2, 2400)
+  frontend = tf_frontends.get("sincnet", symmetric_window=True, layer_norm_epsilon=1e-6)
+  got = frontend(x).numpy()
+  params = frontend.weights[0].numpy()
+  expected = ref.sincnet(x.astype(np.float64), params, epsilon=1e-6, symmetric=True)
+  tolerance = 1e-4 * np.abs(expected).max()
+  np.testing.assert_allclose(got, expected, rtol=1e-4, atol=tolerance)
+  for kwargs in ({"epsilon": 1e-3, "symmetric": True}, {"epsilon": 1e-6, "symmetric": False}):
+    assert np.abs(ref.sincnet(x.astype(np.float64), params, **kwargs) - expected).max() > 10 * tolerance
+  config = type(frontend).from_config(frontend.get_config()).get_config()
+  assert config["symmetric_window"] is True and config["layer_norm_epsilon"] == 1e-6
+  assert tf_frontends.SincNet().get_config()["layer_norm_epsilon"] == 1e-3   # leaf-audio's
+
+
 def test_mel_equals_tf_signal_stft_path():
   x = signals.speech_like(2, 3333)
   stft = tf.signal.stft(x, 401, 160, 512, pad_end=True)

@@ -60,3 +60,10 @@ def test_reference_windows():
   # leaf-audio's (n - 1) shift: the peak sits one tap right of centre.
   assert np.argmax(hann) == 201
   np.testing.assert_allclose(hann, (0.5 - 0.5 * np.cos(2 * np.pi * (n - 1) / 400))**2)
+
+
+def test_symmetric_hamming_is_numpys():
+  # audax's SincNet windows with np.hamming; leaf-audio's window differs from it.
+  np.testing.assert_allclose(impulse_responses.hamming_window(401, symmetric=True),
+                             np.hamming(401), atol=1e-15)
+  assert np.abs(impulse_responses.hamming_window(401) - np.hamming(401)).max() > 1e-3

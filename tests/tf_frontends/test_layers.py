@@ -152,3 +152,17 @@ def test_correlate_gradient_matches_finite_differences():
     numeric[idx] = (loss(bumped) - loss(kernel)) / eps
   np.testing.assert_allclose(grad, numeric, rtol=1e-4, atol=1e-4)
   assert float(value) == pytest.approx(loss(kernel), rel=1e-9)
+
+
+def test_sinc_conv_symmetric_window_matches_reference():
+  layer = convolution.SincConv1D(filters=8, kernel_size=401, symmetric_window=True)
+  x = signals.speech_like(2, 800)
+  got = layer(x[..., None]).numpy()
+  expected = ref.correlate_same(x.astype(np.float64), ref.sinc_filters(
+      layer.kernel.numpy(), 401, 16000, symmetric=True))
+  np.testing.assert_allclose(got, expected, rtol=1e-4, atol=2e-5)
+  default = convolution.SincConv1D(filters=8, kernel_size=401)
+  default.build(x[..., None].shape)
+  default.set_weights(layer.get_weights())
+  assert np.abs(default(x[..., None]).numpy() - expected).max() > 100 * 2e-5   # the option matters
+  assert convolution.SincConv1D.from_config(layer.get_config()).symmetric_window
