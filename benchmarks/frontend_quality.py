@@ -1,0 +1,103 @@
+r"""The LEAF paper's frontend comparison at demo scale: every frontend + EfficientNet-B0, several seeds.
+
+  python benchmarks/frontend_quality.py --data_dir=demo_out/demo_data --output_dir=/tmp/quality \
+      [--frontends=leaf,sincnet,sincnet_plus,tdfbanks,mel] [--seeds=0,1,2] [--num_epochs=4]
+
+Each (frontend, seed) trains `train/configs/demo_<frontend>.py` (the same recipe for all) in its
+own process (`python -m train.main`, so no global state is shared between runs), then the table
+gives mean +- std over seeds of the full-clip and centre-crop mAP / mAUC / d' of the demo eval
+split and the training throughput (samples/s, mean of the logged rates after the first loop,
+which includes tracing). A finished run (its eval_results.json at the last step) is reused, so
+an interrupted benchmark continues where it stopped. The CPU model heads the table.
+"""
+import argparse
+import glob
+import json
+import os
+import platform
+import subprocess
+import sys
+
+import numpy as np
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+FRONTENDS = ("leaf", "sincnet", "sincnet_plus", "tdfbanks", "mel")
+METRICS = ("mAP", "mAUC", "dprime")
+
+
+def cpu_model() -> str:
+  try:
+    with open("/proc/cpuinfo", encoding="utf-8") as f:
+      for line in f:
+        if line.startswith("model name"):
+          return line.split(":", 1)[1].strip()
+  except OSError:
+    pass
+  return platform.processor() or "unknown CPU"
+
+
+def samples_per_second(workdir: str) -> float:
+  """Mean of the logged training rates after the first logged loop (that one includes tracing)."""
+  import tensorflow as tf  # pylint: disable=import-outside-toplevel  (only to read the events)
+  rates = []
+  for path in sorted(glob.glob(os.path.join(workdir, "train", "events.*"))):
+    for event in tf.compat.v1.train.summary_iterator(path):
+      for value in event.summary.value:
+        if value.tag == "samples_per_second":
+          rates.append((event.step, float(tf.make_ndarray(value.tensor))))
+  rates = [rate for _, rate in sorted(rates)[1:]]
+  return float(np.mean(rates)) if rates else float("nan")
+
+
+def train_one(frontend, seed, args) -> dict:
+  workdir = os.path.join(args.output_dir, f"{frontend}_seed{seed}")
+  results_path = os.path.join(workdir, "eval_results.json")
+  if not os.path.exists(results_path):
+    command = [sys.executable, "-m", "train.main", f"--config=train/configs/demo_{frontend}.py",
+               f"--workdir={workdir}", f"--config.dataset.data_dir={os.path.abspath(args.data_dir)}",
+               f"--config.seed={seed}", f"--config.num_epochs={args.num_epochs}",
+               f"--config.eval_every_epochs={args.num_epochs}"]
+    print(f"training {frontend} seed {seed} ...", flush=True)
+    subprocess.run(command, cwd=ROOT, check=True, stdout=subprocess.DEVNULL)
+  with open(results_path, encoding="utf-8") as f:
+    results = json.load(f)
+  results["samples_per_second"] = samples_per_second(workdir)
+  return results
+
+
+def _mean_std(values):
+  return f"{np.mean(values):.3f} ± {np.std(values):.3f}"
+
+
+def main():
+  parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+  parser.add_argument("--data_dir", required=True, help="The demo set (python -m train.demo_data).")
+  parser.add_argument("--output_dir", required=True, help="One workdir per (frontend, seed).")
+  parser.add_argument("--frontends", default=",".join(FRONTENDS))
+  parser.add_argument("--seeds", default="0,1,2")
+  parser.add_argument("--num_epochs", type=int, default=4, help="Epochs of 60 steps each.")
+  args = parser.parse_args()
+  frontends = [f for f in args.frontends.split(",") if f]
+  unknown = sorted(set(frontends) - set(FRONTENDS))
+  if unknown:
+    parser.error(f"--frontends: unknown {unknown}; choose from {FRONTENDS}")
+  seeds = [int(s) for s in args.seeds.split(",") if s]
+
+  rows = []
+  for frontend in frontends:
+    runs = [train_one(frontend, seed, args) for seed in seeds]
+    cells = [_mean_std([r[part][metric] for r in runs])
+             for part in ("full_clip", "centre_crop") for metric in METRICS]
+    rows.append([frontend, *cells, _mean_std([r["samples_per_second"] for r in runs])])
+  print(f"\n{cpu_model()}, {os.cpu_count()} cores; seeds {seeds}; {args.num_epochs} epochs; "
+        "mean ± std over seeds")
+  header = ["frontend"] + [f"{part} {m}" for part in ("clip", "crop") for m in METRICS]
+  header.append("train samples/s")
+  print("| " + " | ".join(header) + " |")
+  print("|" + "---|" * len(header))
+  for row in rows:
+    print("| " + " | ".join(row) + " |")
+
+
+if __name__ == "__main__":
+  main()
