@@ -369,16 +369,20 @@ class MelFilterbanks(_FramedFrontend):
     if self.window_size > n_fft:
       raise ValueError(f"MelFilterbanks: window of {self.window_size} samples "
                        f"is longer than n_fft={n_fft}.")
+
+  def build(self, input_shape):
+    # Constants, made here rather than in __init__: constructing a layer must not start TF's
+    # runtime (a multi-worker strategy has to be created first).
     with tf.init_scope():  # numpy constants, even if first built inside a graph
       n = np.arange(self.window_size)[:, np.newaxis]
-      k = np.arange(n_fft // 2 + 1)[np.newaxis, :]
-      angle = 2.0 * np.pi * n * k / n_fft
+      k = np.arange(self.n_fft // 2 + 1)[np.newaxis, :]
+      angle = 2.0 * np.pi * n * k / self.n_fft
       window = tf.signal.hann_window(self.window_size, dtype=tf.float64).numpy()
       dft = np.concatenate([np.cos(angle), -np.sin(angle)], axis=1)
       self._windowed_dft = (dft * window[:, np.newaxis]).astype(np.float32)
       self._mel_matrix = initializers.mel_filters(
-          n_filters, sample_rate, min_freq, max_freq, n_fft).T
-
+          self.n_filters, self.sample_rate, self.min_freq, self.max_freq, self.n_fft).T
+    super().build(input_shape)
 
   def call(self, inputs):
     waveform = as_mono_waveform(inputs, "MelFilterbanks")[:, :, 0]
