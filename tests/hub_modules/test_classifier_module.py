@@ -12,6 +12,7 @@ import tf_keras
 from hub_modules import classifier_module
 from tests.hub_modules.test_frontend_module import make_signals
 from tests.hub_modules.test_frontend_module import run_hub_checks
+from tests.hub_modules.test_frontend_module import run_keras3_check
 from train import models
 from train.configs import default
 
@@ -241,3 +242,11 @@ def test_ten_minutes_of_audio_are_scored_in_bounded_memory(saved, tmp_path):
   assert frames == 1 + -(-(600 * 16000 - WINDOW_SAMPLES) // hop) and finite
   # 10 minutes of float32 audio is 38 MB; outputs 12000 x (2 x 5 + 1024) floats ~ 50 MB.
   assert growth_mb < 400, growth_mb
+
+
+@pytest.mark.slow
+def test_keras3_tfsmlayer_loads_the_classifier(saved, tmp_path):
+  path, x, _ = saved
+  result = run_keras3_check(path, x, tmp_path)
+  assert result["keys"] == ["embedding", "features", "logits", "scores"]
+  assert max(result["direct"].values()) <= 1e-6 and max(result["in_model"].values()) <= 1e-6
