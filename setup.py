@@ -31,7 +31,7 @@ setuptools.setup(
     ],
     extras_require={"test": ["pytest"]},
     entry_points={"console_scripts": [
-        "tf-frontends-demo=tf_frontends.demo:run",
+        "tf-frontends-demo=train.frontends_demo:run",
         "tf-frontends-train=train.main:run",
         "tf-frontends-export=export.main:run",
     ]},

@@ -18,7 +18,8 @@ Everything is written to a temporary directory beside OUT and renamed at the
 end, so a failed export (no checkpoint, a smoke test or a conversion failing)
 leaves nothing behind.
 """
-import tf_frontends.legacy_keras  # noqa: F401  (first: tf.keras must be tf_keras)
+from train import console  # first: TensorFlow's C++ log level (off unless --verbose)
+import tf_frontends.legacy_keras  # noqa: F401,E402  (before TF: tf.keras must be tf_keras)
 
 import json
 import os
@@ -58,6 +59,7 @@ def define_flags():
   flags.DEFINE_integer("latency_repeats", 10, "Timed TFLite calls per model (median).")
   flags.DEFINE_bool("overwrite", False, "Replace a non-empty output_dir.")
   flags.mark_flags_as_required(["workdir", "output_dir"])
+  console.define_verbose_flag()
 
 
 def resolve_checkpoint(workdir: str, which: str) -> str:

@@ -20,8 +20,10 @@ the graph and returns all-zero outputs (no class scores, never a confident one)
 when a sample is NaN or infinite or |x| > MAX_ABS_AMPLITUDE (int16 PCM passed
 as float). TFLiteRunner refuses such input, and a wrong length, before invoking.
 """
+import contextlib
 import os
 import shutil
+import sys
 import tempfile
 import time
 import warnings
@@ -50,6 +52,42 @@ FILE_NAMES = {"float": "model_float32.tflite",
 # Name scope of the in-graph input check; kept float in the int8 model (an int8
 # |x| would saturate at the calibrated range and pass int16-scale input).
 INPUT_CHECK_SCOPE = "input_check"
+
+
+@contextlib.contextmanager
+def native_output_quiet():
+  """Holds back what native code writes to stdout / stderr, unless TF logs at INFO.
+
+  The TFLite converter, the quantiser and LiteRT log with their own loggers
+  (absl, printf), which ignore TF_CPP_MIN_LOG_LEVEL. When that variable hides
+  INFO and WARNING (the binaries' default), their output is collected and shown
+  only if the block raises, so no error is lost.
+  """
+  if os.environ.get("TF_CPP_MIN_LOG_LEVEL", "0") in ("", "0"):
+    yield
+    return
+  sys.stdout.flush()
+  sys.stderr.flush()
+  saved = [os.dup(1), os.dup(2)]
+  with tempfile.TemporaryFile() as captured:
+    os.dup2(captured.fileno(), 1)
+    os.dup2(captured.fileno(), 2)
+    try:
+      yield
+    except BaseException:
+      sys.stdout.flush()
+      sys.stderr.flush()
+      os.dup2(saved[1], 2)
+      captured.seek(0)
+      sys.stderr.write(captured.read().decode("utf-8", "replace"))
+      raise
+    finally:
+      sys.stdout.flush()
+      sys.stderr.flush()
+      os.dup2(saved[0], 1)
+      os.dup2(saved[1], 2)
+      for fd in saved:
+        os.close(fd)
 
 
 def guarded(outputs_fn: Callable) -> Callable:
@@ -181,8 +219,8 @@ def convert(outputs_fn: Callable, num_samples: int, quantizations=QUANTIZATIONS,
   """{quantization: tflite bytes} for each requested quantisation.
 
   float_scope: name scope of the frontend (its layer name). In the int8 model
-  its ops stay float (see nodes_in_scope), as do the input check's (see guarded). The dynamic-range model is converted
-  from the graph *before* constant folding: there the frontend's filters are
+  its ops stay float (see nodes_in_scope), as do the input check's (see
+  guarded). The dynamic-range model is converted from the graph *before* constant folding: there the frontend's filters are
   computed from its parameters at run time, so they are not constant weights
   and dynamic-range quantisation leaves them (and the frontend) in float; only
   the backbone's and head's weights become int8.
@@ -190,20 +228,21 @@ def convert(outputs_fn: Callable, num_samples: int, quantizations=QUANTIZATIONS,
   outputs_fn = guarded(outputs_fn)
   workdir = tempfile.mkdtemp(prefix="tflite_signature_")
   try:
-    path = os.path.join(workdir, "folded")
-    write_signature_savedmodel(outputs_fn, num_samples, path)
-    models = {}
-    for q in [q for q in QUANTIZATIONS if q in quantizations]:
-      float_nodes = ()
-      if q == "int8":
-        float_model = models.get("float") or convert_savedmodel(path, "float")
-        float_nodes = [node for scope in (float_scope, INPUT_CHECK_SCOPE) if scope
-                       for node in nodes_in_scope(float_model, scope)]
-      source = path
-      if q == "dynamic_range" and float_scope:
-        source = os.path.join(workdir, "unfolded")
-        write_signature_savedmodel(outputs_fn, num_samples, source, fold=False)
-      models[q] = convert_savedmodel(source, q, representative_waveforms, float_nodes)
+    with native_output_quiet():
+      path = os.path.join(workdir, "folded")
+      write_signature_savedmodel(outputs_fn, num_samples, path)
+      models = {}
+      for q in [q for q in QUANTIZATIONS if q in quantizations]:
+        float_nodes = ()
+        if q == "int8":
+          float_model = models.get("float") or convert_savedmodel(path, "float")
+          float_nodes = [node for scope in (float_scope, INPUT_CHECK_SCOPE) if scope
+                         for node in nodes_in_scope(float_model, scope)]
+        source = path
+        if q == "dynamic_range" and float_scope:
+          source = os.path.join(workdir, "unfolded")
+          write_signature_savedmodel(outputs_fn, num_samples, source, fold=False)
+        models[q] = convert_savedmodel(source, q, representative_waveforms, float_nodes)
     return {q: models[q] for q in quantizations}
   finally:
     shutil.rmtree(workdir, ignore_errors=True)
@@ -216,7 +255,9 @@ class TFLiteRunner:
     """model: tflite bytes or a path to a .tflite file."""
     source = ({"model_content": bytes(model)} if isinstance(model, (bytes, bytearray))
               else {"model_path": str(model)})
-    self.interpreter = litert.Interpreter(**source, num_threads=num_threads)
+    with native_output_quiet():     # "INFO: Created TensorFlow Lite XNNPACK delegate"
+      self.interpreter = litert.Interpreter(**source, num_threads=num_threads)
+      self.interpreter.allocate_tensors()      # where the delegate is applied
     # The default XNNPACK delegate folds ops into "DELEGATE" nodes; list ops on a bare one.
     self._plain = litert.Interpreter(
         **source, experimental_op_resolver_type=litert.OpResolverType.BUILTIN_WITHOUT_DEFAULT_DELEGATES)
