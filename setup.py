@@ -13,7 +13,7 @@ setuptools.setup(
     packages=setuptools.find_packages(include=[
         "tf_frontends", "tf_frontends.*", "train", "train.*",
         "hub_modules", "hub_modules.*", "export", "export.*"]),
-    python_requires=">=3.11,<3.12",
+    python_requires=">=3.9,<3.14",
     install_requires=[
         # The pinned stack (shared/DESIGN.md): change only with a reason.
         "tensorflow==2.20.0",
