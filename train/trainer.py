@@ -15,6 +15,8 @@ and SpecAugment masks are stateless functions of (seed, step), so a run killed a
 restarted ends with the weights of an unkilled one (up to the stateful RNG of
 dropout / stochastic depth, which restart with the process).
 """
+from __future__ import annotations  # `str | None` annotations on Python 3.9
+
 import json
 import math
 import os
