@@ -13,7 +13,7 @@ setuptools.setup(
     packages=setuptools.find_packages(include=[
         "tf_frontends", "tf_frontends.*", "train", "train.*",
         "hub_modules", "hub_modules.*", "export", "export.*"]),
-    python_requires=">=3.11,<3.12",
+    python_requires=">=3.9,<3.14",
     install_requires=[
         # The pinned stack (shared/DESIGN.md): change only with a reason.
         "tensorflow==2.20.0",
@@ -32,7 +32,7 @@ setuptools.setup(
     ],
     extras_require={"test": ["pytest"]},
     entry_points={"console_scripts": [
-        "tf-frontends-demo=tf_frontends.demo:run",
+        "tf-frontends-demo=train.frontends_demo:run",
         "tf-frontends-train=train.main:run",
         "tf-frontends-export=export.main:run",
     ]},

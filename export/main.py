@@ -8,7 +8,9 @@ OUT/
                   classify_clip, class_names, metadata; assets/class_names.csv)
   frontend/       reusable SavedModel of the frontend alone (waveform -> features)
   tflite/         model_float32.tflite, model_dynamic_range.tflite, model_int8.tflite
-                  (signature "classify", input [1, crop samples])
+                  (signature "classify", input [1, crop samples]) and the MediaPipe
+                  AudioClassifier models mediapipe_float32.tflite, ... (scores only);
+                  all with TFLite Model Metadata and labels
   class_names.csv index,id,display_name (for TFLite users)
   verification.json, README.md (model card)
   .tf_frontends_export.json   what export wrote (export/output_dir.py)
@@ -24,7 +26,8 @@ Everything is written to a temporary directory beside OUT and renamed at the
 end, so a failed export (no checkpoint, a smoke test or a conversion failing)
 leaves nothing behind.
 """
-import tf_frontends.legacy_keras  # noqa: F401  (first: tf.keras must be tf_keras)
+from train import console  # first: TensorFlow's C++ log level (off unless --verbose)
+import tf_frontends.legacy_keras  # noqa: F401,E402  (before TF: tf.keras must be tf_keras)
 
 import json
 import os
@@ -39,6 +42,7 @@ import tensorflow as tf
 from export import model_card
 from export import output_dir as output_dir_lib
 from export import tflite
+from export import tflite_metadata
 from export import verify
 from hub_modules import classifier_module
 from hub_modules import frontend_module
@@ -65,6 +69,7 @@ def define_flags():
   flags.DEFINE_integer("latency_repeats", 10, "Timed TFLite calls per model (median).")
   flags.DEFINE_bool("overwrite", False, "Replace an earlier export in output_dir.")
   flags.mark_flags_as_required(["workdir", "output_dir"])
+  console.define_verbose_flag()
 
 
 def eval_clips(data_dir: str, split: str, sample_rate: int, num_samples: int, num_clips: int):
@@ -122,11 +127,13 @@ def verification_clips(config, run_info: dict, workdir: str, data_dir: str, num_
           f"synthetic signals (data folder {data_dir!r} not found)")
 
 
-def _write_hub_modules(model, classes, min_samples, out_dir, files, sizes, waveforms):
+def _write_hub_modules(model, classes, min_samples, out_dir, files, sizes, waveforms,
+                       window_samples):
   """Writes classifier/ and frontend/; returns (SavedModel call fns, frontend parity)."""
   classifier_dir = os.path.join(out_dir, "classifier")
   classifier_module.save_classifier_module(model, classes, classifier_dir,
-                                           min_samples=min_samples)
+                                           min_samples=min_samples,
+                                           window_samples=window_samples)
   frontend_dir = os.path.join(out_dir, "frontend")
   frontend_module.save_frontend_module(
       frontend_module.FrontendModule(model.frontend, min_samples=min_samples), frontend_dir)
@@ -143,21 +150,31 @@ def _write_hub_modules(model, classes, min_samples, out_dir, files, sizes, wavef
   return fns, {"max_abs_diff": {"features": float(np.max(np.abs(features - expected)))}}
 
 
-def _write_tflite(model, num_samples, quantizations, representative, out_dir, files, sizes):
-  """Writes tflite/*.tflite; returns {quantization: TFLiteRunner}."""
+def _write_tflite(model, num_samples, quantizations, representative, out_dir, files, sizes,
+                  metadata):
+  """Writes tflite/*.tflite (+ MediaPipe task models); returns ({q: TFLiteRunner}, task ones).
+
+  metadata: keyword arguments of tflite_metadata.add_metadata.
+  """
   converted = tflite.convert(
       lambda w: classifier_module.classifier_outputs(model, w), num_samples, quantizations,
       representative_waveforms=representative, float_scope=model.frontend.name)
   os.makedirs(os.path.join(out_dir, "tflite"))
-  runners = {}
+  runners, task_runners = {}, {}
   for q, content in converted.items():
+    content, task = tflite_metadata.add_metadata(content, num_samples=num_samples, **metadata)
     path = os.path.join("tflite", tflite.FILE_NAMES[q])
-    with open(os.path.join(out_dir, path), "wb") as f:
-      f.write(content)
-    files[f"TFLite {'float32' if q == 'float' else q}"] = path
+    task_path = os.path.join("tflite", tflite_metadata.TASK_FILE_NAMES[q])
+    for name, data in ((path, content), (task_path, task)):
+      with open(os.path.join(out_dir, name), "wb") as f:
+        f.write(data)
+    what = "float32" if q == "float" else q
+    files[f"TFLite {what}"] = path
+    files[f"MediaPipe AudioClassifier {what}"] = task_path
     sizes["tflite_" + q] = len(content)
     runners[q] = tflite.TFLiteRunner(os.path.join(out_dir, path))
-  return runners
+    task_runners[q] = tflite.TFLiteRunner(os.path.join(out_dir, task_path))
+  return runners, task_runners
 
 
 def export(workdir: str, output_dir: str, *, checkpoint: str = "best", formats=FORMATS,
@@ -204,11 +221,17 @@ def export(workdir: str, output_dir: str, *, checkpoint: str = "best", formats=F
     savedmodel_fns, frontend_report = {}, None
     if "saved_model" in formats:
       savedmodel_fns, frontend_report = _write_hub_modules(
-          model, classes, min_samples, tmp_dir, files, sizes, waveforms[:8])
+          model, classes, min_samples, tmp_dir, files, sizes, waveforms[:8],
+          window_samples=int(round(config.dataset.crop_seconds * sample_rate)))
     quantizations = [QUANTIZATION_OF_FORMAT[f] for f in FORMATS
                      if f in formats and f in QUANTIZATION_OF_FORMAT]
-    runners = _write_tflite(model, num_samples, quantizations, representative, tmp_dir,
-                            files, sizes) if quantizations else {}
+    metadata = dict(classes=classes, sample_rate=sample_rate,
+                    multi_label=bool(model.multi_label), version=f"{which} checkpoint",
+                    name=f"{config.frontend.name} + {config.model.backbone} audio classifier",
+                    description=f"Trained on {config.dataset.data_dir} with tf-frontends.")
+    runners, task_runners = _write_tflite(
+        model, num_samples, quantizations, representative, tmp_dir, files, sizes,
+        metadata) if quantizations else ({}, {})
 
     report = verify.verify(keras_fn=keras_fn, savedmodel_fns=savedmodel_fns,
                            tflite_runners=runners, waveforms=waveforms, labels=labels,
@@ -216,6 +239,8 @@ def export(workdir: str, output_dir: str, *, checkpoint: str = "best", formats=F
                            latency_repeats=latency_repeats)
     if frontend_report:
       report["frontend_savedmodel"] = frontend_report
+    report["mediapipe_task_models"] = verify.task_model_parity(runners, task_runners,
+                                                               waveforms)
     report.update({"int8_calibration": (
                        f"the first {len(representative)} of these eval clips (the verification "
                        "clips overlap them)") if "tflite_int8" in formats else None,

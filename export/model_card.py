@@ -3,6 +3,8 @@ import json
 from typing import Optional
 
 from export import verify
+from hub_modules import classifier_module
+from hub_modules import reusable
 
 
 def _metrics_table(eval_results: Optional[dict]) -> str:
@@ -51,6 +53,12 @@ def render(*, config, classes, eval_results: Optional[dict], verification: Optio
   activation = "sigmoid (multi-label)" if multi_label else "softmax (single-label)"
   listing = "\n".join(f"- `{path}`: {what}" for what, path in files.items())
   tflite_path = files.get("TFLite float32", "tflite/model_float32.tflite")
+  task_path = files.get("MediaPipe AudioClassifier float32", "tflite/mediapipe_float32.tflite")
+  task_file = task_path.split("/")[-1]
+  task_stem = task_file.rsplit(".", 1)[0]
+  window_samples = int(round(config.dataset.crop_seconds * sample_rate))
+  max_clip_samples = max(classifier_module.MAX_CLIP_SECONDS * sample_rate, window_samples)
+  max_abs = reusable.MAX_ABS_AMPLITUDE
   return f"""# {frontend['name']} + {backbone} audio classifier
 
 Exported by `python -m export.main` from checkpoint `{checkpoint}`.
@@ -67,14 +75,38 @@ Exported by `python -m export.main` from checkpoint `{checkpoint}`.
 ## Input
 
 float32 waveform, mono, {sample_rate} Hz, values in [-1, 1] (int16 PCM / 32768).
-SavedModel: shape [batch, samples] with samples >= {min_samples}; wrong dtype,
-rank or length is refused with a message. TFLite: exactly [1, {num_samples}]
-(crop or zero-pad).
+SavedModel: shape [batch, samples] with {min_samples} <= samples <= {max_clip_samples}
+(one pass over the clip; longer audio goes through `frame_scores`). A wrong dtype,
+rank ([batch, samples, 1] included) or length, an empty batch, NaN / infinite samples
+or values far outside [-1, 1] (|x| > {max_abs:g}, e.g. int16 PCM passed as float) are
+refused with a message saying which. TFLite: exactly [1, {num_samples}] (crop or
+zero-pad; the length is also in each model's metadata). A TFLite model cannot raise: for
+NaN / infinite / |x| > {max_abs:g} input it returns all-zero outputs (never a confident
+score); `export.tflite.TFLiteRunner` refuses such input, and a wrong length, with a message.
 
 ## Outputs
 
 `scores` [batch, {len(classes)}] ({activation}), `logits`, `embedding` (pooled
 backbone features), `features` (frontend output, [batch, frames, {frontend.get('n_filters')}]).
+
+Frame-level scores (as YAMNet): the `frame_scores` signature takes one waveform
+[samples] of any length >= {window_samples} and scores windows of {window_samples}
+samples ({window_samples / sample_rate:g} s, the training crop) every {window_samples // 2}
+samples (half a window): `scores` / `logits` [frames, {len(classes)}], `embedding`
+[frames, D]; frame i covers samples [i * {window_samples // 2}, i * {window_samples // 2} + {window_samples}),
+the last one zero-padded. Memory stays bounded whatever the length (windows are scored a
+chunk at a time). Window and hop are in the `metadata` signature; `class_map_path()`
+gives the class CSV:
+
+```python
+import csv, numpy as np, tensorflow as tf
+model = tf.saved_model.load("classifier")
+frames = model.signatures["frame_scores"](waveform=tf.constant(waveform))["scores"].numpy()
+clip_scores = frames.mean(axis=0)          # the clip prediction (the full-clip evaluation's)
+with open(model.class_map_path().numpy().decode()) as f:
+  names = [row["display_name"] for row in csv.DictReader(f)]
+print(names[int(np.argmax(clip_scores))])
+```
 
 ## Evaluation
 
@@ -100,8 +132,19 @@ model = tf_keras.Model(inputs, tf_keras.layers.Dense(NUM_NEW_CLASSES)(embedding)
 ```
 
 Signatures of `tf.saved_model.load("classifier")`: `serving_default` (batch),
-`classify_clip` (one 1-D clip), `class_names`, `metadata`. The frontend alone:
+`classify_clip` (one 1-D clip), `frame_scores` (per window, any length), `class_names`,
+`metadata`. The frontend alone:
 `hub.KerasLayer("frontend", trainable=True)` (waveform -> features).
+
+With Keras 3 (TensorFlow 2.16+ without `TF_USE_LEGACY_KERAS`): inference through
+`TFSMLayer` (for fine-tuning use tf_keras and `hub.KerasLayer` as above):
+
+```python
+import keras
+layer = keras.layers.TFSMLayer("classifier", call_endpoint="serving_default")
+scores = layer(waveform)["scores"]                       # waveform [batch, samples]
+features = keras.layers.TFSMLayer("frontend", call_endpoint="serving_default")(waveform)["features"]
+```
 
 With LiteRT:
 
@@ -109,6 +152,58 @@ With LiteRT:
 from ai_edge_litert import interpreter
 runner = interpreter.Interpreter(model_path="{tflite_path}").get_signature_runner("classify")
 scores = runner(waveform=clip.reshape(1, {num_samples}).astype("float32"))["scores"]
+```
+
+## On device: MediaPipe Tasks AudioClassifier
+
+`{task_path}` (and the int8 / dynamic-range variants beside it) are MediaPipe-ready: one
+float32 input [1, {num_samples}], one output (the scores), TFLite Model Metadata with
+AudioProperties ({sample_rate} Hz, 1 channel) and the labels (`labels.txt`, packed in the
+model). MediaPipe resamples the audio you give it to {sample_rate} Hz and, in stream mode,
+scores each block of {num_samples} samples ({num_samples / sample_rate:g} s, no overlap).
+
+Python (`pip install mediapipe`; its own environment: it needs absl-py >= 2.3):
+
+```python
+import numpy as np
+from mediapipe.tasks import python as mp_python
+from mediapipe.tasks.python import audio
+from mediapipe.tasks.python.components.containers.audio_data import AudioData
+options = audio.AudioClassifierOptions(
+    base_options=mp_python.BaseOptions(model_asset_path="{task_path}"), max_results=3)
+with audio.AudioClassifier.create_from_options(options) as classifier:
+  results = classifier.classify(AudioData.create_from_array(clip.astype(np.float64), {sample_rate}))
+  for result in results:                   # one per {num_samples / sample_rate:g} s of audio
+    print([(c.category_name, round(c.score, 3)) for c in result.classifications[0].categories])
+```
+
+Android (Kotlin; `implementation("com.google.mediapipe:tasks-audio:<version>")`, the model
+in `src/main/assets/`):
+
+```kotlin
+val options = AudioClassifier.AudioClassifierOptions.builder()
+    .setBaseOptions(BaseOptions.builder().setModelAssetPath("{task_file}").build())
+    .setRunningMode(RunningMode.AUDIO_CLIPS).setMaxResults(3).build()
+val classifier = AudioClassifier.createFromOptions(context, options)
+val format = AudioData.AudioDataFormat.builder().setNumOfChannels(1).setSampleRate({sample_rate}f).build()
+val data = AudioData.create(format, samples.size).apply {{ load(samples) }}   // FloatArray in [-1, 1]
+val top = classifier.classify(data).classificationResults()[0].classifications()[0].categories()[0]
+```
+For the microphone use `RunningMode.AUDIO_STREAM` with a result listener and
+`classifier.createAudioRecord(1, {sample_rate}, {num_samples})`.
+
+iOS (Swift; CocoaPods `MediaPipeTasksAudio`):
+
+```swift
+let options = AudioClassifierOptions()
+options.baseOptions.modelAssetPath = Bundle.main.path(forResource: "{task_stem}", ofType: "tflite")!
+options.runningMode = .audioClips
+options.maxResults = 3
+let classifier = try AudioClassifier(options: options)
+let data = AudioData(format: AudioDataFormat(channelCount: 1, sampleRate: {sample_rate}),
+                     sampleCount: UInt({num_samples}))
+try data.load(buffer: pcmBuffer)            // an AVAudioPCMBuffer, float32 mono
+let result = try classifier.classify(audioClip: data)
 ```
 
 ## Classes

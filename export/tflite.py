@@ -14,9 +14,16 @@ outputs `scores` [1, C], `logits` [1, C], `embedding` [1, D], `features`
   int8           backbone + head: int8 weights and activations, calibrated on
                  representative waveforms; the frontend stays float (see
                  nodes_in_scope); float32 input/output
+
+Invalid input: a TFLite model cannot raise, so every model checks its input in
+the graph and returns all-zero outputs (no class scores, never a confident one)
+when a sample is NaN or infinite or |x| > MAX_ABS_AMPLITUDE (int16 PCM passed
+as float). TFLiteRunner refuses such input, and a wrong length, before invoking.
 """
+import contextlib
 import os
 import shutil
+import sys
 import tempfile
 import time
 import warnings
@@ -30,6 +37,8 @@ from tensorflow.core.protobuf import config_pb2
 from tensorflow.python.framework import convert_to_constants
 from tensorflow.python.grappler import tf_optimizer
 
+from hub_modules.reusable import MAX_ABS_AMPLITUDE
+
 SIGNATURE_KEY = "classify"
 INPUT_NAME = "waveform"
 QUANTIZATIONS = ("float", "dynamic_range", "int8")
@@ -40,6 +49,58 @@ INT8_FLOAT_OPS = ("DIV",)
 FILE_NAMES = {"float": "model_float32.tflite",
               "dynamic_range": "model_dynamic_range.tflite",
               "int8": "model_int8.tflite"}
+# Name scope of the in-graph input check; kept float in the int8 model (an int8
+# |x| would saturate at the calibrated range and pass int16-scale input).
+INPUT_CHECK_SCOPE = "input_check"
+
+
+@contextlib.contextmanager
+def native_output_quiet():
+  """Holds back what native code writes to stdout / stderr, unless TF logs at INFO.
+
+  The TFLite converter, the quantiser and LiteRT log with their own loggers
+  (absl, printf), which ignore TF_CPP_MIN_LOG_LEVEL. When that variable hides
+  INFO and WARNING (the binaries' default), their output is collected and shown
+  only if the block raises, so no error is lost.
+  """
+  if os.environ.get("TF_CPP_MIN_LOG_LEVEL", "0") in ("", "0"):
+    yield
+    return
+  sys.stdout.flush()
+  sys.stderr.flush()
+  saved = [os.dup(1), os.dup(2)]
+  with tempfile.TemporaryFile() as captured:
+    os.dup2(captured.fileno(), 1)
+    os.dup2(captured.fileno(), 2)
+    try:
+      yield
+    except BaseException:
+      sys.stdout.flush()
+      sys.stderr.flush()
+      os.dup2(saved[1], 2)
+      captured.seek(0)
+      sys.stderr.write(captured.read().decode("utf-8", "replace"))
+      raise
+    finally:
+      sys.stdout.flush()
+      sys.stderr.flush()
+      os.dup2(saved[0], 1)
+      os.dup2(saved[1], 2)
+      for fd in saved:
+        os.close(fd)
+
+
+def guarded(outputs_fn: Callable) -> Callable:
+  """outputs_fn behind the TFLite input policy: all outputs zero for invalid input."""
+  def fn(waveform):
+    with tf.name_scope(INPUT_CHECK_SCOPE):
+      # False for NaN and +-inf as well: every comparison with NaN is false.
+      valid = tf.reduce_all(tf.abs(waveform) <= MAX_ABS_AMPLITUDE)
+      clean = tf.where(valid, waveform, tf.zeros_like(waveform))
+    outputs = outputs_fn(clean)
+    with tf.name_scope(INPUT_CHECK_SCOPE):
+      return {k: tf.where(valid, v, tf.zeros_like(v)) for k, v in outputs.items()}
+  return fn
 
 
 def export_function(outputs_fn: Callable, num_samples: int):
@@ -158,27 +219,30 @@ def convert(outputs_fn: Callable, num_samples: int, quantizations=QUANTIZATIONS,
   """{quantization: tflite bytes} for each requested quantisation.
 
   float_scope: name scope of the frontend (its layer name). In the int8 model
-  its ops stay float (see nodes_in_scope). The dynamic-range model is converted
-  from the graph *before* constant folding: there the frontend's filters are
+  its ops stay float (see nodes_in_scope), as do the input check's (see
+  guarded). The dynamic-range model is converted from the graph *before* constant folding: there the frontend's filters are
   computed from its parameters at run time, so they are not constant weights
   and dynamic-range quantisation leaves them (and the frontend) in float; only
   the backbone's and head's weights become int8.
   """
+  outputs_fn = guarded(outputs_fn)
   workdir = tempfile.mkdtemp(prefix="tflite_signature_")
   try:
-    path = os.path.join(workdir, "folded")
-    write_signature_savedmodel(outputs_fn, num_samples, path)
-    models = {}
-    for q in [q for q in QUANTIZATIONS if q in quantizations]:
-      float_nodes = ()
-      if q == "int8" and float_scope:
-        float_model = models.get("float") or convert_savedmodel(path, "float")
-        float_nodes = nodes_in_scope(float_model, float_scope)
-      source = path
-      if q == "dynamic_range" and float_scope:
-        source = os.path.join(workdir, "unfolded")
-        write_signature_savedmodel(outputs_fn, num_samples, source, fold=False)
-      models[q] = convert_savedmodel(source, q, representative_waveforms, float_nodes)
+    with native_output_quiet():
+      path = os.path.join(workdir, "folded")
+      write_signature_savedmodel(outputs_fn, num_samples, path)
+      models = {}
+      for q in [q for q in QUANTIZATIONS if q in quantizations]:
+        float_nodes = ()
+        if q == "int8":
+          float_model = models.get("float") or convert_savedmodel(path, "float")
+          float_nodes = [node for scope in (float_scope, INPUT_CHECK_SCOPE) if scope
+                         for node in nodes_in_scope(float_model, scope)]
+        source = path
+        if q == "dynamic_range" and float_scope:
+          source = os.path.join(workdir, "unfolded")
+          write_signature_savedmodel(outputs_fn, num_samples, source, fold=False)
+        models[q] = convert_savedmodel(source, q, representative_waveforms, float_nodes)
     return {q: models[q] for q in quantizations}
   finally:
     shutil.rmtree(workdir, ignore_errors=True)
@@ -191,7 +255,9 @@ class TFLiteRunner:
     """model: tflite bytes or a path to a .tflite file."""
     source = ({"model_content": bytes(model)} if isinstance(model, (bytes, bytearray))
               else {"model_path": str(model)})
-    self.interpreter = litert.Interpreter(**source, num_threads=num_threads)
+    with native_output_quiet():     # "INFO: Created TensorFlow Lite XNNPACK delegate"
+      self.interpreter = litert.Interpreter(**source, num_threads=num_threads)
+      self.interpreter.allocate_tensors()      # where the delegate is applied
     # The default XNNPACK delegate folds ops into "DELEGATE" nodes; list ops on a bare one.
     self._plain = litert.Interpreter(
         **source, experimental_op_resolver_type=litert.OpResolverType.BUILTIN_WITHOUT_DEFAULT_DELEGATES)
@@ -202,11 +268,9 @@ class TFLiteRunner:
     self.num_samples = int(self.runner.get_input_details()[INPUT_NAME]["shape"][-1])
 
   def __call__(self, waveform) -> dict:
-    waveform = np.asarray(waveform, np.float32).reshape(1, -1)
-    if waveform.shape[1] != self.num_samples:
-      raise ValueError(f"This TFLite model takes exactly {self.num_samples} samples; "
-                       f"got {waveform.shape[1]}. Crop or zero-pad first.")
-    return self.runner(**{INPUT_NAME: waveform})
+    """waveform: one clip, [num_samples] or [1, num_samples] (or [1, num_samples, 1])."""
+    waveform = check_waveform(waveform, self.num_samples)
+    return self.runner(**{INPUT_NAME: waveform[np.newaxis]})
 
   def op_names(self) -> list:
     """Sorted names of the ops in the graph (flex ops would show as "Flex...")."""
@@ -238,6 +302,29 @@ class TFLiteRunner:
       self(waveform)
       times.append(time.perf_counter() - start)
     return 1000.0 * float(np.median(times))
+
+
+def check_waveform(waveform, num_samples: int) -> np.ndarray:
+  """The clip as float32 [num_samples]; ValueError saying what is wrong otherwise."""
+  array = np.asarray(waveform)
+  if array.size == 0 or array.size != max(array.shape, default=0):
+    raise ValueError(f"Expected one clip of {num_samples} samples; got an array of shape "
+                     f"{array.shape}. Pass clips one at a time.")
+  if np.issubdtype(array.dtype, np.integer):
+    raise ValueError(f"Expected float32 samples in [-1, 1]; got {array.dtype} (integer PCM: "
+                     "divide by 32768.0 for int16).")
+  array = array.astype(np.float32).reshape(-1)
+  if array.shape[0] != num_samples:
+    raise ValueError(f"This TFLite model takes exactly {num_samples} samples; "
+                     f"got {array.shape[0]}. Crop or zero-pad first.")
+  if not np.all(np.isfinite(array)):
+    raise ValueError(f"The clip has {int(np.sum(~np.isfinite(array)))} NaN or infinite "
+                     "samples; the model would return all-zero scores.")
+  peak = float(np.max(np.abs(array)))
+  if peak > MAX_ABS_AMPLITUDE:
+    raise ValueError(f"The clip peaks at {peak:g}, far outside [-1, 1]: int16 PCM scale? "
+                     "Divide by 32768.0. (The model returns all-zero scores for it.)")
+  return array
 
 
 def fit_length(waveform: np.ndarray, num_samples: int) -> np.ndarray:

@@ -145,6 +145,18 @@ def verify(*, keras_fn: Callable, savedmodel_fns: Dict[str, Callable],
   return report
 
 
+def task_model_parity(runners: Dict[str, object], task_runners: Dict[str, object],
+                      waveforms: np.ndarray) -> dict:
+  """{quantization: {"max_abs_diff_scores", "outputs"}}: each MediaPipe task model
+  (scores only) against the "classify" model it was cut from, on the same clips."""
+  report = {}
+  for q, task in task_runners.items():
+    diff = max(float(np.max(np.abs(task(w)["scores"] - runners[q](w)["scores"])))
+               for w in waveforms)
+    report[q] = {"max_abs_diff_scores": diff, "outputs": sorted(task(waveforms[0]))}
+  return report
+
+
 def summary_lines(report: dict) -> list:
   """Human-readable lines of a verification report (printed by the binary)."""
   lines = [f"verification on {report['num_clips']} eval clips of {report['clip_samples']} samples; "
@@ -163,4 +175,7 @@ def summary_lines(report: dict) -> list:
     if "within_goal" in entry:
       line += "  [within 1e-4 goal]" if entry["within_goal"] else "  [OUTSIDE the 1e-4 goal]"
     lines.append(line)
+  for q, entry in report.get("mediapipe_task_models", {}).items():
+    lines.append(f"  MediaPipe task model {q:14s} max |diff| scores vs the classify model "
+                 f"{entry['max_abs_diff_scores']:.1e}")
   return lines

@@ -48,13 +48,10 @@ class FrontendModule(reusable.ReusableModule):
 
   def signatures(self) -> dict:
     batch = tf.function(
-        lambda waveform: {"features": self._forward(
-            reusable.checked_waveform(waveform, self._min_samples, self._what),
-            False)},
+        lambda waveform: {"features": self._forward(self.checked(waveform), False)},
         input_signature=[tf.TensorSpec([None, None], tf.float32, name="waveform")])
     clip = tf.function(
-        reusable.single_clip(lambda w: {"features": self._forward(w, False)},
-                             self._min_samples, self._what),
+        reusable.single_clip(lambda w: {"features": self._forward(w, False)}, self.checked),
         input_signature=[tf.TensorSpec([None], tf.float32, name="waveform")])
     return {"serving_default": batch.get_concrete_function(),
             "features_clip": clip.get_concrete_function(),

@@ -9,13 +9,14 @@ trainable=True)` relies on) carries:
   * `regularization_losses`: a list of argument-less tf.functions.
 
 Inputs are checked inside the graph, so a reloaded module (no Python code of
-ours) still answers a wrong dtype, rank or length with a message that says what
-it wants instead of a shape error deep inside a convolution.
+ours) still answers a wrong dtype, rank, length, an empty batch, NaN / infinite
+samples or int16-scale values with a message that says what it wants instead of
+a shape error deep inside a convolution or silently wrong scores.
 """
 import csv
 import os
 import tempfile
-from typing import Callable, Sequence
+from typing import Callable, Optional, Sequence
 
 import tensorflow as tf
 
@@ -31,6 +32,10 @@ MISTAKEN_SPECS = tuple(
     [tf.TensorSpec([None] * rank, tf.float32, name="inputs")
      for rank in (0, 1, 3, 4)])
 CLASS_NAMES_FILE = "class_names.csv"
+# Largest |sample| accepted. Float audio may overshoot full scale a little
+# (resampling, float WAVs peaking above 1); anything beyond 12 dB over full
+# scale is a scale mistake, in practice int16 PCM passed as float (|x| <= 32768).
+MAX_ABS_AMPLITUDE = 4.0
 
 
 def waveform_requirements(min_samples: int, sample_rate: int) -> str:
@@ -53,13 +58,50 @@ def input_error(inputs: tf.Tensor, what: str) -> tf.Operation:
                              name="invalid_input")
 
 
-def checked_waveform(inputs: tf.Tensor, min_samples: int, what: str) -> tf.Tensor:
-  """Asserts at run time that the last axis holds >= min_samples samples."""
-  length_check = tf.debugging.assert_greater_equal(
-      tf.shape(inputs)[-1], min_samples,
-      message=(f"Expected a {what}; the input is shorter than {min_samples} "
-               "samples. Pad short clips with zeros."))
-  with tf.control_dependencies([length_check]):
+def checked_waveform(inputs: tf.Tensor, min_samples: int, what: str, *, rank: int = 2,
+                     max_samples: Optional[int] = None) -> tf.Tensor:
+  """`inputs` after run-time checks of rank, batch size, length and values.
+
+  rank: 2 for [batch, samples], 1 for one clip [samples]. The rank is checked
+  again at run time because a reloaded signature does not enforce its shape.
+  max_samples: longest accepted clip (None: no limit).
+  """
+  shape = tf.shape(inputs)
+  # A reloaded signature does not enforce its rank, and Grappler folds Rank /
+  # Size(Shape) to the signature's static rank, so the rank is checked through
+  # the element count: [B, N, 1] has B * N elements, not B * 1.
+  size = tf.size(inputs)
+  if rank == 2:
+    rank_ok = tf.equal(size, shape[0] * shape[-1])
+  else:
+    rank_ok = tf.logical_and(tf.equal(size, shape[0]), tf.equal(size, shape[-1]))
+  # (condition, message parts) in order; each check runs after the one before,
+  # so the first problem is the one reported.
+  checks = [(rank_ok, [f"Expected a {what}; got shape", shape,
+                       "- for [batch, samples, 1] drop the channel axis: x[..., 0]."
+                       if rank == 2 else ""])]
+  if rank == 2:
+    checks.append((shape[0] > 0, [f"Expected a {what}; got an empty batch (0 clips)."]))
+  checks.append((shape[-1] >= min_samples, [
+      f"Expected a {what}; the input is shorter than {min_samples} samples. Pad short "
+      "clips with zeros. Samples:", shape[-1]]))
+  if max_samples is not None:
+    checks.append((shape[-1] <= max_samples, [
+        f"Expected a {what}; the input is longer than {max_samples} samples (memory grows "
+        "with length). Score long audio window by window with the frame_scores "
+        "signature. Samples:", shape[-1]]))
+  checks.append((tf.reduce_all(tf.math.is_finite(inputs)), [
+      f"Expected a {what}; the input contains NaN or infinite samples (replace or drop "
+      "them first)."]))
+  checks.append((lambda: tf.reduce_max(tf.abs(inputs)) <= MAX_ABS_AMPLITUDE, [
+      f"Expected a {what}; the input peaks far outside [-1, 1] (above "
+      f"{MAX_ABS_AMPLITUDE:g}): int16 PCM scale? Divide by 32768.0."]))
+  previous = []
+  for condition, message in checks:
+    with tf.control_dependencies(previous):
+      condition = condition() if callable(condition) else condition
+      previous = [tf.debugging.Assert(condition, message, name="invalid_input")]
+  with tf.control_dependencies(previous):
     return tf.identity(inputs)
 
 
@@ -90,7 +132,7 @@ class ReusableModule(tf.Module):
   trainable_variables = None
 
   def __init__(self, layer, *, min_samples: int, sample_rate: int,
-               name: str = None):
+               max_samples: Optional[int] = None, name: str = None):
     super().__init__(name=name)
     # Held without tracking: tracked Keras layers make tf.saved_model.save
     # re-serialise (and re-trace) every layer, which costs minutes and adds
@@ -99,6 +141,7 @@ class ReusableModule(tf.Module):
     object.__setattr__(self, "_layer", layer)
     self._min_samples = int(min_samples)
     self._sample_rate = int(sample_rate)
+    self._max_samples = None if max_samples is None else int(max_samples)
     self._what = waveform_requirements(self._min_samples, self._sample_rate)
     self.variables = list(layer.variables)
     self.trainable_variables = list(layer.trainable_variables)
@@ -109,8 +152,12 @@ class ReusableModule(tf.Module):
     if inputs.dtype != tf.float32 or inputs.shape.rank != 2:
       with tf.control_dependencies([input_error(inputs, self._what)]):
         return tf.nest.map_structure(tf.identity, self._error_outputs())
-    waveform = checked_waveform(inputs, self._min_samples, self._what)
-    return self._forward(waveform, training)
+    return self._forward(self.checked(inputs), training)
+
+  def checked(self, inputs, rank: int = 2):
+    """`inputs` behind the run-time checks of checked_waveform."""
+    return checked_waveform(inputs, self._min_samples, self._what, rank=rank,
+                            max_samples=self._max_samples)
 
   def _forward(self, waveform, training):
     raise NotImplementedError
@@ -126,15 +173,20 @@ class ReusableModule(tf.Module):
 
   @tf.function(input_signature=[])
   def metadata(self):
-    """Constants a caller needs to prepare input: {sample_rate, min_samples}."""
-    return {"sample_rate": tf.constant(self._sample_rate, tf.int64),
-            "min_samples": tf.constant(self._min_samples, tf.int64)}
+    """Constants a caller needs to prepare input: {sample_rate, min_samples[, max_samples]}."""
+    constants = {"sample_rate": self._sample_rate, "min_samples": self._min_samples}
+    if self._max_samples is not None:
+      constants["max_samples"] = self._max_samples
+    return {k: tf.constant(v, tf.int64) for k, v in constants.items()}
 
 
-def single_clip(forward: Callable, min_samples: int, what: str):
-  """Wraps a batch forward function for a single 1-D clip [samples]."""
+def single_clip(forward: Callable, check: Callable):
+  """Wraps a batch forward function for a single 1-D clip [samples].
+
+  check(waveform, rank=1): the module's input checks (ReusableModule.checked).
+  """
   def run(waveform):
-    waveform = checked_waveform(waveform, min_samples, what)
+    waveform = check(waveform, rank=1)
     outputs = forward(waveform[tf.newaxis, :])
     return tf.nest.map_structure(lambda t: t[0], outputs)
   return run

@@ -4,17 +4,36 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-PYTHON=${PYTHON:-python3.11}
+# --- Python (issue 10): any version the pinned stack supports (scripts/find_python.sh) ----------
+FROZEN_FOR=3.11            # the Python constraints.txt was resolved on
 if [ ! -x .venv/bin/python ]; then
+  PYTHON=$(bash scripts/find_python.sh)
   "$PYTHON" -m venv .venv
+fi
+if ! bash scripts/find_python.sh --check .venv/bin/python; then
+  echo "setup.sh: .venv/ runs $(.venv/bin/python -V 2>&1); the stack needs Python 3.9-3.13:" \
+       "remove .venv/ and run again" >&2
+  exit 1
+fi
+version=$(.venv/bin/python -c 'import sys; print("%d.%d" % sys.version_info[:2])')
+echo "setup.sh: Python $(.venv/bin/python -c 'import sys; print(sys.version.split()[0])')" \
+     "($(.venv/bin/python -c 'import sys; print(sys._base_executable)')) in .venv/"
+constraints="-c constraints.txt"
+if [ "$version" != "$FROZEN_FOR" ]; then
+  # The frozen versions need Python $FROZEN_FOR (numpy 2.4 and scipy 1.17 need >= 3.11);
+  # setup.py's pins (TF, tf-keras, tf-models-official, tensorflow-hub) hold everywhere.
+  echo "setup.sh: constraints.txt is frozen for Python $FROZEN_FOR; installing setup.py's pins" \
+       "and the newest versions of the rest that support Python $version"
+  constraints=""
 fi
 stamp=.venv/.installed-$(cat setup.py constraints.txt | sha1sum | cut -c1-12)
 if [ ! -f "$stamp" ]; then
   .venv/bin/python -m pip install -q --upgrade pip
-  .venv/bin/python -m pip install -q -c constraints.txt -e ".[test]"
+  .venv/bin/python -m pip install -q $constraints -e ".[test]"
   rm -f .venv/.installed-*
   touch "$stamp"
 fi
+# --- end Python ---------------------------------------------------------------------------------
 
 # --- demo data: Debian packages (issue 3; owned by train/demo_data.py) -------------------------
 # Real recordings and synthesizers the embedded demo set is built from. Skipped when installed.

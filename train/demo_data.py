@@ -17,7 +17,8 @@ import os
 import shutil
 import time
 
-import tf_frontends.legacy_keras  # noqa: F401  (before TensorFlow)
+from train import console  # first: TensorFlow's C++ log level (off unless --verbose)
+import tf_frontends.legacy_keras  # noqa: F401,E402  (before TensorFlow)
 
 import numpy as np
 from absl import app, flags, logging
@@ -31,6 +32,7 @@ SAMPLE_RATE = demo_mixing.SAMPLE_RATE
 
 def define_flags():
   """Flags of the binary (only when run as one, so importing this module defines none)."""
+  console.define_verbose_flag()
   flags.DEFINE_string("output_dir", None, "Where shards and dataset_info.json go.")
   flags.DEFINE_integer("seed", 0, "Seed: same seed and package versions give the same bytes.")
   flags.DEFINE_integer("num_clips", 1200, "Clips in train + eval.")

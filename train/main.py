@@ -6,7 +6,8 @@ python -m train.main --config=train/configs/demo_leaf.py --workdir=/tmp/demo_lea
 The strategy: --tpu -> TPUStrategy; TF_CONFIG with several tasks -> MultiWorkerMirrored;
 several GPUs -> Mirrored; else the default device (config.strategy forces one).
 """
-import tf_frontends.legacy_keras  # noqa: F401  (first: tf.keras must be tf_keras)
+from train import console  # first: TensorFlow's C++ log level (off unless --verbose)
+import tf_frontends.legacy_keras  # noqa: F401,E402  (before TF: tf.keras must be tf_keras)
 
 import sys
 
@@ -25,6 +26,7 @@ flags.DEFINE_enum("mode", "train_and_eval", list(trainer.MODES), "What to run.")
 flags.DEFINE_string("tpu", "", "TPU name or grpc:// address; empty: no TPU.")
 config_flags.DEFINE_config_file("config", None, "Config file (ml_collections).", lock_config=True)
 flags.mark_flags_as_required(["config", "workdir"])
+console.define_verbose_flag()
 
 
 def main(argv):

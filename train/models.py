@@ -13,6 +13,8 @@
 `create_model(config)` builds it from a run's ConfigDict (see configs/default.py);
 export rebuilds the same way from the workdir's config.json.
 """
+from __future__ import annotations  # `X | None` annotations on Python 3.9
+
 import json
 import os
 

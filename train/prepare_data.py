@@ -29,7 +29,8 @@ import time
 import zlib
 from typing import Dict, List, Optional
 
-import tf_frontends.legacy_keras  # noqa: F401  (before TensorFlow)
+from train import console  # first: TensorFlow's C++ log level (off unless --verbose)
+import tf_frontends.legacy_keras  # noqa: F401,E402  (before TensorFlow)
 
 import numpy as np
 from absl import app, flags, logging
@@ -45,6 +46,7 @@ _SPLIT_RE = re.compile(r"^[A-Za-z0-9_]+$")
 
 def define_flags():
   """Flags of the binary (only when run as one, so importing this module defines none)."""
+  console.define_verbose_flag()
   flags.DEFINE_list("manifest", [], "CSV manifests, each `[split=]path.csv` (default split: the CSV's "
                     "`split` column, else train).")
   flags.DEFINE_string("label_map", None, "Label map: CSV (index,id|mid,display_name) or JSON.")

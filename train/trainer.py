@@ -17,6 +17,8 @@ and SpecAugment masks are stateless functions of (seed, step), so a run killed a
 restarted ends with the weights of an unkilled one (up to the stateful RNG of
 dropout / stochastic depth, which restart with the process).
 """
+from __future__ import annotations  # `str | None` annotations on Python 3.9
+
 import json
 import math
 import os
@@ -331,11 +333,15 @@ def make_score_fn(model, crop_samples: int):
   (the last zero-padded) starting inside each clip; a clip shorter than the crop
   is one zero-padded window.
   """
-  @tf.function(reduce_retracing=True)
+  # Fixed signatures: batches differ in size (the last one) and clip length,
+  # which would retrace (and warn) several times per evaluation.
+  audio_spec = tf.TensorSpec([None, None], tf.float32)
+
+  @tf.function(input_signature=[audio_spec])
   def crop_scores(audio):
     return model.scores(model(audio, training=False))
 
-  @tf.function(reduce_retracing=True)
+  @tf.function(input_signature=[audio_spec, tf.TensorSpec([None], tf.int32)])
   def clip_scores(audio, num_samples):
     windows = tf.signal.frame(audio, crop_samples, crop_samples, pad_end=True)  # [B, W, crop]
     batch_size, num_windows = tf.shape(windows)[0], tf.shape(windows)[1]

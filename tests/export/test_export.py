@@ -12,6 +12,7 @@ from ai_edge_litert import interpreter as litert
 
 from export import main as export_main
 from export import tflite
+from export import tflite_metadata
 from tests.hub_modules.test_classifier_module import tiny_config
 from train import demo_data
 from train import input_pipeline
@@ -177,3 +178,87 @@ def test_refuses_a_non_empty_output_dir_and_unknown_formats(tmp_path):
     export_main.export(str(tmp_path / "workdir"), str(tmp_path / "new"), formats=["onnx"])
   assert (tmp_path / "out" / "keep.txt").read_text() == "x"
   assert not (tmp_path / "new").exists()
+
+
+# --- MediaPipe-ready models and the frame_scores signature (issue 10) -----------------------------
+
+@pytest.fixture(scope="module")
+def mediapipe_python():
+  """.venv-mediapipe/bin/python, made by the project's script (MediaPipe can't share .venv)."""
+  proc = subprocess.run(["bash", os.path.join(ROOT, "scripts", "mediapipe_env.sh")],
+                        capture_output=True, text=True, timeout=900)
+  assert proc.returncode == 0, proc.stderr[-3000:]
+  return proc.stdout.strip().splitlines()[-1]
+
+
+def top_classes_agree(expected: np.ndarray, got: np.ndarray, atol: float) -> bool:
+  """got's top class is one of expected's top classes (ties within atol) and scores match."""
+  best = np.flatnonzero(expected >= expected.max() - atol)
+  return int(np.argmax(got)) in best and abs(float(got.max()) - float(expected.max())) <= atol
+
+
+@pytest.mark.slow
+def test_mediapipe_audio_classifier_loads_the_task_models(exported, data_dir, mediapipe_python,
+                                                          tmp_path):
+  out, _, workdir = exported
+  batch = next(iter(input_pipeline.make_dataset(
+      str(data_dir), "eval", batch_size=6, crop_seconds=CROP_SECONDS, mode="eval")))
+  audio = batch["audio"].numpy()
+  np.save(tmp_path / "clips.npy", audio)
+  models = {q: str(out / "tflite" / name) for q, name in tflite_metadata.TASK_FILE_NAMES.items()}
+  proc = subprocess.run([mediapipe_python, os.path.join(ROOT, "tests", "export",
+                                                        "mediapipe_check.py"),
+                         str(tmp_path / "clips.npy"), "16000", *models.values()],
+                        capture_output=True, text=True, timeout=600)
+  lines = [l for l in proc.stdout.splitlines() if l.startswith("RESULT ")]
+  assert proc.returncode == 0 and lines, proc.stderr[-3000:]
+  result = json.loads(lines[-1][len("RESULT "):])
+
+  model, _ = trainer.restore_model(workdir, "best")
+  keras_scores = model.scores(model(tf.constant(audio), training=False)).numpy()
+  classes = json.loads((data_dir / "dataset_info.json").read_text())["classes"]
+  for q, path in models.items():
+    entry = result[path]
+    assert "error" not in entry, (q, entry.get("error"))
+    meta = entry["metadata"]
+    assert meta["sample_rate"] == 16000 and meta["channels"] == 1
+    assert meta["input_content_type"] == 4                       # AudioProperties
+    assert meta["input_shape"] == [1, 16000] and "[1, 16000]" in meta["input_description"]
+    assert meta["outputs"] == ["scores"] and meta["label_files"] == [["labels.txt", 2]]
+    assert meta["num_subgraphs"] == 1 and meta["min_parser_version"] == "1.3.0"
+    assert all(meta[k] for k in ("name", "description", "version", "author", "license"))
+    assert meta["packed_files"]["labels.txt"].splitlines() == [
+        c["display_name"] for c in sorted(classes, key=lambda c: c["index"])]
+    # Ours: the Keras model for float32; the int8 "classify" model (LiteRT) for int8.
+    if q == "float":
+      expected, atol = keras_scores, 1e-4
+    else:
+      runner = tflite.TFLiteRunner(out / "tflite" / tflite.FILE_NAMES[q])
+      expected, atol = np.concatenate([runner(a)["scores"] for a in audio]), 1e-6
+    for mode in ("clip_scores", "stream_scores"):
+      got = np.asarray(entry[mode], np.float64)
+      assert got.shape == expected.shape, (q, mode, got.shape)
+      for i in range(len(audio)):
+        assert top_classes_agree(expected[i], got[i], atol), (q, mode, i, expected[i], got[i])
+
+
+@pytest.mark.slow
+def test_export_writes_task_models_and_a_frame_scores_module(exported):
+  out, stdout, _ = exported
+  report = json.loads((out / "verification.json").read_text())
+  for q, name in tflite_metadata.TASK_FILE_NAMES.items():
+    assert (out / "tflite" / name).is_file(), name
+    entry = report["mediapipe_task_models"][q]
+    assert entry["outputs"] == ["scores"] and entry["max_abs_diff_scores"] == 0.0, (q, entry)
+  assert "MediaPipe task model" in stdout
+  loaded = tf.saved_model.load(str(out / "classifier"))
+  metadata = loaded.signatures["metadata"]()
+  assert int(metadata["window_samples"]) == 16000 and int(metadata["hop_samples"]) == 8000
+  frames = loaded.signatures["frame_scores"](waveform=tf.zeros([40000]))["scores"]
+  assert frames.shape[0] == 1 + -(-(40000 - 16000) // 8000)
+  assert loaded.class_map_path().numpy().decode().endswith("class_names.csv")
+  card = (out / "README.md").read_text()
+  for needle in ("frame_scores", "frames.mean(axis=0)", "class_map_path()", "TFSMLayer",
+                 "## On device: MediaPipe Tasks AudioClassifier", "tflite/mediapipe_float32.tflite",
+                 "Android (Kotlin", "iOS (Swift", "exactly [1, 16000]", "all-zero outputs"):
+    assert needle in card, needle

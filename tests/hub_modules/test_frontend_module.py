@@ -1,5 +1,6 @@
 """The frontend hub module, checked from a fresh Python process (as a user would load it)."""
 import json
+import os
 import subprocess
 import sys
 
@@ -194,3 +195,26 @@ def test_gradients_through_the_reloaded_module_equal_the_layers(leaf_module, tmp
   assert len(got) == len(expected) == 6
   for g, e in zip(got, expected):
     np.testing.assert_allclose(g.numpy(), e.numpy(), rtol=1e-4, atol=1e-6 * np.abs(e).max())
+
+
+def run_keras3_check(module_dir, inputs, tmp_path) -> dict:
+  """tests/hub_modules/keras3_check.py in a fresh process without TF_USE_LEGACY_KERAS."""
+  np.save(tmp_path / "inputs.npy", inputs)
+  env = {k: v for k, v in os.environ.items() if k != "TF_USE_LEGACY_KERAS"}
+  env["TF_CPP_MIN_LOG_LEVEL"] = "2"
+  proc = subprocess.run([sys.executable, os.path.join(os.path.dirname(__file__), "keras3_check.py"),
+                         str(module_dir), str(tmp_path / "inputs.npy")],
+                        capture_output=True, text=True, timeout=600, env=env, cwd=str(tmp_path))
+  lines = [l for l in proc.stdout.splitlines() if l.startswith("RESULT ")]
+  assert proc.returncode == 0 and lines, proc.stderr[-4000:]
+  result = json.loads(lines[-1][len("RESULT "):])
+  assert result["keras_version"].startswith("3.") and result["tf_keras_is_keras"]
+  return result
+
+
+@pytest.mark.slow
+def test_keras3_tfsmlayer_loads_the_frontend(leaf_module, tmp_path):
+  path, x, _ = leaf_module
+  result = run_keras3_check(path, x, tmp_path)
+  assert result["keys"] == ["features"]
+  assert max(result["direct"].values()) <= 1e-6 and max(result["in_model"].values()) <= 1e-6

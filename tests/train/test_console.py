@@ -1,0 +1,83 @@
+"""The binaries' console: no TensorFlow C++ INFO/WARNING lines unless --verbose, no retracing."""
+import glob
+import logging
+import os
+import re
+import subprocess
+import sys
+
+import pytest
+import tensorflow as tf
+
+from tests.train.test_trainer import REPO
+from tests.train.test_trainer import main_command
+from tests.train.test_trainer import tiny_config
+from tests.train.test_trainer import write_dataset
+from train import console
+from train import trainer
+
+# TensorFlow's C++ log lines: "2026-11-26 17:06:29.970764: I tensorflow/core/util/port.cc:153] ..."
+TF_INFO_OR_WARNING = re.compile(r"^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\.\d+: [IW] ", re.MULTILINE)
+BINARIES = ["train.main", "export.main", "train.prepare_data", "train.demo_data",
+            "train.frontends_demo"]
+
+
+def run(command, timeout=600):
+  """A command in a fresh process with the user's environment (no log level set)."""
+  env = {k: v for k, v in os.environ.items() if k != "TF_CPP_MIN_LOG_LEVEL"}
+  proc = subprocess.run(command, capture_output=True, text=True,
+                        timeout=timeout, cwd=REPO, env=env)
+  return proc, proc.stdout + proc.stderr
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("binary", BINARIES)
+def test_tensorflow_log_lines_only_with_verbose(binary):
+  _, quiet_output = run([sys.executable, "-m", binary, "--helpfull"])
+  _, verbose_output = run([sys.executable, "-m", binary, "--helpfull", "--verbose"])
+  assert "--[no]verbose" in quiet_output, quiet_output[-3000:]   # absl's help: exit status 1
+  assert not TF_INFO_OR_WARNING.search(quiet_output), quiet_output[:3000]
+  assert TF_INFO_OR_WARNING.search(verbose_output), verbose_output[:3000]
+
+
+def test_score_functions_trace_once_for_every_batch_size_and_length():
+  """Evaluation calls them with a smaller last batch and clips of several lengths."""
+  config = tiny_config("unused")
+  config.model.num_classes = 3                          # no dataset_info.json needed
+  model = trainer.build_model(config)
+  crop_scores, clip_scores = trainer.make_score_fn(model, 8000)
+  for batch, length in ((8, 8000), (3, 8000), (8, 12000), (2, 20000)):
+    crop_scores(tf.zeros([batch, length]))
+    clip_scores(tf.zeros([batch, length]), tf.fill([batch], length))
+  assert crop_scores.experimental_get_tracing_count() == 1
+  assert clip_scores.experimental_get_tracing_count() == 1
+
+
+def test_library_records_are_dropped_and_ours_kept():
+  drop = console.LibraryRecordFilter()
+  record = lambda path, level: logging.LogRecord("absl", level, path, 1, "m", None, None)
+  site = os.path.join(os.sep, "venv", "lib", "site-packages")
+  assert not drop.filter(record(os.path.join(site, "tensorflow", "saver.py"), logging.WARNING))
+  assert drop.filter(record(os.path.join(site, "tensorflow", "saver.py"), logging.ERROR))
+  assert drop.filter(record(os.path.join(REPO, "train", "trainer.py"), logging.INFO))
+
+
+@pytest.mark.slow
+def test_export_output_is_the_binarys_own(tmp_path):
+  """python -m export.main on a tiny trained workdir: no TensorFlow INFO/WARNING lines."""
+  data_dir = write_dataset(str(tmp_path / "tones"), num_train=16, num_eval=12)
+  workdir = str(tmp_path / "workdir")
+  proc, output = run(main_command(data_dir, workdir, overrides={"num_epochs": 1}))
+  assert proc.returncode == 0, output[-3000:]
+  proc, output = run([sys.executable, "-m", "export.main", f"--workdir={workdir}",
+                      f"--output_dir={tmp_path / 'out'}", "--formats=saved_model,tflite_int8",
+                      "--num_verify_clips=4", "--num_representative_clips=4",
+                      "--latency_repeats=1"])
+  assert proc.returncode == 0, output[-3000:]
+  assert not TF_INFO_OR_WARNING.search(output), output[:3000]
+  ours = {os.path.basename(p) for p in glob.glob(os.path.join(REPO, "*", "*.py"))}
+  logged_from = re.findall(r"^[IW]\d{4} [\d:. ]+ \d+ (\S+):\d+\]", output, re.MULTILINE)
+  assert logged_from and set(logged_from) <= ours, sorted(set(logged_from) - ours)
+  for noise in ("XNNPACK", "fully_quantize", "INFO:tensorflow", "WARNING:tensorflow"):
+    assert noise not in output, noise
+  assert "modules written to" in output

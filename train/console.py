@@ -1,0 +1,56 @@
+"""The binaries' console: TensorFlow's INFO and WARNING lines are off unless --verbose.
+
+Every binary imports this module first, before anything imports TensorFlow:
+TensorFlow's C++ logging reads TF_CPP_MIN_LOG_LEVEL once, while `import
+tensorflow` runs and long before absl parses the flags, so the command line is
+read here directly. A level the user set in the environment wins. TensorFlow's
+Python modules log through the "tensorflow" and the "absl" loggers (SavedModel
+writing, function loading); their INFO and WARNING records are dropped, chosen by
+the file that logs them, so the binaries' own absl logging is untouched. Native libraries that ignore the variable (the TFLite converter)
+are quietened where they run (export.tflite.native_output_quiet). The library
+(tf_frontends/) never does any of this: it has no import side effects.
+
+    from train import console  # first: TensorFlow's C++ log level
+    ...
+    console.define_verbose_flag()   # in the binary's flag definitions (--help, parsing)
+"""
+import logging
+import os
+import sys
+
+from absl import flags
+
+QUIET_LEVEL = "2"          # hides INFO (0) and WARNING (1); errors stay
+_VERBOSE_ARGS = ("--verbose", "--verbose=true", "--verbose=True", "--verbose=1")
+# Packages whose Python INFO / WARNING records are dropped unless --verbose.
+QUIET_PACKAGES = ("tensorflow", "tf_keras", "tensorflow_hub")
+
+
+class LibraryRecordFilter(logging.Filter):
+  """Drops records below ERROR that files of QUIET_PACKAGES logged."""
+
+  def filter(self, record: logging.LogRecord) -> bool:
+    path = record.pathname
+    return record.levelno >= logging.ERROR or not any(
+        f"{os.sep}{package}{os.sep}" in path for package in QUIET_PACKAGES)
+
+
+def verbose_requested(argv) -> bool:
+  return any(arg in _VERBOSE_ARGS for arg in argv[1:])
+
+
+def quiet_tensorflow(argv=None) -> None:
+  """Unless --verbose is in argv: TF_CPP_MIN_LOG_LEVEL (if unset) and the TF logger quiet."""
+  if not verbose_requested(sys.argv if argv is None else argv):
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", QUIET_LEVEL)
+    for name in ("tensorflow", "absl"):
+      logging.getLogger(name).addFilter(LibraryRecordFilter())
+
+
+def define_verbose_flag() -> None:
+  """Declares --verbose to absl (read before TensorFlow loads by quiet_tensorflow)."""
+  if "verbose" not in flags.FLAGS:
+    flags.DEFINE_bool("verbose", False, "Show TensorFlow's C++ INFO and WARNING log lines.")
+
+
+quiet_tensorflow()
