@@ -33,8 +33,8 @@ def in_directory(directory: str) -> list:
   state = tf.train.get_checkpoint_state(directory)
   if state is None:
     return []
+  # TF has already joined the recorded names to `directory` (relative or absolute)
   paths = list(state.all_model_checkpoint_paths) or [state.model_checkpoint_path]
-  paths = [p if os.path.isabs(p) else os.path.join(directory, p) for p in paths]
   return [p for p in reversed(paths) if tf.io.gfile.exists(p + ".index")]
 
 

@@ -98,3 +98,11 @@ def test_a_checkpoint_without_optimizer_state_restores_the_model(tmp_path, caplo
     assert checkpoints.restore(checkpoint, model, [path]) == path
   assert all(np.all(v.numpy() == 5.0) for v in model.variables)
   assert "holds no optimizer state" in caplog.text
+
+
+def test_a_workdir_given_relative_to_the_current_directory(tmp_path, monkeypatch):
+  """The main job passes demo_out/demo_leaf: TF already joins the recorded names to it."""
+  monkeypatch.chdir(tmp_path)
+  v = tf.Variable(1.0)
+  tf.train.CheckpointManager(tf.train.Checkpoint(v=v), os.path.join("run", "best"), 1).save()
+  assert checkpoints.candidates("run", "best") == [os.path.join("run", "best", "ckpt-1")]
