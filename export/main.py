@@ -226,7 +226,7 @@ def export(workdir: str, output_dir: str, *, checkpoint: str = "best", formats=F
     quantizations = [QUANTIZATION_OF_FORMAT[f] for f in FORMATS
                      if f in formats and f in QUANTIZATION_OF_FORMAT]
     metadata = dict(classes=classes, sample_rate=sample_rate,
-                    multi_label=bool(model.multi_label), version=f"{which} checkpoint",
+                    multi_label=bool(model.multi_label), version=f"{checkpoint} checkpoint",
                     name=f"{config.frontend.name} + {config.model.backbone} audio classifier",
                     description=f"Trained on {config.dataset.data_dir} with tf-frontends.")
     runners, task_runners = _write_tflite(

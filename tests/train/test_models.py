@@ -9,14 +9,14 @@ from train import models
 from train import schedules
 from train import spec_augment
 from train import trainer
+from train.configs import default
 from train.configs import demo_leaf
 from train.configs import efficientnetb0_audioset_leaf
 
 
 def _config(backbone="efficientnet", frontend="mel", n_filters=8):
   config = demo_leaf.get_config()
-  config.frontend.name = frontend
-  config.frontend.n_filters = n_filters
+  config.frontend = default.frontend_config(frontend, n_filters=n_filters)
   config.model.num_classes = 5
   config.model.backbone = backbone
   config.model.resnet = dict(model_id=10, depth_multiplier=0.25)
