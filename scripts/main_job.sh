@@ -4,9 +4,9 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 OUT=${OUT_DIR:-demo_out}
 mkdir -p "$OUT"
-.venv/bin/python -m tf_frontends.demo --output_dir="$OUT/frontends"
+.venv/bin/python -m train.frontends_demo --output_dir="$OUT/frontends"
 
-# The demo set (9 classes, 960 train / 240 eval clips; ~30 s), then LEAF + EfficientNet-B0 on it
+# The demo set (9 classes, 960 train / 240 eval clips with strong labels; ~1.5 min), then LEAF + EfficientNet-B0 on it
 # (~10 min on 2 idle CPU cores; a rerun resumes from the last checkpoint), then an evaluation of
 # the best checkpoint next to random scores.
 if [ ! -f "$OUT/demo_data/dataset_info.json" ]; then
@@ -22,5 +22,6 @@ fi
 .venv/bin/python -m export.main --workdir="$OUT/demo_leaf" --output_dir="$OUT/export_leaf" \
     --overwrite
 echo "TF-Hub modules: $OUT/export_leaf/classifier (classifier) and $OUT/export_leaf/frontend" \
-     "(frontend); TFLite: $OUT/export_leaf/tflite/; model card: $OUT/export_leaf/README.md"
+     "(frontend); TFLite: $OUT/export_leaf/tflite/ (MediaPipe AudioClassifier:" \
+     "mediapipe_float32.tflite, mediapipe_int8.tflite); model card: $OUT/export_leaf/README.md"
 # --- end export ------------------------------------------------------------------------------------
