@@ -2,8 +2,6 @@
 
     waveform [batch, time] float32
       -> frontend (tf_frontends, always float32)       features  [batch, frames, F]
-      -> feature normalisation (optional): BatchNorm per filter, so SpecAugment's zero fill is
-         the mean of each band whatever the frontend's output scale (log energies, PCEN)
       -> SpecAugment (training only)                  [batch, frames, F]
       -> backbone on [batch, frames, F, 1] (EfficientNet / ResNet / MobileNet from
          tf-models-official, one input channel, no pretrained weights)
@@ -67,11 +65,9 @@ class AudioClassifier(tf_keras.Model):
   def __init__(self, frontend: tf_keras.layers.Layer, backbone: tf_keras.Model,
                num_classes: int, *, dropout: float = 0.0,
                spec_augment: spec_augment_lib.SpecAugment | None = None,
-               multi_label: bool = True,
-               feature_norm: tf_keras.layers.Layer | None = None, **kwargs):
+               multi_label: bool = True, **kwargs):
     super().__init__(**kwargs)
     self.frontend = frontend
-    self.feature_norm = feature_norm
     self.spec_augment = spec_augment
     self.backbone = backbone
     self.num_classes = num_classes
@@ -92,8 +88,6 @@ class AudioClassifier(tf_keras.Model):
     """
     features = self.frontend(waveform)
     x = features
-    if self.feature_norm is not None:
-      x = self.feature_norm(x, training=training)
     if training and self.spec_augment is not None:
       x = self.spec_augment(x, training=True, seed=augment_seed)
     endpoints = self.backbone(x[..., tf.newaxis], training=training)
@@ -156,12 +150,7 @@ def create_model(config) -> AudioClassifier:
     kwargs = model_config.spec_augment.to_dict()
     kwargs.pop("enabled")
     augment = spec_augment_lib.SpecAugment(dtype="float32", **kwargs)
-  feature_norm = None
-  if model_config.get("feature_norm", False):
-    feature_norm = tf_keras.layers.BatchNormalization(
-        axis=-1, momentum=model_config.norm_momentum, dtype="float32", name="feature_norm")
   return AudioClassifier(
       frontend, backbone, num_classes_from_config(config),
       dropout=model_config.dropout, spec_augment=augment,
-      multi_label=model_config.multi_label, feature_norm=feature_norm,
-      name="audio_classifier")
+      multi_label=model_config.multi_label, name="audio_classifier")
