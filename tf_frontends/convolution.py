@@ -6,7 +6,9 @@ stride 1, SAME padding as in leaf-audio:
     y[b, t, c] = sum_k x[b, t + k - (K - 1) // 2] h[k, c].
 Inputs [batch, time, 1] -> outputs [batch, time, channels].
 """
+import logging
 import math
+import time
 
 import tensorflow as tf
 import tf_keras
@@ -19,30 +21,108 @@ def _same_pad(size):
   return (size - 1) // 2, size // 2
 
 
+def _correlation_kernel_grad(inputs, output_grad, kernel_size):
+  """dL/dh of a stride-1 SAME correlation, as a forward correlation (see `correlate`)."""
+  left, right = _same_pad(kernel_size)
+  padded = tf.pad(inputs[:, :, 0], [[0, 0], [left, right]])
+  kernel_grad = tf.nn.conv1d(
+      tf.transpose(padded)[tf.newaxis],  # [1, T + K - 1, B]
+      tf.transpose(output_grad, [1, 0, 2]),  # [T, B, C]
+      stride=1, padding="VALID")
+  return kernel_grad[0, :, tf.newaxis, :]  # [K, 1, C]
+
+
+def _native_kernel_grad(inputs, output_grad, kernel_size):
+  """TensorFlow's own dL/dh of tf.nn.conv1d(stride 1, SAME) (Conv2DBackpropFilter)."""
+  kernel_grad = tf.compat.v1.nn.conv2d_backprop_filter(
+      inputs[:, tf.newaxis], [1, kernel_size, 1, output_grad.shape[-1]],
+      output_grad[:, tf.newaxis], strides=[1, 1, 1, 1], padding="SAME")
+  return kernel_grad[0]
+
+
+# Take `_correlation_kernel_grad` only when it beats TensorFlow's own by this
+# much, so that a machine near the tie cannot flip between runs.
+_CORRELATE_MIN_SPEEDUP = 1.3
+_kernel_gradient_choice = {}   # (kernel_size, channels, batch, time) -> use `_correlation_kernel_grad`
+_MAX_PROBE_BATCH, _MAX_PROBE_SAMPLES = 8, 80000
+
+
+def _fastest_of_two(fn):
+  fn()  # trace and warm up
+  times = []
+  for _ in range(2):
+    start = time.perf_counter()
+    fn()
+    times.append(time.perf_counter() - start)
+  return min(times)
+
+
+@tf.autograph.experimental.do_not_convert
+def _correlation_grad_is_faster(kernel_size: int, channels: int, batch, samples) -> bool:
+  """Measures, once per process and shape, which kernel gradient is faster here.
+
+  Which one wins depends on the CPU, TensorFlow's kernel choice and the shape
+  (measured: the correlation 3x faster on one CPU, 2.2x slower on another at 8 x 5 s,
+  on par at 4 x 1 s), so it is decided by timing forward + kernel gradient of
+  both at the input's shape (capped at 8 x 80000 samples; 8 x 1 s when unknown).
+  Off CPU (GPU, TPU), TensorFlow's own gradient is used.
+  """
+  batch = min(batch or _MAX_PROBE_BATCH, _MAX_PROBE_BATCH)
+  samples = min(samples or 16000, _MAX_PROBE_SAMPLES)
+  key = (kernel_size, channels, batch, samples)
+  if key not in _kernel_gradient_choice:
+    with tf.init_scope():   # measure eagerly, even when called while tracing
+      if tf.config.list_logical_devices("GPU") or tf.config.list_logical_devices("TPU"):
+        _kernel_gradient_choice[key] = False
+      else:
+        inputs = tf.random.stateless_normal([batch, samples, 1], seed=(0, 1))
+        kernel = tf.random.stateless_normal([kernel_size, 1, channels], seed=(0, 2))
+        output_grad = tf.nn.conv1d(inputs, kernel, stride=1, padding="SAME")
+
+        def forward_and_kernel_grad(kernel_grad):
+          # Explicit gradient ops: no tape records inside tf.init_scope.
+          step = tf.function(lambda: (
+              tf.nn.conv1d(inputs, kernel, stride=1, padding="SAME")[0, 0, 0],
+              kernel_grad(inputs, output_grad, kernel_size)[0, 0, 0]))
+          return lambda: [t.numpy() for t in step()]
+
+        native = _fastest_of_two(forward_and_kernel_grad(_native_kernel_grad))
+        custom = _fastest_of_two(forward_and_kernel_grad(_correlation_kernel_grad))
+        _kernel_gradient_choice[key] = native > _CORRELATE_MIN_SPEEDUP * custom
+        logging.getLogger(__name__).info(
+            "filterbank kernel gradient for %d taps x %d channels: %s "
+            "(forward + gradient of %d x %d samples: TensorFlow's %.1f ms, "
+            "correlation %.1f ms)", kernel_size, channels,
+            "correlation" if _kernel_gradient_choice[key] else "TensorFlow's",
+            batch, samples, native * 1e3, custom * 1e3)
+  return _kernel_gradient_choice[key]
+
+
 @tf.custom_gradient
 def correlate(inputs, kernel):
   """Stride-1 SAME cross-correlation of [B, T, 1] with [K, 1, C] (tf.nn.conv1d).
 
-  Same numbers as tf.nn.conv1d; only the kernel gradient differs in how it is
-  computed: dL/dh[k, c] = sum_{b, t} x_pad[b, t + k] g[b, t, c] is itself a
-  VALID correlation, of the padded waveforms (batch as input channels) with the
-  output gradients g as a T-tap filter. TensorFlow runs that as a forward
-  convolution about 3x faster on CPU than its Conv2DBackpropFilter for these
-  shapes (1 input channel, hundreds of taps), which dominates LEAF's backward
-  pass. The input gradient is the usual transposed convolution.
+  The forward pass is tf.nn.conv1d. The kernel gradient
+      dL/dh[k, c] = sum_{b, t} x_pad[b, t + k] g[b, t, c]
+  has two exact formulations: TensorFlow's Conv2DBackpropFilter, or a VALID
+  forward correlation of the padded waveforms (batch as input channels) with
+  the output gradients g as a T-tap filter (`_correlation_kernel_grad`). Which
+  is faster depends on the machine, so the first backward pass measures both
+  (`_correlation_grad_is_faster`); forward-only use never measures. The input
+  gradient is the transposed convolution.
   """
   outputs = tf.nn.conv1d(inputs, kernel, stride=1, padding="SAME")
 
   def grad(output_grad):
-    left, right = _same_pad(kernel.shape[0] or tf.shape(kernel)[0])
-    padded = tf.pad(inputs[:, :, 0], [[0, 0], [left, right]])
-    kernel_grad = tf.nn.conv1d(
-        tf.transpose(padded)[tf.newaxis],  # [1, T + K - 1, B]
-        tf.transpose(output_grad, [1, 0, 2]),  # [T, B, C]
-        stride=1, padding="VALID")
+    kernel_size = kernel.shape[0]
+    if _correlation_grad_is_faster(kernel_size, kernel.shape[-1],
+                                   inputs.shape[0], inputs.shape[1]):
+      kernel_grad = _correlation_kernel_grad(inputs, output_grad, kernel_size)
+    else:
+      kernel_grad = _native_kernel_grad(inputs, output_grad, kernel_size)
     inputs_grad = tf.nn.conv1d_transpose(
         output_grad, kernel, tf.shape(inputs), strides=1, padding="SAME")
-    return inputs_grad, tf.reshape(kernel_grad, tf.shape(kernel))
+    return inputs_grad, kernel_grad
 
   return outputs, grad
 

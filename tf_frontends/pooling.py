@@ -49,16 +49,54 @@ def _block_pool(inputs, windows, strides):
   return outputs
 
 
+def _depthwise_conv(inputs, windows, strides):
+  """[B, T, C] pooled SAME with windows [K, C] at `strides`, one window per channel."""
+  return tf.nn.depthwise_conv2d(
+      inputs[:, tf.newaxis, :, :], windows[tf.newaxis, :, :, tf.newaxis],
+      # equal strides: CPU depthwise_conv2d rejects (1, s); height is 1 anyway.
+      strides=(1, strides, strides, 1), padding="SAME")[:, 0, :, :]
+
+
 def depthwise_pool(inputs: tf.Tensor, windows: tf.Tensor, strides: int):
   """Pools each channel c of [B, T, C] with its own window windows[:, c], SAME."""
   if -(-windows.shape[0] // strides) <= _MAX_SUB_WINDOWS:
     return _block_pool(inputs, windows, strides)
-  kernel = windows[tf.newaxis, :, :, tf.newaxis]  # [1, K, C, 1]
-  outputs = tf.nn.depthwise_conv2d(
-      inputs[:, tf.newaxis, :, :], kernel,
-      # equal strides: CPU depthwise_conv2d rejects (1, s); height is 1 anyway.
-      strides=(1, strides, strides, 1), padding="SAME")
-  return outputs[:, 0, :, :]
+  return _depthwise_conv(inputs, windows, strides)
+
+
+def gaussian_pool(inputs: tf.Tensor, sigma: tf.Tensor, size: int, strides: int):
+  """`depthwise_pool` with `gaussian_window(sigma, size)`, differentiated cheaply.
+
+  Same outputs as `depthwise_pool`; the gradients are computed differently, for
+  speed. TensorFlow's gradient of a strided depthwise convolution with respect to
+  its K x C window (DepthwiseConv2dNativeBackpropFilter) costs ~50 times the
+  forward pass. Each window depends on its channel's sigma_c alone, so instead
+      dL/dsigma_c = sum_{b, m} g[b, m, c] * pool(x, dw / dsigma)[b, m, c]
+  with dw / dsigma the forward-mode derivative of the windows: one more forward
+  pooling. The input gradient is the transposed depthwise convolution
+  (DepthwiseConv2dNativeBackpropInput), as cheap as the forward pass.
+  """
+
+  @tf.custom_gradient
+  def pool(inputs, sigma):
+    with tf.autodiff.ForwardAccumulator(sigma, tf.ones_like(sigma)) as forward:
+      windows = impulse_responses.gaussian_window(sigma, size)
+    window_derivatives = forward.jvp(windows)  # [K, C]: dw[:, c] / dsigma_c
+    outputs = _depthwise_conv(inputs, windows, strides)
+
+    def grad(output_grad):
+      inputs_grad = tf.compat.v1.nn.depthwise_conv2d_native_backprop_input(
+          tf.shape(inputs[:, tf.newaxis]), windows[tf.newaxis, :, :, tf.newaxis],
+          output_grad[:, tf.newaxis], strides=(1, strides, strides, 1),
+          padding="SAME")[:, 0]
+      sigma_grad = tf.reduce_sum(
+          output_grad * _depthwise_conv(inputs, window_derivatives, strides),
+          axis=(0, 1))
+      return inputs_grad, tf.reshape(sigma_grad, tf.shape(sigma))
+
+    return outputs, grad
+
+  return pool(inputs, sigma)
 
 
 @tf_keras.utils.register_keras_serializable(package="tf_frontends")
@@ -88,7 +126,8 @@ class GaussianLowpass(tf_keras.layers.Layer):
     return impulse_responses.gaussian_window(self.kernel, self.kernel_size)
 
   def call(self, inputs):
-    return depthwise_pool(inputs, self.windows(), self.strides)
+    return gaussian_pool(inputs, tf.convert_to_tensor(self.kernel),
+                         self.kernel_size, self.strides)
 
   def get_config(self):
     return {**super().get_config(), "kernel_size": self.kernel_size,

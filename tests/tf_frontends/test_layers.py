@@ -11,6 +11,7 @@ from tests.tf_frontends import numpy_reference as ref
 from tests.tf_frontends import signals
 from tf_frontends import compression
 from tf_frontends import convolution
+from tf_frontends import impulse_responses
 from tf_frontends import pooling
 
 
@@ -61,6 +62,38 @@ def test_gaussian_lowpass_matches_reference(stride, length):
   expected = ref.pool_same(x.astype(np.float64), ref.gaussian_window([0.4, 0.1, 0.7], 401), stride)
   assert got.shape == (2, -(-length // stride), 3)
   np.testing.assert_allclose(got, expected, rtol=1e-4, atol=1e-5)
+
+
+@pytest.mark.parametrize("stride,length,size", [(160, 1000, 401), (1, 300, 25), (10, 999, 41)])
+def test_gaussian_lowpass_gradients_match_finite_differences(stride, length, size):
+  """sigma gradients (forward-mode windows) against central differences of the
+  float64 reference; input gradients against the plain depthwise convolution's."""
+  sigma = np.array([0.4, 0.1, 0.7, 0.001])      # the last is clipped: zero gradient
+  rng = np.random.default_rng(length)
+  x = rng.random((2, length, 4))
+  weights = rng.standard_normal((2, -(-length // stride), 4))
+
+  def loss(sigmas):
+    return np.sum(ref.pool_same(x, ref.gaussian_window(sigmas, size), stride) * weights)
+
+  numeric = np.zeros(4)
+  for c in range(4):
+    step = np.zeros(4)
+    step[c] = 1e-6
+    numeric[c] = (loss(sigma + step) - loss(sigma - step)) / 2e-6
+  x_tf, sigma_tf = tf.constant(x, tf.float32), tf.constant(sigma, tf.float32)
+  with tf.GradientTape(persistent=True) as tape:
+    tape.watch([x_tf, sigma_tf])
+    ours = tf.reduce_sum(pooling.gaussian_pool(x_tf, sigma_tf, size, stride) * weights)
+    plain = tf.reduce_sum(pooling._depthwise_conv(
+        x_tf, impulse_responses.gaussian_window(sigma_tf, size), stride) * weights)
+  x_grad, sigma_grad = tape.gradient(ours, [x_tf, sigma_tf])
+  np.testing.assert_allclose(sigma_grad.numpy(), numeric, rtol=1e-3,
+                             atol=1e-4 * np.abs(numeric).max())
+  assert sigma_grad.numpy()[3] == 0.0
+  plain_x_grad = tape.gradient(plain, x_tf).numpy()
+  np.testing.assert_allclose(x_grad.numpy(), plain_x_grad, rtol=1e-5,
+                             atol=1e-6 * np.abs(plain_x_grad).max())
 
 
 def test_learnable_pooling_shares_one_window():
@@ -114,8 +147,16 @@ def test_pcen_rejects_unknown_implementation():
     compression.PCEN(ema_implementation="fft")
 
 
+@pytest.fixture(params=["correlation", "native"])
+def kernel_grad_formulation(request, monkeypatch):
+  """Forces `correlate`'s kernel gradient to one formulation (no measuring)."""
+  monkeypatch.setattr(convolution, "_correlation_grad_is_faster",
+                      lambda *shape: request.param == "correlation")
+  return request.param
+
+
 @pytest.mark.parametrize("size", [401, 400, 5])
-def test_correlate_gradients_equal_native_conv_gradients(size):
+def test_correlate_gradients_equal_native_conv_gradients(size, kernel_grad_formulation):
   rng = np.random.default_rng(size)
   x = tf.constant(rng.standard_normal((3, 700, 1)), tf.float32)
   kernel = tf.constant(rng.standard_normal((size, 1, 6)), tf.float32)
@@ -133,7 +174,7 @@ def test_correlate_gradients_equal_native_conv_gradients(size):
                                atol=1e-4 * np.abs(native.numpy()).max())
 
 
-def test_correlate_gradient_matches_finite_differences():
+def test_correlate_gradient_matches_finite_differences(kernel_grad_formulation):
   rng = np.random.default_rng(7)
   x = rng.standard_normal((2, 50, 1))
   kernel = rng.standard_normal((7, 1, 2))
@@ -152,6 +193,20 @@ def test_correlate_gradient_matches_finite_differences():
     numeric[idx] = (loss(bumped) - loss(kernel)) / eps
   np.testing.assert_allclose(grad, numeric, rtol=1e-4, atol=1e-4)
   assert float(value) == pytest.approx(loss(kernel), rel=1e-9)
+
+
+def test_kernel_gradient_choice_is_measured_once_and_only_for_gradients(monkeypatch):
+  monkeypatch.setattr(convolution, "_kernel_gradient_choice", {})
+  x = tf.constant(np.random.default_rng(0).standard_normal((2, 3000, 1)), tf.float32)
+  kernel = tf.Variable(np.random.default_rng(1).standard_normal((41, 1, 4)), dtype=tf.float32)
+  convolution.correlate(x, kernel)
+  assert convolution._kernel_gradient_choice == {}      # forward only: no probe
+  for _ in range(2):
+    with tf.GradientTape() as tape:
+      loss = tf.reduce_sum(tf.square(convolution.correlate(x, kernel)))
+    tape.gradient(loss, kernel)
+  assert list(convolution._kernel_gradient_choice) == [(41, 4, 2, 3000)]
+  assert isinstance(convolution._kernel_gradient_choice[(41, 4, 2, 3000)], bool)
 
 
 def test_sinc_conv_symmetric_window_matches_reference():
