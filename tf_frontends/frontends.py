@@ -148,8 +148,11 @@ class _Frontend(_FramedFrontend):
     if self._preemp is not None:
       outputs = self._preemp(outputs)
     outputs = self._filterbank(outputs)
-    outputs = self._activation(outputs)
-    outputs = self._pooling(outputs)
+    if (isinstance(self._activation, SquaredModulus) and
+        isinstance(self._pooling, pooling.GaussianLowpass)):
+      outputs = self._pooling.pool_squared_modulus(outputs)   # LEAF's ops, fused
+    else:
+      outputs = self._pooling(self._activation(outputs))
     outputs = tf.maximum(outputs, ENERGY_FLOOR)
     outputs = self._compression(outputs)
     if self._instance_norm is not None:

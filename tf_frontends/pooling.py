@@ -64,6 +64,46 @@ def depthwise_pool(inputs: tf.Tensor, windows: tf.Tensor, strides: int):
   return _depthwise_conv(inputs, windows, strides)
 
 
+def _pair_sum(inputs):
+  """[..., 2N] -> [..., N]: sums channels 2n and 2n + 1."""
+  pairs = tf.reshape(inputs, tf.concat([tf.shape(inputs)[:-1], [-1, 2]], axis=0))
+  return tf.reduce_sum(pairs, axis=-1)
+
+
+def _gaussian_pool(inputs, sigma, size, strides, squared_modulus):
+  """`gaussian_pool` / `gaussian_pool_squared_modulus` (one custom gradient)."""
+
+  @tf.custom_gradient
+  def pool(inputs, sigma):
+    with tf.autodiff.ForwardAccumulator(sigma, tf.ones_like(sigma)) as forward:
+      windows = impulse_responses.gaussian_window(sigma, size)
+    window_derivatives = forward.jvp(windows)  # [K, C]: dw[:, c] / dsigma_c
+    energies = inputs
+    if squared_modulus:         # pool(re^2 + im^2) = pool(re^2) + pool(im^2)
+      energies = tf.square(inputs)
+      windows = tf.repeat(windows, 2, axis=1)
+      window_derivatives = tf.repeat(window_derivatives, 2, axis=1)
+    outputs = _depthwise_conv(energies, windows, strides)
+
+    def grad(output_grad):
+      if squared_modulus:
+        output_grad = tf.repeat(output_grad, 2, axis=2)
+      energies_grad = tf.compat.v1.nn.depthwise_conv2d_native_backprop_input(
+          tf.shape(energies[:, tf.newaxis]), windows[tf.newaxis, :, :, tf.newaxis],
+          (2.0 * output_grad if squared_modulus else output_grad)[:, tf.newaxis],
+          strides=(1, strides, strides, 1), padding="SAME")[:, 0]
+      sigma_grad = tf.reduce_sum(
+          output_grad * _depthwise_conv(energies, window_derivatives, strides),
+          axis=(0, 1))
+      if squared_modulus:       # d(x^2) = 2 x dx; the 2 went into output_grad
+        return energies_grad * inputs, _pair_sum(sigma_grad)
+      return energies_grad, sigma_grad
+
+    return (_pair_sum(outputs) if squared_modulus else outputs), grad
+
+  return pool(inputs, sigma)
+
+
 def gaussian_pool(inputs: tf.Tensor, sigma: tf.Tensor, size: int, strides: int):
   """`depthwise_pool` with `gaussian_window(sigma, size)`, differentiated cheaply.
 
@@ -76,27 +116,19 @@ def gaussian_pool(inputs: tf.Tensor, sigma: tf.Tensor, size: int, strides: int):
   pooling. The input gradient is the transposed depthwise convolution
   (DepthwiseConv2dNativeBackpropInput), as cheap as the forward pass.
   """
+  return _gaussian_pool(inputs, sigma, size, strides, squared_modulus=False)
 
-  @tf.custom_gradient
-  def pool(inputs, sigma):
-    with tf.autodiff.ForwardAccumulator(sigma, tf.ones_like(sigma)) as forward:
-      windows = impulse_responses.gaussian_window(sigma, size)
-    window_derivatives = forward.jvp(windows)  # [K, C]: dw[:, c] / dsigma_c
-    outputs = _depthwise_conv(inputs, windows, strides)
 
-    def grad(output_grad):
-      inputs_grad = tf.compat.v1.nn.depthwise_conv2d_native_backprop_input(
-          tf.shape(inputs[:, tf.newaxis]), windows[tf.newaxis, :, :, tf.newaxis],
-          output_grad[:, tf.newaxis], strides=(1, strides, strides, 1),
-          padding="SAME")[:, 0]
-      sigma_grad = tf.reduce_sum(
-          output_grad * _depthwise_conv(inputs, window_derivatives, strides),
-          axis=(0, 1))
-      return inputs_grad, tf.reshape(sigma_grad, tf.shape(sigma))
+def gaussian_pool_squared_modulus(inputs: tf.Tensor, sigma: tf.Tensor, size: int,
+                                  strides: int):
+  """`gaussian_pool` of the squared modulus of interleaved (re, im) channels, fused.
 
-    return outputs, grad
-
-  return pool(inputs, sigma)
+  [B, T, 2N] -> [B, ceil(T / strides), N]:  pool_n(re_n^2 + im_n^2). Squaring and
+  pooling the 2N channels and summing pairs afterwards saves two passes over the
+  [B, T, N] energies forward and two backward, where dL/dre = 2 re G (G the
+  transposed pooling of dL/dy) is one product.
+  """
+  return _gaussian_pool(inputs, sigma, size, strides, squared_modulus=True)
 
 
 @tf_keras.utils.register_keras_serializable(package="tf_frontends")
@@ -128,6 +160,14 @@ class GaussianLowpass(tf_keras.layers.Layer):
   def call(self, inputs):
     return gaussian_pool(inputs, tf.convert_to_tensor(self.kernel),
                          self.kernel_size, self.strides)
+
+  def pool_squared_modulus(self, inputs):
+    """call(re^2 + im^2) of interleaved (re, im) channels [B, T, 2C], fused.
+
+    See `gaussian_pool_squared_modulus`: same numbers, fewer passes over memory.
+    """
+    return gaussian_pool_squared_modulus(inputs, tf.convert_to_tensor(self.kernel),
+                                         self.kernel_size, self.strides)
 
   def get_config(self):
     return {**super().get_config(), "kernel_size": self.kernel_size,

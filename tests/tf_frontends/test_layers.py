@@ -96,6 +96,31 @@ def test_gaussian_lowpass_gradients_match_finite_differences(stride, length, siz
                              atol=1e-6 * np.abs(plain_x_grad).max())
 
 
+@pytest.mark.parametrize("stride,length", [(160, 1000), (1, 300), (160, 161)])
+def test_fused_squared_modulus_pooling_matches_reference_and_plain_gradients(stride, length):
+  """Values against the float64 reference; gradients against TensorFlow's own
+  gradients of the unfused ops (strided slices, depthwise convolution)."""
+  rng = np.random.default_rng(length)
+  sigma = np.array([0.4, 0.1, 0.7])
+  x = rng.standard_normal((2, length, 6))
+  weights = rng.standard_normal((2, -(-length // stride), 3))
+  expected = ref.pool_same(x[..., 0::2] ** 2 + x[..., 1::2] ** 2,
+                           ref.gaussian_window(sigma, 401), stride)
+  x_tf, sigma_tf = tf.constant(x, tf.float32), tf.constant(sigma, tf.float32)
+  with tf.GradientTape(persistent=True) as tape:
+    tape.watch([x_tf, sigma_tf])
+    fused = pooling.gaussian_pool_squared_modulus(x_tf, sigma_tf, 401, stride)
+    plain = pooling._depthwise_conv(
+        tf.square(x_tf[..., 0::2]) + tf.square(x_tf[..., 1::2]),
+        impulse_responses.gaussian_window(sigma_tf, 401), stride)
+    fused_loss, plain_loss = tf.reduce_sum(fused * weights), tf.reduce_sum(plain * weights)
+  np.testing.assert_allclose(fused.numpy(), expected, rtol=1e-4, atol=1e-4)
+  for ours, theirs in zip(tape.gradient(fused_loss, [x_tf, sigma_tf]),
+                          tape.gradient(plain_loss, [x_tf, sigma_tf])):
+    np.testing.assert_allclose(ours.numpy(), theirs.numpy(), rtol=1e-4,
+                               atol=1e-5 * np.abs(theirs.numpy()).max())
+
+
 def test_learnable_pooling_shares_one_window():
   layer = pooling.LearnablePooling1D(kernel_size=401, strides=160)
   x = np.random.default_rng(2).random((1, 900, 4)).astype(np.float32)
