@@ -13,18 +13,22 @@ blocks; a variant ("LEAF with log compression") is another composition:
              LogCompression())
 """
 import math
+import numbers
 
 import tensorflow as tf
 import tf_keras
 
 # leaf-audio clips pooled energies here before compression (also the log offset).
 ENERGY_FLOOR = 1e-5
+# Longest window / hop accepted, in ms: short-time analysis uses ~10-64 ms, and a
+# larger value is almost always a sample count given by mistake (401 for 25 ms).
+MAX_WINDOW_MS = 100.0
 
 
 def check_positive(layer_name: str, **values) -> None:
   """Raises ValueError naming the first argument that is not a finite number > 0."""
   for name, value in values.items():
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not (
+    if isinstance(value, bool) or not isinstance(value, numbers.Real) or not (
         math.isfinite(value) and value > 0):
       raise ValueError(f"{layer_name}: {name} must be a number > 0; got {value!r}.")
 
@@ -32,7 +36,7 @@ def check_positive(layer_name: str, **values) -> None:
 def check_positive_int(layer_name: str, **values) -> None:
   """Raises ValueError naming the first argument that is not an integer >= 1."""
   for name, value in values.items():
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 1:
       raise ValueError(f"{layer_name}: {name} must be an integer >= 1; got {value!r}.")
 
 
@@ -49,18 +53,19 @@ def frame_sizes(layer_name: str, n_filters: int, sample_rate: int,
                 window_len: float, window_stride: float):
   """Checks the shared sizes and returns (window_samples, hop_samples).
 
-  window_len and window_stride are in milliseconds; a value above 1000 ms is
-  refused, since it is almost always a sample count (e.g. 401) given by mistake.
+  window_len and window_stride are in milliseconds; a value above
+  MAX_WINDOW_MS is refused, since it is almost always a sample count (e.g. 401).
   """
   check_positive_int(layer_name, n_filters=n_filters)
   check_positive(layer_name, sample_rate=sample_rate, window_len=window_len,
                  window_stride=window_stride)
   for name, value_ms in (("window_len", window_len),
                          ("window_stride", window_stride)):
-    if value_ms > 1000:
+    if value_ms > MAX_WINDOW_MS:
       raise ValueError(
           f"{layer_name}: {name} is in milliseconds; got {value_ms} ms, more than "
-          f"a second (was a sample count given? 25 ms is 401 samples at 16 kHz).")
+          f"{MAX_WINDOW_MS:g} ms (was a sample count given? 25 ms is 401 samples "
+          "at 16 kHz).")
   window_size = window_samples(sample_rate, window_len)
   hop = hop_samples(sample_rate, window_stride)
   if window_size <= 1 or hop <= 0:

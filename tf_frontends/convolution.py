@@ -11,6 +11,7 @@ import math
 import tensorflow as tf
 import tf_keras
 
+from tf_frontends import composition
 from tf_frontends import impulse_responses
 from tf_frontends import initializers
 
@@ -90,6 +91,9 @@ class _ParametricFilterbank(tf_keras.layers.Layer):
   def __init__(self, filters: int, kernel_size: int, strides: int = 1,
                padding: str = "SAME", sample_rate: int = 16000, **kwargs):
     super().__init__(**kwargs)
+    composition.check_positive_int(type(self).__name__, filters=filters,
+                                   kernel_size=kernel_size, strides=strides)
+    composition.check_positive(type(self).__name__, sample_rate=sample_rate)
     self.filters = filters
     self.kernel_size = kernel_size
     self.strides = strides
@@ -227,6 +231,8 @@ class FreeConv1D(tf_keras.layers.Layer):
                padding: str = "SAME", kernel_initializer="glorot_uniform",
                **kwargs):
     super().__init__(**kwargs)
+    composition.check_positive_int("FreeConv1D", channels=channels,
+                                   kernel_size=kernel_size, strides=strides)
     self.channels = channels
     self.kernel_size = kernel_size
     self.strides = strides

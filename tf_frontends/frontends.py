@@ -18,9 +18,10 @@ TimeDomainFilterbanks pools SAME, not VALID.
 Arguments every frontend takes (besides its own, documented in its class):
   n_filters: number of output channels (>= 1).
   sample_rate: of the input, in Hz (> 0).
-  window_len: filter and pooling window length in milliseconds, at most 1000
+  window_len: filter and pooling window length in milliseconds, at most 100
     (25 ms = 401 taps at 16 kHz: sample_rate * window_len // 1000 + 1).
-  window_stride: hop between output frames in milliseconds (10 ms = 160 samples).
+  window_stride: hop between output frames in milliseconds, at most 100
+    (10 ms = 160 samples at 16 kHz).
   learn_filters, learn_pooling: train the filterbank / pooling weights.
   preemp: a learnable 2-tap pre-emphasis (init [-0.97, 1]) first.
   mean_var_norm: per-channel mean/variance normalisation of the output.

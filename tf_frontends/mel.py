@@ -22,8 +22,9 @@ class MelFilterbanks(tf_keras.layers.Layer):
     n_filters: number of mel bands (>= 1).
     sample_rate: of the input, in Hz.
     n_fft: DFT size; at least the window length in samples.
-    window_len: frame length in milliseconds (25 ms = 401 samples at 16 kHz).
-    window_stride: hop in milliseconds (10 ms = 160 samples at 16 kHz).
+    window_len: frame length in milliseconds, at most 100 (25 ms = 401 samples
+      at 16 kHz).
+    window_stride: hop in milliseconds, at most 100 (10 ms = 160 samples).
     min_freq, max_freq: range of the mel bands in Hz, max_freq <= sample_rate / 2.
     learn_filters, learn_pooling: must be False (the default): the mel frontend
       has nothing to learn. Accepted so `tf_frontends.get(name, ...)` takes the

@@ -7,6 +7,7 @@ p = floor((K - s') / 2) with the extra pad sample at the end), stride s.
 import tensorflow as tf
 import tf_keras
 
+from tf_frontends import composition
 from tf_frontends import impulse_responses
 from tf_frontends import initializers
 
@@ -73,6 +74,9 @@ class GaussianLowpass(tf_keras.layers.Layer):
   def __init__(self, kernel_size: int, strides: int = 1,
                init_sigma: float = 0.4, **kwargs):
     super().__init__(**kwargs)
+    composition.check_positive_int("GaussianLowpass", kernel_size=kernel_size,
+                                   strides=strides)
+    composition.check_positive("GaussianLowpass", init_sigma=init_sigma)
     self.kernel_size = kernel_size
     self.strides = strides
     self.init_sigma = init_sigma
@@ -106,6 +110,8 @@ class LearnablePooling1D(tf_keras.layers.Layer):
 
   def __init__(self, kernel_size: int, strides: int = 1, **kwargs):
     super().__init__(**kwargs)
+    composition.check_positive_int("LearnablePooling1D", kernel_size=kernel_size,
+                                   strides=strides)
     self.kernel_size = kernel_size
     self.strides = strides
 
