@@ -165,29 +165,13 @@ class Frontend(tf_keras.layers.Layer):
     self._pooling = pooling
     self._compression = compression
 
-  @property
-  def filterbank(self):
-    return self._filterbank
-
-  @property
-  def activation(self):
-    return self._activation
-
-  @property
-  def pooling(self):
-    return self._pooling
-
-  @property
-  def compression(self):
-    return self._compression
-
-  @property
-  def preemphasis(self):
-    return self._preemp
-
-  @property
-  def normalization(self):
-    return self._instance_norm
+  # Read access to the blocks; the underscored names are the checkpoints' object paths.
+  filterbank = property(lambda self: self._filterbank)
+  activation = property(lambda self: self._activation)
+  pooling = property(lambda self: self._pooling)
+  compression = property(lambda self: self._compression)
+  preemphasis = property(lambda self: self._preemp)
+  normalization = property(lambda self: self._instance_norm)
 
   def _energy_channels(self):
     """Channels after the activation (the filterbank is built): what pooling and
