@@ -129,6 +129,15 @@ class GaborConv1D(_ParametricFilterbank):
   clipped by `GaborConstraint` in the forward pass (and after each update).
 
   [batch, time, 1] -> [batch, ceil(time / strides), 2 * filters].
+
+  Args:
+    filters: number of filters (>= 1).
+    kernel_size: taps per filter (>= 1; 401 for 25 ms at 16 kHz).
+    strides: output stride in samples (>= 1); 1 in every named frontend.
+    padding: "SAME" (leaf-audio's) or "VALID".
+    sample_rate: in Hz, for the initialisation.
+    min_freq, max_freq: range of the mel-spaced initialisation, in Hz.
+    **kwargs: `tf_keras.layers.Layer` arguments (name, trainable, dtype).
   """
 
   def __init__(self, filters: int, kernel_size: int, strides: int = 1,
@@ -179,6 +188,17 @@ class SincConv1D(_ParametricFilterbank):
   band of the default 40 is 100-197 Hz, not 50-147 Hz. Reproduced on purpose.
 
   [batch, time, 1] -> [batch, ceil(time / strides), filters].
+
+  Args:
+    filters: number of filters (>= 1).
+    kernel_size: taps per filter (>= 1; 401 for 25 ms at 16 kHz).
+    strides: output stride in samples (>= 1); 1 in every named frontend.
+    padding: "SAME" (leaf-audio's) or "VALID".
+    sample_rate: in Hz, for the initialisation and the band edges.
+    min_low_hz, min_band_hz: lowest lower edge and narrowest band, in Hz.
+    symmetric_window: numpy's symmetric Hamming window (audax) instead of
+      leaf-audio's.
+    **kwargs: `tf_keras.layers.Layer` arguments (name, trainable, dtype).
   """
 
   def __init__(self, filters: int, kernel_size: int, strides: int = 1,
@@ -225,6 +245,14 @@ class FreeConv1D(tf_keras.layers.Layer):
 
   Weight `kernel` [K, 1, channels] from `kernel_initializer`; no bias.
   [batch, time, 1] -> [batch, ceil(time / strides), channels].
+
+  Args:
+    channels: output channels (>= 1); 2 per complex filter with `SquaredModulus`.
+    kernel_size: taps per filter (>= 1).
+    strides: output stride in samples (>= 1).
+    padding: "SAME" or "VALID".
+    kernel_initializer: a tf_keras initializer (or its name) for [K, 1, channels].
+    **kwargs: `tf_keras.layers.Layer` arguments (name, trainable, dtype).
   """
 
   def __init__(self, channels: int, kernel_size: int, strides: int = 1,

@@ -125,3 +125,21 @@ def test_every_constructor_argument_is_visible_documented_and_in_the_config(name
   assert sorted(p.name for p in parameters) == sorted(config)
   documented = (cls.__doc__ or "") + (frontends.__doc__ if name in LEARNABLE else "")
   assert all(p.name in documented for p in parameters), name
+
+
+@pytest.mark.parametrize("layer, required", [
+    (tf_frontends.GaborConv1D, dict(filters=3, kernel_size=11)),
+    (tf_frontends.SincConv1D, dict(filters=3, kernel_size=11)),
+    (tf_frontends.FreeConv1D, dict(channels=3, kernel_size=11)),
+    (tf_frontends.GaussianLowpass, dict(kernel_size=11)),
+    (tf_frontends.LearnablePooling1D, dict(kernel_size=11)),
+    (tf_frontends.PCEN, {}),
+    (tf_frontends.LogCompression, {}),
+    (tf_frontends.Frontend, None),
+])
+def test_every_block_argument_is_documented_and_in_the_config(layer, required):
+  parameters = [p.name for p in inspect.signature(layer).parameters.values()
+                if p.kind is not inspect.Parameter.VAR_KEYWORD]
+  assert all(name in layer.__doc__ for name in parameters), layer.__name__
+  config = (leaf_with_log() if required is None else layer(**required)).get_config()
+  assert set(parameters) <= set(config), layer.__name__
