@@ -13,6 +13,8 @@ setuptools.setup(
     packages=setuptools.find_packages(include=[
         "tf_frontends", "tf_frontends.*", "train", "train.*",
         "hub_modules", "hub_modules.*", "export", "export.*"]),
+    # Entry points import it before TensorFlow; the library does not.
+    py_modules=["legacy_keras"],
     python_requires=">=3.9,<3.14",
     install_requires=[
         # The pinned stack (shared/DESIGN.md): change only with a reason.

@@ -20,7 +20,8 @@ import sys
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-import tf_frontends  # noqa: E402  (routes tf.keras before TensorFlow loads)
+import legacy_keras  # noqa: E402,F401  (an entry point: tf.keras -> tf_keras before TF loads)
+import tf_frontends  # noqa: E402
 import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 

@@ -23,7 +23,7 @@ sys.path.insert(0, ROOT)
 
 
 def supply(args):
-  import tf_frontends.legacy_keras  # noqa: F401  (before TensorFlow)
+  import legacy_keras  # noqa: F401  (before TensorFlow)
   import tensorflow as tf
   tf.config.threading.set_inter_op_parallelism_threads(1)
   tf.config.threading.set_intra_op_parallelism_threads(1)
@@ -49,7 +49,7 @@ def supply(args):
 
 
 def demand(args):
-  import tf_frontends.legacy_keras  # noqa: F401
+  import legacy_keras  # noqa: F401
   import tensorflow as tf
   import tf_keras
   from train import models

@@ -20,7 +20,7 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 from train import console  # noqa: E402,F401  (first: TensorFlow's C++ log level)
-import tf_frontends.legacy_keras  # noqa: E402,F401  (before TensorFlow)
+import legacy_keras  # noqa: E402,F401  (before TensorFlow: tf.keras -> tf_keras)
 import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 

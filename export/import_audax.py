@@ -23,7 +23,7 @@ unsupported model or frontend, a label map of another size) stops the import wit
 error naming the file and parameter; the workdir is written to a temporary folder and
 renamed at the end, so nothing half-written is left.
 """
-import tf_frontends.legacy_keras  # noqa: F401  (first: tf.keras must be tf_keras)
+import legacy_keras  # noqa: F401  (first: tf.keras must be tf_keras)
 
 import json
 import os

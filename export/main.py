@@ -27,7 +27,7 @@ end, so a failed export (no checkpoint, a smoke test or a conversion failing)
 leaves nothing behind.
 """
 from train import console  # first: TensorFlow's C++ log level (off unless --verbose)
-import tf_frontends.legacy_keras  # noqa: F401,E402  (before TF: tf.keras must be tf_keras)
+import legacy_keras  # noqa: F401,E402  (before TF: tf.keras must be tf_keras)
 
 import json
 import os

@@ -3,4 +3,4 @@ import os
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-import tf_frontends.legacy_keras  # noqa: E402,F401  (sets TF_USE_LEGACY_KERAS)
+import legacy_keras  # noqa: E402,F401  (sets TF_USE_LEGACY_KERAS)

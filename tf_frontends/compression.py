@@ -77,8 +77,17 @@ class PCEN(tf_keras.layers.Layer):
 
   Weights [channels] each: alpha, delta, root and the smoothing coefficient s
   (shared by all channels when `per_channel_smooth_coef` is False).
-  `ema_implementation`: "parallel" (`ema_parallel`) or "scan" (`ema_scan`).
   [batch, time, channels] -> same shape.
+
+  Args:
+    alpha, smooth_coef, delta, root: initial values of the weights (the
+      equation in the module doc; smooth_coef is s).
+    floor: added to the smoothed energy before the power (1e-6; LEAF's 1e-12).
+    learn_params: train alpha, delta and root.
+    learn_smooth_coef: train s.
+    per_channel_smooth_coef: one s per channel (LEAF's) or one for all.
+    ema_implementation: "parallel" (`ema_parallel`) or "scan" (`ema_scan`).
+    **kwargs: `tf_keras.layers.Layer` arguments (name, trainable, dtype).
   """
 
   def __init__(self, alpha: float = 0.96, smooth_coef: float = 0.04,
@@ -139,7 +148,12 @@ class PCEN(tf_keras.layers.Layer):
 
 @tf_keras.utils.register_keras_serializable(package="tf_frontends")
 class LogCompression(tf_keras.layers.Layer):
-  """y = log(x + offset)."""
+  """y = log(x + offset), elementwise (offset: leaf-audio's 1e-5).
+
+  Args:
+    offset: added before the log, keeps silence finite.
+    **kwargs: `tf_keras.layers.Layer` arguments (name, trainable, dtype).
+  """
 
   def __init__(self, offset: float = 1e-5, **kwargs):
     super().__init__(**kwargs)

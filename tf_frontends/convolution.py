@@ -13,6 +13,7 @@ import time
 import tensorflow as tf
 import tf_keras
 
+from tf_frontends import composition
 from tf_frontends import impulse_responses
 from tf_frontends import initializers
 
@@ -170,6 +171,9 @@ class _ParametricFilterbank(tf_keras.layers.Layer):
   def __init__(self, filters: int, kernel_size: int, strides: int = 1,
                padding: str = "SAME", sample_rate: int = 16000, **kwargs):
     super().__init__(**kwargs)
+    composition.check_positive_int(type(self).__name__, filters=filters,
+                                   kernel_size=kernel_size, strides=strides)
+    composition.check_positive(type(self).__name__, sample_rate=sample_rate)
     self.filters = filters
     self.kernel_size = kernel_size
     self.strides = strides
@@ -205,6 +209,15 @@ class GaborConv1D(_ParametricFilterbank):
   clipped by `GaborConstraint` in the forward pass (and after each update).
 
   [batch, time, 1] -> [batch, ceil(time / strides), 2 * filters].
+
+  Args:
+    filters: number of filters (>= 1).
+    kernel_size: taps per filter (>= 1; 401 for 25 ms at 16 kHz).
+    strides: output stride in samples (>= 1); 1 in every named frontend.
+    padding: "SAME" (leaf-audio's) or "VALID".
+    sample_rate: in Hz, for the initialisation.
+    min_freq, max_freq: range of the mel-spaced initialisation, in Hz.
+    **kwargs: `tf_keras.layers.Layer` arguments (name, trainable, dtype).
   """
 
   def __init__(self, filters: int, kernel_size: int, strides: int = 1,
@@ -255,6 +268,17 @@ class SincConv1D(_ParametricFilterbank):
   band of the default 40 is 100-197 Hz, not 50-147 Hz. Reproduced on purpose.
 
   [batch, time, 1] -> [batch, ceil(time / strides), filters].
+
+  Args:
+    filters: number of filters (>= 1).
+    kernel_size: taps per filter (>= 1; 401 for 25 ms at 16 kHz).
+    strides: output stride in samples (>= 1); 1 in every named frontend.
+    padding: "SAME" (leaf-audio's) or "VALID".
+    sample_rate: in Hz, for the initialisation and the band edges.
+    min_low_hz, min_band_hz: lowest lower edge and narrowest band, in Hz.
+    symmetric_window: numpy's symmetric Hamming window (audax) instead of
+      leaf-audio's.
+    **kwargs: `tf_keras.layers.Layer` arguments (name, trainable, dtype).
   """
 
   def __init__(self, filters: int, kernel_size: int, strides: int = 1,
@@ -301,12 +325,22 @@ class FreeConv1D(tf_keras.layers.Layer):
 
   Weight `kernel` [K, 1, channels] from `kernel_initializer`; no bias.
   [batch, time, 1] -> [batch, ceil(time / strides), channels].
+
+  Args:
+    channels: output channels (>= 1); 2 per complex filter with `SquaredModulus`.
+    kernel_size: taps per filter (>= 1).
+    strides: output stride in samples (>= 1).
+    padding: "SAME" or "VALID".
+    kernel_initializer: a tf_keras initializer (or its name) for [K, 1, channels].
+    **kwargs: `tf_keras.layers.Layer` arguments (name, trainable, dtype).
   """
 
   def __init__(self, channels: int, kernel_size: int, strides: int = 1,
                padding: str = "SAME", kernel_initializer="glorot_uniform",
                **kwargs):
     super().__init__(**kwargs)
+    composition.check_positive_int("FreeConv1D", channels=channels,
+                                   kernel_size=kernel_size, strides=strides)
     self.channels = channels
     self.kernel_size = kernel_size
     self.strides = strides

@@ -2,33 +2,38 @@
 relative to the mel initialisation, and its output for one clip.
 
 Used by the demo, by TensorBoard image summaries during training and by
-anyone inspecting a trained frontend. Returns matplotlib figures; `save_png`
-and `figure_to_png` write them out.
+anyone inspecting a trained frontend. Returns `matplotlib.figure.Figure`
+objects, made without pyplot: importing or plotting changes no matplotlib
+global state (backend, current figure). `save_png` and `figure_to_png` write them out.
 
     |H_n(f)|^2 = |DFT_{n_fft}(h_n)|^2 (dB, normalised to each filter's peak)
 """
 import io
 import math
 
-import matplotlib
+from matplotlib import figure as mpl_figure
+import numpy as np
 
-matplotlib.use("Agg")  # headless: training servers and CI have no display
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-
-from tf_frontends import frontends  # noqa: E402
-from tf_frontends import initializers  # noqa: E402
+from tf_frontends import composition
+from tf_frontends import convolution
+from tf_frontends import initializers
+from tf_frontends import mel
 
 
 def impulse_responses(frontend) -> np.ndarray:
-  """Complex taps [filters, taps] of a built frontend's current filters."""
-  if isinstance(frontend, frontends.Leaf):
-    real, imag = frontend._filterbank.impulse_responses()  # pylint: disable=protected-access
+  """Complex taps [filters, taps] of a built frontend's current filters.
+
+  Any `composition.Frontend` whose filterbank is a Gabor, sinc or free
+  (interleaved real, imaginary) convolution.
+  """
+  filterbank = frontend.filterbank if isinstance(frontend, composition.Frontend) else None
+  if isinstance(filterbank, convolution.GaborConv1D):
+    real, imag = filterbank.impulse_responses()
     return real.numpy() + 1j * imag.numpy()
-  if isinstance(frontend, (frontends.SincNet, frontends.SincNetPlus)):
-    return frontend._filterbank.impulse_responses().numpy().T  # pylint: disable=protected-access
-  if isinstance(frontend, frontends.TimeDomainFilterbanks):
-    kernel = frontend._filterbank.kernel.numpy()[:, 0, :]  # pylint: disable=protected-access
+  if isinstance(filterbank, convolution.SincConv1D):
+    return filterbank.impulse_responses().numpy().T
+  if isinstance(filterbank, convolution.FreeConv1D):
+    kernel = filterbank.kernel.numpy()[:, 0, :]
     return (kernel[:, 0::2] + 1j * kernel[:, 1::2]).T
   raise TypeError(f"{type(frontend).__name__} has no impulse responses to plot.")
 
@@ -38,7 +43,7 @@ def frequency_responses(frontend, n_fft: int = 1024):
 
   MelFilterbanks returns its (fixed) mel weights instead.
   """
-  if isinstance(frontend, frontends.MelFilterbanks):
+  if isinstance(frontend, mel.MelFilterbanks):
     weights = initializers.mel_filters(frontend.n_filters, frontend.sample_rate,
                                        frontend.min_freq, frontend.max_freq,
                                        frontend.n_fft)
@@ -73,7 +78,8 @@ def plot_filterbank(frontend, title: str = ""):
   freqs, responses = frequency_responses(frontend)
   centres, bandwidths = centres_and_bandwidths(freqs, responses)
   init_centres, init_bandwidths = mel_initialisation(frontend)
-  figure, (top, bottom) = plt.subplots(2, 1, figsize=(8, 7))
+  figure = mpl_figure.Figure(figsize=(8, 7))
+  top, bottom = figure.subplots(2, 1)
   top.plot(freqs, 10 * np.log10(responses.T), linewidth=0.7)
   top.set(xlabel="frequency (Hz)", ylabel="power (dB, per-filter peak = 0)",
           ylim=(-60, 3), title=title or f"{type(frontend).__name__} filters")
@@ -92,7 +98,8 @@ def plot_features(features: np.ndarray, hop_seconds: float = 0.01,
                   title: str = "frontend output"):
   """Image of one clip's features [frames, filters], low filters at the bottom."""
   features = np.asarray(features)
-  figure, axis = plt.subplots(figsize=(8, 3))
+  figure = mpl_figure.Figure(figsize=(8, 3))
+  axis = figure.subplots()
   image = axis.imshow(features.T, origin="lower", aspect="auto",
                       extent=(0, features.shape[0] * hop_seconds, 0,
                               features.shape[1]), cmap="magma")
@@ -103,10 +110,13 @@ def plot_features(features: np.ndarray, hop_seconds: float = 0.01,
 
 
 def figure_to_png(figure) -> bytes:
-  """PNG bytes of a figure (closes it), e.g. for tf.summary.image."""
+  """PNG bytes of a figure, e.g. for tf.summary.image.
+
+  Figure.savefig renders with the Agg canvas for PNG whatever pyplot's backend
+  is; a Figure made without pyplot is freed with its last reference.
+  """
   buffer = io.BytesIO()
   figure.savefig(buffer, format="png", dpi=90)
-  plt.close(figure)
   return buffer.getvalue()
 
 

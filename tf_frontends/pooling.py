@@ -7,6 +7,7 @@ p = floor((K - s') / 2) with the extra pad sample at the end), stride s.
 import tensorflow as tf
 import tf_keras
 
+from tf_frontends import composition
 from tf_frontends import impulse_responses
 from tf_frontends import initializers
 
@@ -138,11 +139,20 @@ class GaussianLowpass(tf_keras.layers.Layer):
   w_c[n] = exp(-0.5 ((n - (K - 1) / 2) / (sigma_c (K - 1) / 2))^2), sigma_c
   clipped to [2 / K, 0.5], not normalised (leaf-audio). Weight `kernel` [C],
   initialised to `init_sigma` (0.4 approximates a Hann window).
+
+  Args:
+    kernel_size: window length in samples (>= 1; 401 for 25 ms at 16 kHz).
+    strides: hop in samples (>= 1; 160 for 10 ms at 16 kHz).
+    init_sigma: initial relative width (> 0), the same for every channel.
+    **kwargs: `tf_keras.layers.Layer` arguments (name, trainable, dtype).
   """
 
   def __init__(self, kernel_size: int, strides: int = 1,
                init_sigma: float = 0.4, **kwargs):
     super().__init__(**kwargs)
+    composition.check_positive_int("GaussianLowpass", kernel_size=kernel_size,
+                                   strides=strides)
+    composition.check_positive("GaussianLowpass", init_sigma=init_sigma)
     self.kernel_size = kernel_size
     self.strides = strides
     self.init_sigma = init_sigma
@@ -181,10 +191,17 @@ class LearnablePooling1D(tf_keras.layers.Layer):
   Weight `kernel` [K], initialised with leaf-audio's squared Hann window. Unlike
   leaf-audio (which ignores the padding it is given and pools VALID), this pools
   SAME so every frontend yields ceil(time / stride) frames.
+
+  Args:
+    kernel_size: window length in samples (>= 1).
+    strides: hop in samples (>= 1).
+    **kwargs: `tf_keras.layers.Layer` arguments (name, trainable, dtype).
   """
 
   def __init__(self, kernel_size: int, strides: int = 1, **kwargs):
     super().__init__(**kwargs)
+    composition.check_positive_int("LearnablePooling1D", kernel_size=kernel_size,
+                                   strides=strides)
     self.kernel_size = kernel_size
     self.strides = strides
 

@@ -18,7 +18,7 @@ import shutil
 import time
 
 from train import console  # first: TensorFlow's C++ log level (off unless --verbose)
-import tf_frontends.legacy_keras  # noqa: F401,E402  (before TensorFlow)
+import legacy_keras  # noqa: F401,E402  (before TensorFlow)
 
 import numpy as np
 from absl import app, flags, logging

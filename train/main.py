@@ -7,7 +7,7 @@ The strategy: --tpu -> TPUStrategy; TF_CONFIG with several tasks -> MultiWorkerM
 several GPUs -> Mirrored; else the default device (config.strategy forces one).
 """
 from train import console  # first: TensorFlow's C++ log level (off unless --verbose)
-import tf_frontends.legacy_keras  # noqa: F401,E402  (before TF: tf.keras must be tf_keras)
+import legacy_keras  # noqa: F401,E402  (before TF: tf.keras must be tf_keras)
 
 import sys
 

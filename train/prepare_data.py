@@ -30,7 +30,7 @@ import zlib
 from typing import Dict, List, Optional
 
 from train import console  # first: TensorFlow's C++ log level (off unless --verbose)
-import tf_frontends.legacy_keras  # noqa: F401,E402  (before TensorFlow)
+import legacy_keras  # noqa: F401,E402  (before TensorFlow)
 
 import numpy as np
 from absl import app, flags, logging

@@ -5,7 +5,7 @@ python -m tests.tf_frontends.fresh_process mirrored INPUT.npy OUTPUT.npz
 """
 import sys
 
-import tf_frontends  # noqa: F401  (registers the layers; routes tf.keras)
+import tf_frontends  # noqa: F401  (registers the layers; tf.keras left as TensorFlow chose)
 import numpy as np
 import tensorflow as tf
 import tf_keras

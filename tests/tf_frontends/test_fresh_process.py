@@ -16,7 +16,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)
 
 def run_fresh(*args):
   env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2")
-  env.pop("TF_USE_LEGACY_KERAS", None)  # the package must set it itself
+  env.pop("TF_USE_LEGACY_KERAS", None)  # the library must not need it
   subprocess.run([sys.executable, "-m", "tests.tf_frontends.fresh_process", *args],
                  cwd=ROOT, env=env, check=True, timeout=600)
 

@@ -1,6 +1,8 @@
 """The plotting helper: responses agree with the Gabor formula; PNGs are real images."""
+import importlib
 import math
 
+import matplotlib
 import numpy as np
 import pytest
 import tensorflow as tf
@@ -12,7 +14,7 @@ from tf_frontends import plotting
 def test_leaf_responses_peak_at_mu_with_gabor_bandwidth():
   leaf = tf_frontends.Leaf()
   leaf.build((None, None))
-  mu, sigma = (v.numpy() for v in leaf._filterbank.constrained_params())
+  mu, sigma = (v.numpy() for v in leaf.filterbank.constrained_params())
   freqs, responses = plotting.frequency_responses(leaf, n_fft=4096)
   centres, bandwidths = plotting.centres_and_bandwidths(freqs, responses)
   step = freqs[1]
@@ -35,3 +37,29 @@ def test_pngs_are_written(name, tmp_path):
       assert f.read(8) == b"\x89PNG\r\n\x1a\n"
   init_centres, _ = plotting.mel_initialisation(frontend)
   assert np.all(np.diff(init_centres) >= 0)
+
+
+def test_import_and_plotting_leave_matplotlib_backend_alone(tmp_path):
+  previous = matplotlib.get_backend()
+  matplotlib.use("pdf")  # a backend the module would have to switch away from
+  try:
+    importlib.reload(plotting)  # re-runs the module's import-time code
+    frontend = tf_frontends.Leaf(n_filters=4)
+    features = frontend(tf.zeros([1, 800]))[0].numpy()
+    plotting.save_png(plotting.plot_filterbank(frontend), str(tmp_path / "f.png"))
+    plotting.save_png(plotting.plot_features(features), str(tmp_path / "o.png"))
+    assert matplotlib.get_backend() == "pdf"
+  finally:
+    matplotlib.use(previous)
+  with open(tmp_path / "f.png", "rb") as f:
+    assert f.read(8) == b"\x89PNG\r\n\x1a\n"
+
+
+def test_composed_frontend_is_plotted_like_its_filterbank():
+  composed = tf_frontends.Frontend(
+      tf_frontends.GaborConv1D(6, 401), tf_frontends.SquaredModulus(),
+      tf_frontends.GaussianLowpass(401, strides=160), tf_frontends.LogCompression())
+  composed.build((None, None))
+  taps = plotting.impulse_responses(composed)
+  real, imag = composed.filterbank.impulse_responses()
+  np.testing.assert_array_equal(taps, real.numpy() + 1j * imag.numpy())

@@ -182,7 +182,7 @@ def test_bad_arguments_are_named(data_dir, tmp_path):
 
 _MIRRORED = textwrap.dedent("""
     import json, sys
-    import tf_frontends.legacy_keras
+    import legacy_keras
     import tensorflow as tf
     cpu = tf.config.list_physical_devices("CPU")[0]
     tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2)

@@ -11,7 +11,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)
 @pytest.mark.slow
 def test_demo_writes_pngs_for_spoken_sentence(tmp_path):
   result = subprocess.run(
-      [sys.executable, "-m", "tf_frontends.demo", f"--output_dir={tmp_path}"],
+      [sys.executable, "-m", "train.frontends_demo", f"--output_dir={tmp_path}"],
       cwd=ROOT, capture_output=True, text=True, timeout=600)
   assert result.returncode == 0, result.stderr[-2000:]
   lines = [l for l in result.stdout.splitlines() if "samples ->" in l]

@@ -1,11 +1,14 @@
-"""Routes `tf.keras` to tf_keras (Keras 2) before anything resolves it.
+"""For entry points only: routes `tf.keras` to tf_keras (Keras 2) before anything resolves it.
 
 tf-models-official's EfficientNet and tensorflow_hub's KerasLayer only work with
 Keras 2 on TF 2.20, and TensorFlow decides which Keras `tf.keras` means the first
 time `tf.keras` is touched, from the environment variable TF_USE_LEGACY_KERAS.
-Importing this module first (the package, the binaries and the tests do) sets it;
-if the caller already resolved `tf.keras` to Keras 3 there is no way back within
-the process, so we fail loudly instead of breaking later inside tf-models.
+Importing this module first sets it: the binaries (train, export, data prep),
+the benchmarks and the tests do so. The library `tf_frontends` does not (it uses
+tf_keras directly and changes no environment), which is why this module lives
+outside it. If the caller already resolved `tf.keras` to Keras 3 there is no way
+back within the process, so we fail loudly instead of breaking later inside
+tf-models.
 """
 import os
 import sys
@@ -31,9 +34,9 @@ def ensure_legacy_keras() -> None:
   resolved = resolved or keras_module.__name__
   if not resolved.startswith("tf_keras"):
     raise ImportError(
-        "tf_frontends needs tf.keras to be tf_keras (Keras 2), but TensorFlow "
+        "tf-models-official and TF-Hub need tf.keras to be tf_keras (Keras 2), but TensorFlow "
         f"was already imported and tf.keras resolved to {resolved!r} (Keras 3). "
-        "Set TF_USE_LEGACY_KERAS=1 in the environment, or import tf_frontends "
+        "Set TF_USE_LEGACY_KERAS=1 in the environment, or import legacy_keras "
         "before touching tf.keras.")
 
 ensure_legacy_keras()

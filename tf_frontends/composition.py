@@ -1,0 +1,233 @@
+"""A frontend composed of building blocks, and the checks every frontend shares.
+
+    features = Frontend(filterbank, activation, pooling, compression)(waveform)
+
+waveform [batch, time] or [batch, time, 1], float in [-1, 1]
+  -> [preemphasis] -> filterbank -> activation -> pooling -> max(., energy_floor)
+  -> compression -> [normalization]  -> features [batch, frames, channels], float32.
+
+The named frontends (Leaf, SincNet, ...) are such compositions with fixed
+blocks; a variant ("LEAF with log compression") is another composition:
+
+    Frontend(GaborConv1D(40, 401), SquaredModulus(), GaussianLowpass(401, 160),
+             LogCompression())
+"""
+import math
+import numbers
+
+import tensorflow as tf
+import tf_keras
+
+# leaf-audio clips pooled energies here before compression (also the log offset).
+ENERGY_FLOOR = 1e-5
+# Longest window / hop accepted, in ms: short-time analysis uses ~10-64 ms, and a
+# larger value is almost always a sample count given by mistake (401 for 25 ms).
+MAX_WINDOW_MS = 100.0
+
+
+def check_positive(layer_name: str, **values) -> None:
+  """Raises ValueError naming the first argument that is not a finite number > 0."""
+  for name, value in values.items():
+    if isinstance(value, bool) or not isinstance(value, numbers.Real) or not (
+        math.isfinite(value) and value > 0):
+      raise ValueError(f"{layer_name}: {name} must be a number > 0; got {value!r}.")
+
+
+def check_positive_int(layer_name: str, **values) -> None:
+  """Raises ValueError naming the first argument that is not an integer >= 1."""
+  for name, value in values.items():
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 1:
+      raise ValueError(f"{layer_name}: {name} must be an integer >= 1; got {value!r}.")
+
+
+def window_samples(sample_rate: int, window_len_ms: float) -> int:
+  """leaf-audio's window length: sr * ms // 1000 + 1 (401 for 25 ms at 16 kHz)."""
+  return int(sample_rate * window_len_ms // 1000 + 1)
+
+
+def hop_samples(sample_rate: int, window_stride_ms: float) -> int:
+  return int(sample_rate * window_stride_ms // 1000)
+
+
+def frame_sizes(layer_name: str, n_filters: int, sample_rate: int,
+                window_len: float, window_stride: float):
+  """Checks the shared sizes and returns (window_samples, hop_samples).
+
+  window_len and window_stride are in milliseconds; a value above
+  MAX_WINDOW_MS is refused, since it is almost always a sample count (e.g. 401).
+  """
+  check_positive_int(layer_name, n_filters=n_filters)
+  check_positive(layer_name, sample_rate=sample_rate, window_len=window_len,
+                 window_stride=window_stride)
+  for name, value_ms in (("window_len", window_len),
+                         ("window_stride", window_stride)):
+    if value_ms > MAX_WINDOW_MS:
+      raise ValueError(
+          f"{layer_name}: {name} is in milliseconds; got {value_ms} ms, more than "
+          f"{MAX_WINDOW_MS:g} ms (was a sample count given? 25 ms is 401 samples "
+          "at 16 kHz).")
+  window_size = window_samples(sample_rate, window_len)
+  hop = hop_samples(sample_rate, window_stride)
+  if window_size <= 1 or hop <= 0:
+    raise ValueError(
+        f"{layer_name}: window_len={window_len} ms and window_stride="
+        f"{window_stride} ms at sample_rate={sample_rate} Hz give a window of "
+        f"{window_size} and a hop of {hop} samples; both must be at least 2 and 1.")
+  return window_size, hop
+
+
+def check_frequency_range(layer_name, min_freq, max_freq, sample_rate):
+  if not 0.0 <= min_freq < max_freq <= sample_rate / 2:
+    raise ValueError(
+        f"{layer_name}: need 0 <= min_freq < max_freq <= sample_rate / 2; got "
+        f"min_freq={min_freq}, max_freq={max_freq}, sample_rate={sample_rate} "
+        "(set max_freq when changing sample_rate).")
+
+
+def as_mono_waveform(inputs, layer_name: str) -> tf.Tensor:
+  """Checks a waveform batch and returns it as float32 [batch, time, 1]."""
+  inputs = tf.convert_to_tensor(inputs)
+  if not inputs.dtype.is_floating:
+    raise TypeError(
+        f"{layer_name} expects a float waveform in [-1, 1], got dtype "
+        f"{inputs.dtype.name}; convert integer PCM with x / 32768.0 first.")
+  rank = inputs.shape.rank
+  if rank == 2:
+    inputs = inputs[:, :, tf.newaxis]
+  elif rank == 3:
+    if inputs.shape[-1] != 1:
+      raise ValueError(
+          f"{layer_name} expects mono audio [batch, time] or [batch, time, 1]; "
+          f"got {inputs.shape[-1]} channels (shape {inputs.shape}). Downmix first.")
+  else:
+    raise ValueError(
+        f"{layer_name} expects a waveform of shape [batch, time] or "
+        f"[batch, time, 1]; got rank {rank} (shape {inputs.shape}).")
+  return tf.cast(inputs, tf.float32)
+
+
+@tf_keras.utils.register_keras_serializable(package="tf_frontends")
+class SquaredModulus(tf_keras.layers.Layer):
+  """[B, T, 2N] interleaved (re, im) -> [B, T, N] re^2 + im^2."""
+
+  def call(self, inputs):
+    # A reshape, not strided slices: TF's strided-slice gradient is slow here.
+    pairs = tf.reshape(inputs, tf.concat(
+        [tf.shape(inputs)[:-1], [inputs.shape[-1] // 2, 2]], axis=0))
+    return tf.reduce_sum(tf.square(pairs), axis=-1)
+
+  def compute_output_shape(self, input_shape):
+    return tf.TensorShape(input_shape[:-1] + [input_shape[-1] // 2])
+
+
+@tf_keras.utils.register_keras_serializable(package="tf_frontends")
+class Frontend(tf_keras.layers.Layer):
+  """A learnable frontend composed of four blocks (and two optional ones).
+
+  y = normalization(compression(max(pooling(activation(filterbank(
+          preemphasis(x)))), energy_floor)))
+
+  Args:
+    filterbank: a layer [batch, time, 1] -> [batch, time, channels], e.g.
+      `GaborConv1D`, `SincConv1D`, `FreeConv1D`.
+    activation: a layer applied to the filterbank outputs, e.g. `SquaredModulus`
+      (complex filters) or `tf_keras.layers.LeakyReLU`.
+    pooling: a layer [batch, time, C] -> [batch, frames, C], e.g.
+      `GaussianLowpass`, `LearnablePooling1D`, `tf_keras.layers.MaxPool1D`.
+    compression: a layer [batch, frames, C] -> same, e.g. `PCEN`,
+      `LogCompression`, `tf_keras.layers.LayerNormalization`.
+    preemphasis: optional layer run on the waveform first (e.g. a 2-tap conv).
+    normalization: optional layer run last (e.g. per-channel GroupNormalization).
+    energy_floor: lower bound of the pooled energies before compression
+      (leaf-audio's 1e-5).
+    **kwargs: `tf_keras.layers.Layer` arguments (name, trainable, dtype);
+      dtype defaults to float32 so the filter math stays float32 under a
+      mixed-precision policy.
+
+  The blocks are used as given (not copied): give each frontend its own.
+  """
+
+  def __init__(self, filterbank, activation, pooling, compression,
+               preemphasis=None, normalization=None,
+               energy_floor: float = ENERGY_FLOOR, **kwargs):
+    # Filter math stays float32 under mixed precision (give the blocks
+    # dtype="float32" too: they would otherwise take the global policy).
+    kwargs.setdefault("dtype", "float32")
+    super().__init__(**kwargs)
+    check_positive(type(self).__name__, energy_floor=energy_floor)
+    self.energy_floor = energy_floor
+    # Attribute names and their order are those of the first release: they are
+    # the checkpoints' object paths and the order of get_weights().
+    self._preemp = preemphasis
+    self._instance_norm = normalization
+    self._filterbank = filterbank
+    self._activation = activation
+    self._pooling = pooling
+    self._compression = compression
+
+  # Read access to the blocks; the underscored names are the checkpoints' object paths.
+  filterbank = property(lambda self: self._filterbank)
+  activation = property(lambda self: self._activation)
+  pooling = property(lambda self: self._pooling)
+  compression = property(lambda self: self._compression)
+  preemphasis = property(lambda self: self._preemp)
+  normalization = property(lambda self: self._instance_norm)
+
+  def _energy_channels(self):
+    """Channels after the activation (the filterbank is built): what pooling and
+    compression are built for."""
+    shape = tf.TensorShape([None, None, 1])
+    for layer in (self._filterbank, self._activation):
+      shape = tf.TensorShape(layer.compute_output_shape(shape))
+    return shape[-1]
+
+  def build(self, input_shape):
+    # Build the sub-layers now (not at first call) so that weights exist right
+    # after `build`, e.g. for set_weights under a distribution strategy.
+    waveform = tf.TensorShape([input_shape[0], None, 1])
+    self._build_blocks([self._preemp, self._filterbank], waveform)
+    energies = tf.TensorShape([input_shape[0], None, self._energy_channels()])
+    self._build_blocks([self._pooling, self._compression, self._instance_norm],
+                       energies)
+    super().build(input_shape)
+
+  @staticmethod
+  def _build_blocks(layers, input_shape):
+    for layer in layers:
+      if layer is not None and not layer.built:
+        with tf.name_scope(layer.name):  # weights named "<block>/<weight>"
+          layer.build(input_shape)
+
+  def call(self, inputs):
+    outputs = as_mono_waveform(inputs, type(self).__name__)
+    if self._preemp is not None:
+      outputs = self._preemp(outputs)
+    outputs = self._filterbank(outputs)
+    if (isinstance(self._activation, SquaredModulus) and
+        hasattr(self._pooling, "pool_squared_modulus")):
+      # LEAF's pair fused (GaussianLowpass): same numbers, fewer passes over memory
+      outputs = self._pooling.pool_squared_modulus(outputs)
+    else:
+      outputs = self._pooling(self._activation(outputs))
+    outputs = tf.maximum(outputs, self.energy_floor)
+    outputs = self._compression(outputs)
+    if self._instance_norm is not None:
+      outputs = self._instance_norm(outputs)
+    return outputs
+
+  def get_config(self):
+    blocks = {"filterbank": self._filterbank, "activation": self._activation,
+              "pooling": self._pooling, "compression": self._compression,
+              "preemphasis": self._preemp, "normalization": self._instance_norm}
+    return {**super().get_config(), "energy_floor": self.energy_floor,
+            **{key: None if layer is None else tf_keras.layers.serialize(layer)
+               for key, layer in blocks.items()}}
+
+  @classmethod
+  def from_config(cls, config):
+    config = dict(config)
+    for key in ("filterbank", "activation", "pooling", "compression",
+                "preemphasis", "normalization"):
+      if config.get(key) is not None:
+        config[key] = tf_keras.layers.deserialize(config[key])
+    return cls(**config)
