@@ -3,7 +3,8 @@
 A clip of 2-5 s holds 1-3 classes. Each class gets one track that sounds over a random span of at
 least half the clip: a long source (speech, an instrument phrase, a drum pattern) is excerpted or
 followed by another of its class; short one-shots (a tabla stroke, a bell) are repeated as a
-rhythm of 1-3 sources. Each track is coloured by a random EQ and gain; the mix gets room reverb
+rhythm of 1-3 sources. Each track is coloured by a random EQ and set to a random loudness
+(RMS within 6 dB of the others, so no labelled class is masked); the mix gets room reverb
 (half the clips), a background (an ambience bed, or pink / brown / white noise at 12-40 dB below
 the foreground) and a random peak level. The events record where each class is audible (above
 -30 dB of its track's peak), so a crop's labels can be the classes it actually contains.
@@ -14,7 +15,8 @@ import scipy.signal
 
 SAMPLE_RATE = 16000
 MIN_SECONDS, MAX_SECONDS = 2.0, 5.0
-LABEL_COUNT_PROBS = (0.4, 0.35, 0.25)        # P(1, 2, 3 labels)
+LABEL_COUNT_PROBS = (0.5, 0.35, 0.15)        # P(1, 2, 3 labels)
+TRACK_LEVEL_DB = (-6.0, 0.0)                 # each class's loudness (RMS) in the mix
 SHORT_SOURCE_SECONDS = 1.0
 AUDIBLE_FRACTION = 0.03                      # -30 dB of a track's peak
 MERGE_GAP_SECONDS = 0.25                     # closer audible parts are one event
@@ -75,6 +77,17 @@ def audible_spans(track, sample_rate=SAMPLE_RATE):
   return spans
 
 
+def _sounding_rms(track):
+  """RMS over the samples where the track sounds (above -60 dB of its peak).
+
+  Levels set by RMS, not by peak: a drum groove and a held flute note of equal
+  peak differ by ~15 dB in loudness, and the quieter one would be masked.
+  """
+  magnitude = np.abs(track)
+  sounding = magnitude > 1e-3 * max(float(magnitude.max()), 1e-12)
+  return max(float(np.sqrt(np.mean(track[sounding] ** 2))) if sounding.any() else 0.0, 1e-9)
+
+
 def _place(track, audio, offset, rng):
   """Adds audio at offset (cut at the track's end); a longer source gives its loudest excerpt."""
   room = track.size - offset
@@ -124,7 +137,7 @@ def mix_clip(by_label, backgrounds, class_names, rng, sample_rate=SAMPLE_RATE):
   clip, events, used = np.zeros(n, np.float64), [], []
   for label in labels:
     track, names = event_track(by_label[label], n, rng, sample_rate)
-    track *= 10 ** (rng.uniform(-12, 0) / 20) / max(np.max(np.abs(track)), 1e-9)
+    track *= 10 ** (rng.uniform(*TRACK_LEVEL_DB) / 20) / _sounding_rms(track)
     spans = audible_spans(track, sample_rate) or [(0, n)]
     events += [(label, s / sample_rate, e / sample_rate) for s, e in spans]
     clip += track

@@ -166,3 +166,13 @@ def test_demo_build_is_deterministic_across_processes_and_split_by_source(tmp_pa
   assert batch["audio"].shape == (12, 32000) and batch["labels"].shape == (12, len(info["classes"]))
   with open(tmp_path / "a" / "dataset_info.json") as f:
     assert json.load(f)["demo"]["seed"] == 5
+
+
+def test_track_levels_are_set_by_sounding_rms_not_peak():
+  """A sparse click track and a steady tone at equal sounding RMS: the clicks' peak is far higher."""
+  clicks = np.zeros(16000)
+  clicks[::4000] = 1.0
+  tone = np.zeros(16000)
+  tone[4000:12000] = np.sin(np.arange(8000) * 0.3)              # silent outside 0.25-0.75 s
+  np.testing.assert_allclose(demo_mixing._sounding_rms(tone), np.sqrt(0.5), rtol=1e-3)
+  np.testing.assert_allclose(demo_mixing._sounding_rms(clicks), 1.0, rtol=1e-9)
