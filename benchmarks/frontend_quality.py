@@ -71,7 +71,7 @@ def _mean_std(values):
 
 def main():
   parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-  parser.add_argument("--data_dir", required=True, help="The demo set (python -m train.demo_data).")
+  parser.add_argument("--data_dir", required=True, help="The demo set (python -m train.data.demo.demo_data).")
   parser.add_argument("--output_dir", required=True, help="One workdir per (frontend, seed).")
   parser.add_argument("--frontends", default=",".join(FRONTENDS))
   parser.add_argument("--seeds", default="0,1,2")

@@ -39,7 +39,7 @@ import tensorflow as tf
 from export import audax_weights
 from export import flax_msgpack
 from tf_frontends import compression
-from train import manifests
+from train.data import manifests
 from train import trainer
 from train import workdir as workdir_lib
 from train.configs import audax_efficientnetb0_audioset_leaf

@@ -74,7 +74,7 @@ def define_flags():
 
 def eval_clips(data_dir: str, split: str, sample_rate: int, num_samples: int, num_clips: int):
   """(waveforms [N, num_samples], labels [N, C]): centre crops of the first eval clips."""
-  from train import input_pipeline  # pylint: disable=import-outside-toplevel
+  from train.data import input_pipeline  # pylint: disable=import-outside-toplevel
   ds = input_pipeline.make_dataset(
       data_dir, split, batch_size=min(num_clips, 64),
       crop_seconds=num_samples / sample_rate, mode="eval")
@@ -111,7 +111,7 @@ def verification_clips(config, run_info: dict, workdir: str, data_dir: str, num_
                        num_clips: int):
   """(waveforms, labels or None, where they came from): the run's eval split when its data
   (with the run's classes) is at hand, else synthetic clips."""
-  from train import input_pipeline  # pylint: disable=import-outside-toplevel
+  from train.data import input_pipeline  # pylint: disable=import-outside-toplevel
   from train import workdir as workdir_lib  # pylint: disable=import-outside-toplevel
   data_dir = data_dir or config.dataset.data_dir
   split = config.dataset.eval_split

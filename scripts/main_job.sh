@@ -10,7 +10,7 @@ mkdir -p "$OUT"
 # (~10 min on 2 idle CPU cores; a rerun resumes from the last checkpoint), then an evaluation of
 # the best checkpoint next to random scores.
 if [ ! -f "$OUT/demo_data/dataset_info.json" ]; then
-  .venv/bin/python -m train.demo_data --output_dir="$OUT/demo_data"
+  .venv/bin/python -m train.data.demo.demo_data --output_dir="$OUT/demo_data"
 fi
 .venv/bin/python -m train.main --config=train/configs/demo_leaf.py --workdir="$OUT/demo_leaf" \
     --config.dataset.data_dir="$OUT/demo_data" --mode=train_and_eval

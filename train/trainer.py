@@ -33,7 +33,7 @@ import tf_keras
 import tf_frontends
 from tf_frontends import plotting
 from train import checkpoints
-from train import input_pipeline
+from train.data import input_pipeline
 from train import metrics as metrics_lib
 from train import models
 from train import preemption

@@ -14,8 +14,8 @@ from export import main as export_main
 from export import tflite
 from export import tflite_metadata
 from tests.hub_modules.test_classifier_module import tiny_config
-from train import demo_data
-from train import input_pipeline
+from train.data.demo import demo_data
+from train.data import input_pipeline
 from train import trainer
 from train import workdir as workdir_lib
 

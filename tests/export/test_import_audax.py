@@ -301,7 +301,7 @@ def _prepared_tones(tmp_path, label_map, num_clips=8, seconds=1.0, sample_rate=1
     rows.append(f"wav/clip{i}.wav,{';'.join(CLASSES[k][0] for k in labels)},"
                 f"{'eval' if i % 2 else 'train'}")
   (tmp_path / "manifest.csv").write_text("\n".join(rows) + "\n")
-  _run("train.prepare_data", f"--manifest={tmp_path / 'manifest.csv'}",
+  _run("train.data.prepare_data", f"--manifest={tmp_path / 'manifest.csv'}",
        f"--label_map={label_map}", f"--output_dir={tmp_path / 'data'}", "--num_workers=1")
   return tmp_path / "data"
 

@@ -18,7 +18,7 @@ from train import trainer
 
 # TensorFlow's C++ log lines: "2026-11-26 17:06:29.970764: I tensorflow/core/util/port.cc:153] ..."
 TF_INFO_OR_WARNING = re.compile(r"^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\.\d+: [IW] ", re.MULTILINE)
-BINARIES = ["train.main", "export.main", "train.prepare_data", "train.demo_data",
+BINARIES = ["train.main", "export.main", "train.data.prepare_data", "train.data.demo.demo_data",
             "train.frontends_demo"]
 
 

@@ -25,7 +25,7 @@ MIRRORED_SCRIPT = textwrap.dedent("""
     cpu = tf.config.list_physical_devices("CPU")[0]
     tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
     import tf_keras
-    from train import input_pipeline, trainer
+    from train.data import input_pipeline, trainer
     from tests.train.test_trainer import tiny_config
 
     data_dir, workdir = sys.argv[1], sys.argv[2]

@@ -6,7 +6,7 @@ r"""LEAF (40 filters) + EfficientNet-B0 on the embedded demo set (9 classes, 960
 (its train split too: B0 underfits this short a run), ResNet-18 0.63 at 240 steps but at a
 third of B0's steps/s; LEAF's filter gradients dominate its step (mel runs ~2x faster).
 
-python -m train.demo_data --output_dir=demo_out/demo_data
+python -m train.data.demo.demo_data --output_dir=demo_out/demo_data
 python -m train.main --config=train/configs/demo_leaf.py --workdir=demo_out/demo_leaf
 """
 from train.configs import default

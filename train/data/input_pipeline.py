@@ -1,4 +1,4 @@
-"""tf.data input pipeline over prepare_data's shards (layout: train/tfrecords.py).
+"""tf.data input pipeline over prepare_data's shards (layout: train/data/tfrecords.py).
 
   ds = make_dataset(data_dir, "train", batch_size=32, crop_seconds=5.0, mode="train", seed=0)
   {"audio": [B, crop_samples] float32 in [-1, 1], "labels": [B, C] float32 multi-hot, "id": [B] string}
@@ -16,7 +16,7 @@ offsets are stateless functions of seed and position); without it, crops and ord
 Under tf.distribute, pass the InputContext (distribute_datasets_from_function): files are sharded by
 input_pipeline_id (examples, if there are fewer files than pipelines) and batch_size is per replica.
 audax-layout TFRecords (FLAC bytes, `label`) are not read here: convert them once with
-`python -m train.prepare_data --audax_tfrecords=...` (TF has no in-graph FLAC decoder).
+`python -m train.data.prepare_data --audax_tfrecords=...` (TF has no in-graph FLAC decoder).
 """
 import functools
 import json
@@ -25,7 +25,7 @@ from typing import Optional
 
 import tensorflow as tf
 
-from train import tfrecords
+from train.data import tfrecords
 
 MODES = ("train", "eval", "full_clip")
 SHUFFLE_BUFFER = 1024          # examples; each is its WAV bytes, ~160 kB for 5 s at 16 kHz

@@ -1,13 +1,13 @@
 r"""Data prep: labelled audio files -> sharded TFRecords + dataset_info.json (see shared/DESIGN.md, Data).
 
   # a CSV manifest (path,labels[,id][,split]) and a label map (CSV or JSON)
-  python -m train.prepare_data --manifest=train=train.csv,eval=eval.csv --label_map=labels.csv \
+  python -m train.data.prepare_data --manifest=train=train.csv,eval=eval.csv --label_map=labels.csv \
       --output_dir=/data/mine
   # AudioSet's own files; clips already downloaded into --audio_dir, named by YTID
-  python -m train.prepare_data --label_map=class_labels_indices.csv --audio_dir=/data/clips \
+  python -m train.data.prepare_data --label_map=class_labels_indices.csv --audio_dir=/data/clips \
       --audioset_segments=train=balanced_train_segments.csv,eval=eval_segments.csv --output_dir=/data/as
   # TFRecords in the audax layout (FLAC bytes under `audio`, int64 list `label`), converted here
-  python -m train.prepare_data --label_map=class_labels_indices.csv \
+  python -m train.data.prepare_data --label_map=class_labels_indices.csv \
       --audax_tfrecords='train=/data/audax/train*.tfrec,eval=/data/audax/eval*.tfrec' --output_dir=/data/as
 
 Every input is decoded with soundfile (WAV, FLAC, OGG, ... any rate, any channel count), downmixed to
@@ -35,7 +35,7 @@ import tf_frontends.legacy_keras  # noqa: F401,E402  (before TensorFlow)
 import numpy as np
 from absl import app, flags, logging
 
-from train import audio_io, manifests, tfrecords
+from train.data import audio_io, manifests, tfrecords
 
 FLAGS = flags.FLAGS
 

@@ -13,9 +13,9 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from train import input_pipeline, manifests, prepare_data
+from train.data import input_pipeline, manifests, prepare_data
 
-ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
 RATE, NUM_CLASSES, CROP_S = 16000, 5, 1.0
 CROP = int(CROP_S * RATE)
 
@@ -186,7 +186,7 @@ _MIRRORED = textwrap.dedent("""
     import tensorflow as tf
     cpu = tf.config.list_physical_devices("CPU")[0]
     tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
-    from train import input_pipeline
+    from train.data import input_pipeline
     strategy = tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"])
     out = {}
     for mode, split in (("train", "train"), ("eval", "eval")):

@@ -11,8 +11,8 @@ import re
 
 import numpy as np
 
-from train import audio_io
-from train import demo_sources
+from train.data import audio_io
+from train.data.demo import demo_sources
 
 HYDROGEN_DIR = "/usr/share/hydrogen/data/drumkits"
 # Kits of drum-set pieces (claps / hand-percussion kits would blur the class).

@@ -1,7 +1,7 @@
 """Source recordings for the demo set, from Debian packages (real where they exist, synthesized else).
 
   sonic-pi-samples     real CC0 one-shots and loops: drums, tabla, guitar, bells; ambience beds
-  hydrogen-drumkits    real acoustic and electronic drum kits, played as patterns (train/demo_drums.py)
+  hydrogen-drumkits    real acoustic and electronic drum kits, played as patterns (train/data/demo/demo_drums.py)
   espeak-ng, flite     speech: many voices / accents / variants, speeds, pitches, two synthesis methods
   fluidsynth + timgm6mb-soundfont, fluid-soundfont-gm, musescore-general-soundfont-small
                        instrument phrases over every General MIDI program of a class, three soundfonts;
@@ -20,7 +20,7 @@ import tempfile
 
 import numpy as np
 
-from train import audio_io
+from train.data import audio_io
 
 SONIC_PI_DIR = "/usr/share/sonic-pi/samples"
 SOUNDFONTS = ("/usr/share/sounds/sf2/TimGM6mb.sf2", "/usr/share/sounds/sf2/FluidR3_GM.sf2",
