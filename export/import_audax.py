@@ -5,7 +5,7 @@ python -m export.import_audax --checkpoint=PATH/best_ckpt_XXXX \
     [--data_dir=AUDIOSET_TFRECORDS]
 
 The workdir is what train.main writes: config.json (train/configs/
-audax_efficientnetb0_audioset_<frontend>.py with the checkpoint's sizes), run_info.json
+audioset.py:<frontend>,audax with the checkpoint's sizes), run_info.json
 (classes, sample rate, crop length, model fingerprint), and the weights as step 0 in
 checkpoints/ and best/. So `train.main --mode=eval` evaluates it, `train.main` with the
 same config fine-tunes it, and `export.main` exports it. The weights are copied
@@ -42,12 +42,10 @@ from tf_frontends import compression
 from train.data import manifests
 from train import trainer
 from train import workdir as workdir_lib
-from train.configs import audax_efficientnetb0_audioset_leaf
-from train.configs import audax_efficientnetb0_audioset_sincnet
+from train.configs import audioset
 
-# audax frontend class -> (our frontend name, config module, its filter parameter)
-FRONTENDS = {"Leaf": ("leaf", audax_efficientnetb0_audioset_leaf, "gabor_kernel"),
-             "SincNet": ("sincnet", audax_efficientnetb0_audioset_sincnet, "sinc_kernel")}
+# audax frontend class -> (our frontend name, its filter parameter)
+FRONTENDS = {"Leaf": ("leaf", "gabor_kernel"), "SincNet": ("sincnet", "sinc_kernel")}
 # audax frontend_args we carry over / that only shape the (replaced) initial values.
 FRONTEND_ARGS = ("n_filters", "sample_rate", "window_len", "window_stride")
 INIT_ONLY_ARGS = ("min_freq", "max_freq", "complex_conv_init")
@@ -66,14 +64,14 @@ def _infer_run(params: dict, source: str) -> dict:
     raise BadAudaxRun(f"{source}: no params/frontend: not a LEAF or SincNet model (a "
                       "spectrogram model?); only audax's Leaf and SincNet frontends are supported")
   conv = frontend_params.get("complex_conv", {})
-  for name, (_, _, kernel_name) in FRONTENDS.items():
+  for name, (_, kernel_name) in FRONTENDS.items():
     if kernel_name in conv:
       frontend = name
       break
   else:
     raise BadAudaxRun(f"{source}: unknown frontend (params/frontend/complex_conv holds "
                       f"{sorted(conv)}); supported: {sorted(FRONTENDS)}")
-  n_filters = int(np.shape(conv[FRONTENDS[frontend][2]])[0])
+  n_filters = int(np.shape(conv[FRONTENDS[frontend][1]])[0])
   return {"frontend": frontend, "frontend_args": {"n_filters": n_filters},
           "num_classes": _num_outputs(params, source), **SEED_RECIPE}
 
@@ -128,10 +126,10 @@ def describe_run(audax_config: dict, source: str) -> dict:
 
 
 def ported_config(run: dict, data_dir: str = ""):
-  """Our ConfigDict for the run: the audax_* config file, sized as the checkpoint."""
-  name, config_module, _ = FRONTENDS[run["frontend"]]
-  config = config_module.get_config()
-  config.frontend.name = name
+  """Our ConfigDict for the run: train/configs/audioset.py:<frontend>,audax, sized as the
+  checkpoint."""
+  name, _ = FRONTENDS[run["frontend"]]
+  config = audioset.get_config(f"{name},audax")
   config.frontend.update(run["frontend_args"])
   config.model.num_classes = run["num_classes"]
   config.model.multi_label = run["multi_label"]

@@ -12,9 +12,9 @@ mkdir -p "$OUT"
 if [ ! -f "$OUT/demo_data/dataset_info.json" ]; then
   .venv/bin/python -m train.data.demo.demo_data --output_dir="$OUT/demo_data"
 fi
-.venv/bin/python -m train.main --config=train/configs/demo_leaf.py --workdir="$OUT/demo_leaf" \
+.venv/bin/python -m train.main --config=train/configs/demo.py:leaf --workdir="$OUT/demo_leaf" \
     --config.dataset.data_dir="$OUT/demo_data" --mode=train_and_eval
-.venv/bin/python -m train.main --config=train/configs/demo_leaf.py --workdir="$OUT/demo_leaf" \
+.venv/bin/python -m train.main --config=train/configs/demo.py:leaf --workdir="$OUT/demo_leaf" \
     --config.dataset.data_dir="$OUT/demo_data" --mode=eval
 
 # --- export (issue 5): the demo model as TF-Hub modules and TFLite models, verified -------------

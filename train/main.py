@@ -1,6 +1,6 @@
 r"""Trains and evaluates an audio classifier (frontend + tf-models backbone).
 
-python -m train.main --config=train/configs/demo_leaf.py --workdir=/tmp/demo_leaf \
+python -m train.main --config=train/configs/demo.py:leaf --workdir=/tmp/demo_leaf \
     [--mode=train|eval|train_and_eval] [--config.batch_size=16] [--tpu=grpc://...]
 
 The strategy: --tpu -> TPUStrategy; TF_CONFIG with several tasks -> MultiWorkerMirrored;

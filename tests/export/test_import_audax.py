@@ -312,7 +312,7 @@ def test_import_then_eval_fine_tune_and_export_from_the_command_line(fixtures, t
   workdir = tmp_path / "imported"
   _run("export.import_audax", f"--checkpoint={checkpoint_of(fixtures, 'sincnet')}",
        f"--label_map={label_map_of(fixtures)}", f"--workdir={workdir}", f"--data_dir={data_dir}")
-  config = "--config=train/configs/audax_efficientnetb0_audioset_sincnet.py"
+  config = "--config=train/configs/audioset.py:sincnet,audax"
   data_flags = [f"--config.dataset.data_dir={data_dir}", "--config.dataset.crop_seconds=1",
                 "--config.eval_batch_size=4", "--config.dataset.full_clip_eval=false"]
   _run("train.main", config, f"--workdir={workdir}", "--mode=eval", *data_flags)

@@ -10,12 +10,12 @@ from train import schedules
 from train import spec_augment
 from train import trainer
 from train.configs import default
-from train.configs import demo_leaf
-from train.configs import efficientnetb0_audioset_leaf
+from train.configs import demo
+from train.configs import audioset
 
 
 def _config(backbone="efficientnet", frontend="mel", n_filters=8):
-  config = demo_leaf.get_config()
+  config = demo.get_config("leaf")
   config.frontend = default.frontend_config(frontend, n_filters=n_filters)
   config.model.num_classes = 5
   config.model.backbone = backbone
@@ -42,7 +42,7 @@ def test_efficientnet_b0_classifier_contract():
 
 
 def test_seed_recipe_parameter_count():
-  config = efficientnetb0_audioset_leaf.get_config()
+  config = audioset.get_config("leaf")
   model = models.create_model(config)
   model(tf.zeros([1, 1600]))
   head = model.head.count_params()

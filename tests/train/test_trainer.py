@@ -16,7 +16,7 @@ import tensorflow as tf
 from train import trainer
 from train import workdir as workdir_lib
 from train.configs import default
-from train.configs import demo_mel
+from train.configs import demo
 
 SAMPLE_RATE = 16000
 NUM_CLASSES = 3
@@ -68,7 +68,7 @@ def write_dataset(data_dir, num_train=48, num_eval=24, seconds=0.5, seed=0):
   return data_dir
 
 
-# The tiny run every trainer test uses, as --config overrides of demo_mel.py: 0.5 s crops,
+# The tiny run every trainer test uses, as --config overrides of demo.py:mel: 0.5 s crops,
 # 8 filters, a quarter-width ResNet-10; seconds per run on 2 CPU cores.
 TINY = {
     "dataset.crop_seconds": 0.5, "frontend.n_filters": 8,
@@ -82,16 +82,16 @@ TINY = {
 
 
 def tiny_config(data_dir, frontend="mel"):
-  config = demo_mel.get_config()
+  config = demo.get_config("mel")
   config.update_from_flattened_dict({**TINY, "dataset.data_dir": data_dir})
   config.frontend = default.frontend_config(frontend, n_filters=TINY["frontend.n_filters"])
   return config
 
 
 def main_command(data_dir, workdir, overrides=(), mode="train_and_eval"):
-  """`python -m train.main` on demo_mel.py with the TINY overrides (+ `overrides`)."""
+  """`python -m train.main` on demo.py:mel with the TINY overrides (+ `overrides`)."""
   flags = {**TINY, "dataset.data_dir": data_dir, **dict(overrides)}
-  return [sys.executable, "-m", "train.main", "--config=train/configs/demo_mel.py",
+  return [sys.executable, "-m", "train.main", "--config=train/configs/demo.py:mel",
           f"--workdir={workdir}", f"--mode={mode}",
           *[f"--config.{key}={value}" for key, value in flags.items()]]
 
