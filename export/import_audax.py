@@ -40,7 +40,9 @@ from export import audax_weights
 from export import flax_msgpack
 from tf_frontends import compression
 from train.data import manifests
-from train import trainer
+from train import checkpoints
+from train import models
+from train import optimizer as optimizer_lib
 from train import workdir as workdir_lib
 from train.configs import audioset
 
@@ -181,7 +183,7 @@ def build_model(checkpoint: str, audax_config: str = "", data_dir: str = ""):
   """(model with the checkpoint's weights, our config, run description, audax state)."""
   state, run, source = load_checkpoint(checkpoint, audax_config)
   config = ported_config(run, data_dir)
-  model = trainer.build_model(config, run["sample_rate"])
+  model = models.build_model(config, run["sample_rate"])
   arrays = checkpoint_arrays(state)
   what = (f"audax EfficientNet-B0 + {run['frontend']} with {run['frontend_args']['n_filters']} "
           f"filters and {run['num_classes']} classes (from {source})")
@@ -198,11 +200,11 @@ def _write_workdir(tmp: str, model, config, run, classes, provenance: dict) -> N
   workdir_lib.write_run_info(tmp, classes=classes, sample_rate=run["sample_rate"],
                              crop_seconds=run["crop_seconds"], multi_label=run["multi_label"],
                              model_fingerprint=workdir_lib.model_fingerprint(model))
-  optimizer, _ = trainer.create_optimizer(config, model, 1, 1)
+  optimizer, _ = optimizer_lib.create_optimizer(config, model, 1, 1)
   optimizer.build(model.trainable_variables)       # slots exist, as the trainer restores them
   step = tf.Variable(0, dtype=tf.int64, trainable=False, name="step")
   checkpoint = tf.train.Checkpoint(model=model, optimizer=optimizer, step=step)
-  for name in ("checkpoints", "best"):
+  for name in (checkpoints.CHECKPOINTS_DIR, checkpoints.BEST_DIR):
     tf.train.CheckpointManager(checkpoint, os.path.join(tmp, name), max_to_keep=1).save(0)
   with open(os.path.join(tmp, "imported_from.json"), "w", encoding="utf-8") as f:
     json.dump(provenance, f, indent=2)

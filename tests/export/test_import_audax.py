@@ -18,7 +18,8 @@ import tensorflow as tf
 from export import audax_weights
 from export import flax_msgpack
 from export import import_audax
-from train import trainer
+from train import checkpoints, evaluation, models, train_loop, validation
+from train import optimizer as optimizer_lib
 from train import workdir as workdir_lib
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -70,7 +71,7 @@ def test_imported_workdir_reproduces_audax_logits(fixtures, name, tmp_path):
   workdir = tmp_path / "imported"
   import_audax.import_checkpoint(checkpoint_of(fixtures, name), label_map_of(fixtures),
                                  str(workdir))
-  model, config = trainer.restore_model(str(workdir))      # as eval and export load it
+  model, config = checkpoints.restore_model(str(workdir))      # as eval and export load it
   parity = parity_of(fixtures, name)
   error = relative_error(model(parity["waveform"], training=False).numpy(), parity["logits"])
   print(f"{name}: max relative logit error vs audax {error:.2e}")
@@ -100,7 +101,7 @@ def test_without_an_audax_option_the_logits_differ(fixtures, name, change):
   state, run, _ = import_audax.load_checkpoint(checkpoint_of(fixtures, name))
   config = import_audax.ported_config(run)
   config.update_from_flattened_dict(change)
-  model = trainer.build_model(config)
+  model = models.build_model(config)
   audax_weights.assign(model, import_audax.checkpoint_arrays(state), "test model")
   parity = parity_of(fixtures, name)
   error = relative_error(model(parity["waveform"]).numpy(), parity["logits"])

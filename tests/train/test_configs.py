@@ -8,7 +8,7 @@ import pytest
 from ml_collections import config_flags
 
 import tf_frontends
-from train import models, trainer
+from train import models, validation
 from train.configs import audioset
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -37,7 +37,7 @@ def _config(task, arg=None):
 @pytest.mark.parametrize("task,frontend", TASKS, ids=lambda v: str(v))
 def test_config_loads_and_validates(task, frontend):
   config = _parse(_config(task, frontend), "--config.dataset.data_dir=/data/x")
-  trainer.validate_config(config)
+  validation.validate_config(config)
   assert config.frontend.name == frontend
   assert config.frontend.n_filters == {"demo": 40, "audioset": 64}[task]
   assert config.model.backbone == "efficientnet" and config.model.efficientnet.model_id == "b0"
@@ -46,7 +46,7 @@ def test_config_loads_and_validates(task, frontend):
 @pytest.mark.parametrize("task", ["demo", "audioset", "default"])
 def test_without_an_argument_the_frontend_is_leaf(task):
   config = _parse(_config(task), "--config.dataset.data_dir=/data/x")
-  trainer.validate_config(config)
+  validation.validate_config(config)
   assert config.frontend.name == "leaf"
 
 
@@ -102,7 +102,7 @@ def test_every_frontend_argument_can_be_set_from_the_command_line():
                 "--config.frontend.learn_pcen=False", "--config.frontend.pcen_alpha=0.5",
                 "--config.frontend.window_len=20.0")
   assert not leaf.frontend.learn_pcen and leaf.frontend.pcen_alpha == 0.5
-  trainer.validate_config(leaf.unlock().copy_and_resolve_references())
+  validation.validate_config(leaf.unlock().copy_and_resolve_references())
   frontend = models.create_frontend(leaf)
   assert not frontend.learn_pcen and frontend.pcen_alpha == 0.5 and frontend.window_len == 20.0
   mel = _parse(_config("demo", "mel"),
@@ -116,7 +116,7 @@ def test_arguments_of_another_frontend_are_refused_by_name():
   config = _parse(_config("demo", "leaf"),
                   "--config.frontend.name=mel", "--config.dataset.data_dir=/data/x")
   with pytest.raises(ValueError, match="frontend 'mel' refuses its arguments.*(pcen|ema_implementation)"):
-    trainer.validate_config(config)
+    validation.validate_config(config)
 
 
 @pytest.mark.parametrize("override,message", [
@@ -128,7 +128,7 @@ def test_arguments_of_another_frontend_are_refused_by_name():
 def test_bad_values_fail_validation(override, message):
   config = _parse(_config("demo", "mel"), override)
   with pytest.raises(ValueError, match=message):
-    trainer.validate_config(config)
+    validation.validate_config(config)
 
 
 def test_binary_rejects_bad_config_before_work(tmp_path):

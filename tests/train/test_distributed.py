@@ -25,24 +25,27 @@ MIRRORED_SCRIPT = textwrap.dedent("""
     cpu = tf.config.list_physical_devices("CPU")[0]
     tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
     import tf_keras
-    from train.data import input_pipeline, trainer
-    from tests.train.test_trainer import tiny_config
+    from train import evaluation, models, train_loop
+    from train import optimizer as optimizer_lib
+    from train.data import input_pipeline
+    from tests.train.test_trainer import TONES_HZ, tiny_config
 
     data_dir, workdir = sys.argv[1], sys.argv[2]
     config = tiny_config(data_dir)
     config.model.spec_augment.enabled = False      # random per replica: not comparable
+    config.model.num_classes = len(TONES_HZ)
 
     def run(strategy, initial=None):
       tf_keras.utils.set_random_seed(0)
       with strategy.scope():
-        model = trainer.build_model(config)
+        model = models.build_model(config)
         if initial is not None:
           model.set_weights(initial)
-        optimizer, _ = trainer.create_optimizer(config, model, 6, 12)
+        optimizer, _ = optimizer_lib.create_optimizer(config, model, 6, 12)
         optimizer.build(model.trainable_variables)
         step = tf.Variable(0, dtype=tf.int64)
       initial = model.get_weights()
-      loop = trainer.make_train_loop(model, optimizer, strategy, step, config)
+      loop = train_loop.make_train_loop(model, optimizer, strategy, step, config)
       ds = input_pipeline.make_dataset(data_dir, "train", batch_size=8, crop_seconds=0.5,
                                        mode="train", seed=0)
       ds = ds.map(lambda b: {"audio": b["audio"], "labels": b["labels"]})
@@ -60,7 +63,7 @@ MIRRORED_SCRIPT = textwrap.dedent("""
     # the trainer's own loop (distribute_datasets_from_function) under "mirrored"
     config.strategy = "mirrored"
     config.num_train_steps = 6
-    results = trainer.train_and_evaluate(config, workdir, mode="train")
+    results = train_loop.train_and_evaluate(config, workdir, mode="train")
     print("RESULT " + json.dumps({"losses_1": losses_1, "losses_2": losses_2, "diff": diff,
                                   "moved": moved, "steps": [steps_1, steps_2],
                                   "trainer_steps": results["final_step"]}))

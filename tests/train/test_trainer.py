@@ -13,7 +13,8 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from train import trainer
+from train import checkpoints, evaluation, models, train_loop, validation
+from train import optimizer as optimizer_lib
 from train import workdir as workdir_lib
 from train.configs import default
 from train.configs import demo
@@ -123,7 +124,7 @@ def test_short_training_per_frontend(frontend, data_dir, tmp_path):
   config.eval_every_epochs = 0             # one eval, at the end
   config.dataset.full_clip_eval = frontend == "mel"    # whole clips once is enough
   workdir = str(tmp_path / frontend)
-  results = trainer.train_and_evaluate(config, workdir)
+  results = train_loop.train_and_evaluate(config, workdir)
   losses = [loss for _, loss in _loss_curve(workdir)]
   assert len(losses) == 6 and all(math.isfinite(x) for x in losses)
   assert np.mean(losses[-2:]) < losses[0], losses
@@ -146,15 +147,15 @@ def test_restore_model_rebuilds_in_a_fresh_process(data_dir, tmp_path):
   workdir = str(tmp_path / "run")
   config = tiny_config(data_dir)
   config.num_epochs = 1
-  trainer.train_and_evaluate(config, workdir, mode="train")
+  train_loop.train_and_evaluate(config, workdir, mode="train")
   waveform = np.random.default_rng(0).uniform(-0.5, 0.5, [2, 8000]).astype(np.float32)
-  model, _ = trainer.restore_model(workdir, "latest")
+  model, _ = checkpoints.restore_model(workdir, "latest")
   expected = model(waveform).numpy()
   np.save(tmp_path / "wave.npy", waveform)
   script = (
       "import tf_frontends, numpy as np, sys\n"
       "from train import trainer\n"
-      f"m, c = trainer.restore_model({workdir!r}, 'best')\n"
+      f"m, c = checkpoints.restore_model({workdir!r}, 'best')\n"
       f"out = m.compute_outputs(np.load({str(tmp_path / 'wave.npy')!r}))\n"
       "assert c.dataset.crop_seconds == 0.5 and m.multi_label\n"
       f"np.save({str(tmp_path / 'out.npy')!r}, out['logits'].numpy())\n"
@@ -168,14 +169,14 @@ def test_restore_model_rebuilds_in_a_fresh_process(data_dir, tmp_path):
 
 def test_restore_without_checkpoint_is_a_clear_error(data_dir, tmp_path):
   with pytest.raises(FileNotFoundError, match="config.json"):
-    trainer.restore_model(str(tmp_path))
+    checkpoints.restore_model(str(tmp_path))
   (tmp_path / "config.json").write_text(tiny_config(data_dir).to_json())
   with pytest.raises(FileNotFoundError, match="run_info.json not found"):
-    trainer.restore_model(str(tmp_path), "best")
+    checkpoints.restore_model(str(tmp_path), "best")
   workdir_lib.write_run_info(str(tmp_path), classes=[], sample_rate=16000, crop_seconds=0.5,
                              multi_label=True, model_fingerprint="f")
   with pytest.raises(FileNotFoundError, match="No checkpoint in .* Train first"):
-    trainer.restore_model(str(tmp_path), "best")
+    checkpoints.restore_model(str(tmp_path), "best")
 
 
 @pytest.mark.parametrize("key,value,message", [
@@ -191,7 +192,7 @@ def test_bad_config_is_rejected_before_any_work(key, value, message, data_dir, t
   (config[parent] if parent else config)[leaf] = value
   workdir = tmp_path / "never"
   with pytest.raises(ValueError, match=message):
-    trainer.train_and_evaluate(config, str(workdir))
+    train_loop.train_and_evaluate(config, str(workdir))
   assert not workdir.exists()
 
 

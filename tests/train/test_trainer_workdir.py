@@ -17,7 +17,8 @@ from export import main as export_main
 from tests.train.test_trainer import REPO, main_command, tiny_config, write_dataset
 from train import checkpoints
 from train import preemption
-from train import trainer
+from train import checkpoints, evaluation, models, train_loop, validation
+from train import optimizer as optimizer_lib
 from train import workdir as workdir_lib
 
 
@@ -32,7 +33,7 @@ def trained(data_dir, tmp_path_factory):
   workdir = str(tmp_path_factory.mktemp("runs") / "mel8")
   config = tiny_config(data_dir)
   config.num_epochs = 1
-  trainer.train_and_evaluate(config, workdir, mode="train")
+  train_loop.train_and_evaluate(config, workdir, mode="train")
   return workdir
 
 
@@ -50,7 +51,7 @@ def test_the_workdir_describes_the_run(trained, data_dir):
   with open(os.path.join(data_dir, "dataset_info.json")) as f:
     assert info["classes"] == json.load(f)["classes"]
   assert info["sample_rate"] == 16000 and info["crop_seconds"] == 0.5 and info["multi_label"]
-  model, _ = trainer.restore_model(trained)
+  model, _ = checkpoints.restore_model(trained)
   assert info["model_fingerprint"] == workdir_lib.model_fingerprint(model)
 
 
@@ -64,7 +65,7 @@ def test_a_config_for_another_model_is_refused_before_anything_is_written(
   before = _snapshot(workdir)
   config = tiny_config(data_dir, "leaf")
   with pytest.raises(workdir_lib.RunError) as error:
-    trainer.train_and_evaluate(config, str(workdir), mode="train")
+    train_loop.train_and_evaluate(config, str(workdir), mode="train")
   message = str(error.value)
   assert f"does not match workdir {workdir}" in message
   assert f"frontend.name: 'mel' in {workdir / 'config.json'}, 'leaf' in the given config" in message
@@ -80,7 +81,7 @@ def test_data_with_other_classes_is_refused(trained, data_dir, tmp_path):
   workdir = _copy(trained, tmp_path)
   for mode in ("train", "eval"):
     with pytest.raises(workdir_lib.RunError, match="they differ from index 1 on"):
-      trainer.train_and_evaluate(tiny_config(str(other)), str(workdir), mode=mode)
+      train_loop.train_and_evaluate(tiny_config(str(other)), str(workdir), mode=mode)
 
 
 def test_an_empty_training_split_is_refused_at_start(data_dir, tmp_path):
@@ -91,7 +92,7 @@ def test_an_empty_training_split_is_refused_at_start(data_dir, tmp_path):
   (empty / "dataset_info.json").write_text(json.dumps(info))
   with pytest.raises(workdir_lib.RunError, match=r"Split 'train' of .*dataset_info.json has no "
                                                 r"usable examples \(data prep skipped 5"):
-    trainer.train_and_evaluate(tiny_config(str(empty)), str(tmp_path / "run"))
+    train_loop.train_and_evaluate(tiny_config(str(empty)), str(tmp_path / "run"))
   assert not (tmp_path / "run").exists()
 
 
@@ -109,7 +110,7 @@ def test_resume_skips_a_truncated_latest_checkpoint_with_a_warning(trained, data
   absl_logging.set_verbosity(absl_logging.INFO)
   try:
     with caplog.at_level("INFO"):
-      results = trainer.train_and_evaluate(config, str(workdir), mode="train")
+      results = train_loop.train_and_evaluate(config, str(workdir), mode="train")
   finally:
     absl_logging.set_verbosity(verbosity)
   assert f"Checkpoint {latest} is damaged" in caplog.text
@@ -124,14 +125,14 @@ def test_eval_reads_crop_length_and_classes_from_the_workdir(trained, data_dir, 
   elsewhere.mkdir()
   monkeypatch.chdir(elsewhere)
   seen = {}
-  real_evaluate = trainer.evaluate
-  monkeypatch.setattr(trainer, "evaluate",
+  real_evaluate = evaluation.evaluate
+  monkeypatch.setattr(evaluation, "evaluate",
                       lambda model, config: seen.update(crop=config.dataset.crop_seconds)
                       or real_evaluate(model, config))
   config = tiny_config(str(moved))
   config.dataset.crop_seconds = 0.25          # the run trained on 0.5 s crops
   config.dataset.full_clip_eval = False
-  results = trainer.train_and_evaluate(config, trained, mode="eval")
+  results = train_loop.train_and_evaluate(config, trained, mode="eval")
   assert seen["crop"] == 0.5 and results["centre_crop"]["num_examples"] == 24
 
 
@@ -142,7 +143,7 @@ def other_run(data_dir, tmp_path_factory):
   config = tiny_config(data_dir)
   config.frontend.n_filters = 16
   config.num_train_steps = 3
-  trainer.train_and_evaluate(config, workdir, mode="train")
+  train_loop.train_and_evaluate(config, workdir, mode="train")
   return workdir
 
 
@@ -161,7 +162,7 @@ def test_a_config_json_that_builds_another_model_is_refused(trained, other_run, 
   shutil.copy(os.path.join(other_run, "config.json"), workdir / "config.json")
   with pytest.raises(checkpoints.CheckpointMismatchError, match=r"config.json builds a model "
                      r"\(fingerprint \w+\) other than the one trained"):
-    trainer.restore_model(str(workdir))
+    checkpoints.restore_model(str(workdir))
 
 
 @pytest.mark.slow
@@ -202,7 +203,7 @@ def test_stop_request_saves_a_checkpoint_at_the_current_step(data_dir, tmp_path)
   config.log_every_steps = 2
   workdir = str(tmp_path / "run")
   with pytest.raises(preemption.Preempted) as stopped:
-    trainer.train_and_evaluate(config, workdir, mode="train", stop=_Requested())
+    train_loop.train_and_evaluate(config, workdir, mode="train", stop=_Requested())
   assert stopped.value.step == 2
   assert tf.train.latest_checkpoint(os.path.join(workdir, "checkpoints")).endswith("ckpt-2")
 

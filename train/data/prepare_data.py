@@ -35,11 +35,11 @@ import tf_frontends.legacy_keras  # noqa: F401,E402  (before TensorFlow)
 import numpy as np
 from absl import app, flags, logging
 
-from train.data import audio_io, manifests, tfrecords
+from train import atomic_json
+from train.data import audio_io, dataset_info, manifests, tfrecords
 
 FLAGS = flags.FLAGS
 
-INFO_NAME = "dataset_info.json"
 _STATE_DIR = ".prepare_state"
 _SPLIT_RE = re.compile(r"^[A-Za-z0-9_]+$")
 
@@ -144,20 +144,16 @@ def _plan_shards(split, entries, examples_per_shard, seed):
   return [[entries[i] for i in part] for part in np.array_split(order, num_shards)]
 
 
+def _write_json(path, data):
+  atomic_json.write(path, data, tmp_suffix=tfrecords.TMP_SUFFIX, indent=1, sort_keys=True)
+
+
 def _load_state(path):
   try:
     with open(path, encoding="utf-8") as f:
       return json.load(f)
   except (OSError, ValueError):
     return None
-
-
-def _write_json(path, data):
-  tmp = path + tfrecords.TMP_SUFFIX
-  with open(tmp, "w", encoding="utf-8") as f:
-    json.dump(data, f, indent=1, sort_keys=True)
-    f.write("\n")
-  os.replace(tmp, path)
 
 
 def prepare(entries: Dict[str, List[manifests.Entry]], classes: List[dict], output_dir: str, *,
@@ -252,11 +248,11 @@ def prepare(entries: Dict[str, List[manifests.Entry]], classes: List[dict], outp
   if progress:
     progress.update(0, final=True)
   info = _dataset_info(jobs, plan, classes, sample_rate, skipped, extra_info)
-  _write_json(os.path.join(output_dir, INFO_NAME), info)
+  _write_json(os.path.join(output_dir, dataset_info.FILE_NAME), info)
   if info["clipped"] and not quiet:
     logging.warning("%d file(s) exceed [-1, 1] and were clipped (listed under 'clipped' in %s), "
                     "e.g. %s (peak %.3g, %d samples). Scale float sources into [-1, 1] first.",
-                    len(info["clipped"]), INFO_NAME, info["clipped"][0]["file"],
+                    len(info["clipped"]), dataset_info.FILE_NAME, info["clipped"][0]["file"],
                     info["clipped"][0]["peak"], info["clipped"][0]["clipped_samples"])
   return info
 
@@ -391,11 +387,11 @@ def main(argv):
                  len(s["files"]), s["hours"], s["num_skipped"])
   for reason, n in sorted(info["skipped_by_reason"].items()):
     logging.info("skipped %d: %s", n, reason)
-  logging.info("Wrote %s", os.path.join(FLAGS.output_dir, INFO_NAME))
+  logging.info("Wrote %s", os.path.join(FLAGS.output_dir, dataset_info.FILE_NAME))
   empty = empty_splits(info)
   if empty:
     sys.exit("data prep failed: " + "; ".join(empty) + f" (see 'skipped' in "
-             f"{os.path.join(FLAGS.output_dir, INFO_NAME)})")
+             f"{os.path.join(FLAGS.output_dir, dataset_info.FILE_NAME)})")
 
 
 if __name__ == "__main__":

@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from train.data import input_pipeline, manifests, prepare_data
+from train.data import dataset_info, input_pipeline, manifests, prepare_data
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
 RATE, NUM_CLASSES, CROP_S = 16000, 5, 1.0
@@ -38,7 +38,7 @@ def data_dir(tmp_path_factory):
   make = lambda ks: [manifests.Entry(f"clip{k}", _labels(k), _clip(k), f"clip{k}", RATE) for k in ks]
   prepare_data.prepare({"train": make(range(24)), "eval": make(range(24, 34))}, classes, out,
                        examples_per_shard=6, quiet=True)
-  info = input_pipeline.load_dataset_info(out)
+  info = dataset_info.read(out)
   assert len(info["splits"]["train"]["files"]) == 4 and len(info["splits"]["eval"]["files"]) == 2
   return out
 
