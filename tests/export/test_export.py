@@ -16,7 +16,7 @@ from export import tflite_metadata
 from tests.hub_modules.test_classifier_module import tiny_config
 from train.data.demo import demo_data
 from train.data import dataset_info, input_pipeline
-from train import checkpoints, evaluation, models, train_loop, validation
+from train import checkpoints, evaluation, models
 from train import optimizer as optimizer_lib
 from train import workdir as workdir_lib
 

@@ -18,8 +18,7 @@ import tensorflow as tf
 from export import audax_weights
 from export import flax_msgpack
 from export import import_audax
-from train import checkpoints, evaluation, models, train_loop, validation
-from train import optimizer as optimizer_lib
+from train import checkpoints, models
 from train import workdir as workdir_lib
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))

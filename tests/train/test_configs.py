@@ -131,6 +131,7 @@ def test_bad_values_fail_validation(override, message):
     validation.validate_config(config)
 
 
+@pytest.mark.slow
 def test_binary_rejects_bad_config_before_work(tmp_path):
   workdir = tmp_path / "w"
   proc = subprocess.run(

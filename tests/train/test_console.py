@@ -9,13 +9,12 @@ import sys
 import pytest
 import tensorflow as tf
 
-from tests.train.test_trainer import REPO
-from tests.train.test_trainer import main_command
-from tests.train.test_trainer import tiny_config
-from tests.train.test_trainer import write_dataset
+from tests.harness import REPO
+from tests.harness import main_command
+from tests.harness import tiny_config
+from tests.harness import write_dataset
 from train import console
-from train import checkpoints, evaluation, models, train_loop, validation
-from train import optimizer as optimizer_lib
+from train import evaluation, models
 
 # TensorFlow's C++ log lines: "2026-11-26 17:06:29.970764: I tensorflow/core/util/port.cc:153] ..."
 TF_INFO_OR_WARNING = re.compile(r"^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\.\d+: [IW] ", re.MULTILINE)

@@ -5,9 +5,7 @@ import tensorflow as tf
 import tf_keras
 
 import tf_frontends
-from train import models
-from train import spec_augment
-from train import checkpoints, evaluation, models, train_loop, validation
+from train import models, spec_augment, train_loop
 from train import optimizer as optimizer_lib
 from train.configs import default
 from train.configs import demo

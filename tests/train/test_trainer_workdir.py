@@ -7,24 +7,16 @@ import shutil
 import signal
 import subprocess
 import sys
-import time
 
 from absl import logging as absl_logging
 import pytest
 import tensorflow as tf
+import tf_keras
 
 from export import main as export_main
-from tests.train.test_trainer import REPO, main_command, tiny_config, write_dataset
-from train import checkpoints
-from train import preemption
-from train import checkpoints, evaluation, models, train_loop, validation
-from train import optimizer as optimizer_lib
+from tests.harness import REPO, main_command, tiny_config, wait_for_line
+from train import checkpoints, evaluation, preemption, train_loop
 from train import workdir as workdir_lib
-
-
-@pytest.fixture(scope="module")
-def data_dir(tmp_path_factory):
-  return write_dataset(str(tmp_path_factory.mktemp("tones")))
 
 
 @pytest.fixture(scope="module")
@@ -215,16 +207,11 @@ def test_sigterm_saves_a_checkpoint_and_the_next_start_resumes_there(data_dir, t
                "log_every_steps": 1}
   workdir = tmp_path / "run"
   command = main_command(data_dir, workdir, overrides, "train")
-  log_path = tmp_path / "run.log"
-  with open(log_path, "w") as log:
-    proc = subprocess.Popen(command, cwd=REPO, stdout=log, stderr=subprocess.STDOUT)
-    deadline = time.time() + 300
-    while ("step 2/36" not in log_path.read_text() and proc.poll() is None
-           and time.time() < deadline):
-      time.sleep(0.05)
-    proc.send_signal(signal.SIGTERM)
-    proc.wait(timeout=120)
-  output = log_path.read_text()
+  proc = subprocess.Popen(command, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                          text=True)
+  output = wait_for_line(proc, r"step 2/36 ", timeout_s=300)
+  proc.send_signal(signal.SIGTERM)
+  output += proc.communicate(timeout=120)[0]
   assert proc.returncode == preemption.EXIT_STATUS, output[-3000:]
   latest = tf.train.latest_checkpoint(str(workdir / "checkpoints"))
   assert latest and f"SIGTERM: saved checkpoint {latest} at step" in output
@@ -234,3 +221,28 @@ def test_sigterm_saves_a_checkpoint_and_the_next_start_resumes_there(data_dir, t
                                         "train"),
                            cwd=REPO, capture_output=True, text=True, timeout=300)
   assert f"Resumed from {latest} at step {step}" in resumed.stderr, resumed.stderr[-3000:]
+
+
+def test_restoring_a_mixed_precision_run_leaves_the_global_policy_alone(trained, tmp_path):
+  """Before: restore_model set the global policy to the run's, so an export changed it for the
+  whole process."""
+  workdir = str(_copy(trained, tmp_path))
+  config = workdir_lib.load_config(workdir)
+  config.mixed_precision = "bfloat16"       # same variables (float32), other compute dtype
+  workdir_lib.write_config(workdir, config)
+  assert tf_keras.mixed_precision.global_policy().name == "float32"
+  model, _ = checkpoints.restore_model(workdir)
+  assert tf_keras.mixed_precision.global_policy().name == "float32"
+  assert model.backbone.dtype_policy.name == "mixed_bfloat16"        # the run's, kept
+  assert model.frontend.compute_dtype == "float32"
+
+
+def test_training_leaves_the_callers_config_as_given(data_dir, tmp_path):
+  """Before: the trainer wrote num_classes from dataset_info.json into the caller's config."""
+  config = tiny_config(data_dir)
+  config.num_train_steps = 1
+  given = config.to_dict()
+  workdir = str(tmp_path / "run")
+  train_loop.train_and_evaluate(config, workdir, mode="train")
+  assert config.to_dict() == given and config.model.num_classes == -1
+  assert workdir_lib.load_config(workdir).model.num_classes == 3      # decided once, recorded

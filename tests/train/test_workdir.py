@@ -4,9 +4,8 @@ import json
 import pytest
 import tensorflow as tf
 
-from tests.train.test_trainer import tiny_config
-from train import checkpoints, evaluation, models, train_loop, validation
-from train import optimizer as optimizer_lib
+from tests.harness import tiny_config
+from train import models
 from train import workdir as workdir_lib
 
 CLASSES = [{"index": 0, "id": "/m/a", "display_name": "A, with comma"},
