@@ -30,7 +30,7 @@ def run_export(*args, timeout=600):
 
 
 def make_workdir(workdir, data_dir, *, with_checkpoint=True):
-  """A workdir laid out as train.trainer writes one: config.json, checkpoints/, best/,
+  """A workdir laid out as train.train_loop writes one: config.json, checkpoints/, best/,
   eval_results.json. The model is untrained; its head is rescaled so that scores
   depend on the clip and spread out (an untrained head gives ~0.5 everywhere, and
   agreement of quantised models with ties would mean nothing)."""

@@ -117,6 +117,11 @@ def tidy(audio: np.ndarray, threshold: float = 1e-3) -> np.ndarray:
   return (audio / peak).astype(np.float32)
 
 
+def load_tidy(folder: str, name: str, sample_rate: int) -> np.ndarray:
+  """A recording of a Debian package's folder, decoded, resampled and tidied."""
+  return tidy(audio_io.load_clip(os.path.join(folder, name), sample_rate))
+
+
 def sonic_pi_sources(sample_rate: int):
   sources = []
   for name in sorted(os.listdir(SONIC_PI_DIR)):
@@ -124,7 +129,7 @@ def sonic_pi_sources(sample_rate: int):
     label = next((lab for prefix, lab in _SONIC_PI_RULES if stem.startswith(prefix)), None)
     if label is None or ext not in (".flac", ".wav"):
       continue
-    audio = tidy(audio_io.load_clip(os.path.join(SONIC_PI_DIR, name), sample_rate))
+    audio = load_tidy(SONIC_PI_DIR, name, sample_rate)
     if audio.size > sample_rate // 20:
       sources.append(Source(f"sonic-pi/{stem}", label, audio))
   return sources
