@@ -3,7 +3,7 @@ r"""The LEAF paper's frontend comparison at demo scale: every frontend + Efficie
   python benchmarks/frontend_quality.py --data_dir=demo_out/demo_data --output_dir=/tmp/quality \
       [--frontends=leaf,sincnet,sincnet_plus,tdfbanks,mel] [--seeds=0,1,2] [--num_epochs=4]
 
-Each (frontend, seed) trains `train/configs/demo_<frontend>.py` (the same recipe for all) in its
+Each (frontend, seed) trains `train/configs/demo.py:<frontend>` (the same recipe for all) in its
 own process (`python -m train.main`, so no global state is shared between runs), then the table
 gives mean +- std over seeds of the full-clip and centre-crop mAP / mAUC / d' of the demo eval
 split and the training throughput (samples/s, mean of the logged rates after the first loop,
@@ -53,7 +53,7 @@ def train_one(frontend, seed, args) -> dict:
   workdir = os.path.join(args.output_dir, f"{frontend}_seed{seed}")
   results_path = os.path.join(workdir, "eval_results.json")
   if not os.path.exists(results_path):
-    command = [sys.executable, "-m", "train.main", f"--config=train/configs/demo_{frontend}.py",
+    command = [sys.executable, "-m", "train.main", f"--config=train/configs/demo.py:{frontend}",
                f"--workdir={workdir}", f"--config.dataset.data_dir={os.path.abspath(args.data_dir)}",
                f"--config.seed={seed}", f"--config.num_epochs={args.num_epochs}",
                f"--config.eval_every_epochs={args.num_epochs}"]
@@ -71,7 +71,7 @@ def _mean_std(values):
 
 def main():
   parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-  parser.add_argument("--data_dir", required=True, help="The demo set (python -m train.demo_data).")
+  parser.add_argument("--data_dir", required=True, help="The demo set (python -m train.data.demo.demo_data).")
   parser.add_argument("--output_dir", required=True, help="One workdir per (frontend, seed).")
   parser.add_argument("--frontends", default=",".join(FRONTENDS))
   parser.add_argument("--seeds", default="0,1,2")

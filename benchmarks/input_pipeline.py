@@ -2,7 +2,7 @@ r"""Input pipeline supply vs. LEAF + EfficientNet-B0 train-step demand, in clips
 
     .venv/bin/python benchmarks/input_pipeline.py [--data_dir DIR] [--batch 32 --seconds 5]
 
-Supply: train.input_pipeline in "train" mode (shuffle, decode_wav, random 5 s crop, batch), in a
+Supply: train.data.input_pipeline in "train" mode (shuffle, decode_wav, random 5 s crop, batch), in a
 process limited to ONE core (TF inter/intra-op pools and tf.data's private pool of size 1), median
 clips/s over `repeats` timed windows after a warm-up. Demand: one training step (forward, sigmoid
 BCE, gradients, AdamW update) of the default config's classifier (LEAF, EfficientNet-B0,
@@ -27,7 +27,7 @@ def supply(args):
   import tensorflow as tf
   tf.config.threading.set_inter_op_parallelism_threads(1)
   tf.config.threading.set_intra_op_parallelism_threads(1)
-  from train import input_pipeline
+  from train.data import input_pipeline
   options = tf.data.Options()
   options.threading.private_threadpool_size = 1
   options.threading.max_intra_op_parallelism = 1
@@ -114,7 +114,7 @@ def main():
     if not args.data_dir:
       args.data_dir = os.path.join(tmp, "demo")
       print(f"building the demo set in {args.data_dir} ...", flush=True)
-      subprocess.run([sys.executable, "-m", "train.demo_data", f"--output_dir={args.data_dir}"],
+      subprocess.run([sys.executable, "-m", "train.data.demo.demo_data", f"--output_dir={args.data_dir}"],
                      cwd=ROOT, check=True, capture_output=True)
     pipeline = _run_phase("supply", args)
     step = _run_phase("demand", args)

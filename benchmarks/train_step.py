@@ -1,17 +1,17 @@
-r"""Training throughput (samples/s) of frontend + EfficientNet-B0, side by side.
+r"""Training throughput (samples/s) of frontend + backbone (EfficientNet-B0 by default), side by side.
 
     .venv/bin/python benchmarks/train_step.py [--frontends mel,leaf,efficientleaf]
-        [--crop_seconds 1,5 --batch 16 --steps 5 --repeats 5]
+        [--crop_seconds 1,5 --batch 16 --steps 5 --repeats 5 --backbone efficientnet]
 
-The step is the trainer's own (train.trainer.make_train_loop: forward with
+The step is the trainer's own (train.train_loop.make_train_loop: forward with
 SpecAugment and dropout, sigmoid BCE, gradients, AdamW with the warm-up + cosine
-schedule) on the demo config (train/configs/demo_leaf.py: 9 classes, B0 without
-stochastic depth), with only the frontend and the crop length changed. Input is
+schedule) on the demo config (train/configs/demo.py: 9 classes, no stochastic depth) with
+the frontend, the backbone (`config.model.backbone`) and the crop length changed. Input is
 synthetic (noise, random labels), already in memory, so the input pipeline is
 not measured (benchmarks/input_pipeline.py does that). All runs are compiled
 first, then timed round-robin `repeats` times (`steps` steps per timing), so load
 on a shared machine hits them alike; the table gives median samples/s and the
-ratio to mel + B0 at the same crop length.
+ratio to mel + the same backbone at the same crop length.
 """
 import argparse
 import os
@@ -26,30 +26,31 @@ import tensorflow as tf  # noqa: E402
 
 import tf_frontends  # noqa: E402
 from benchmarks import frontends as frontends_benchmark  # noqa: E402
-from train import trainer  # noqa: E402
-from train.configs import default  # noqa: E402
-from train.configs import demo_leaf  # noqa: E402
+from train import models  # noqa: E402
+from train import optimizer as optimizer_lib  # noqa: E402
+from train import train_loop  # noqa: E402
+from train.configs import demo  # noqa: E402
 
 NUM_CLASSES = 9
 
 
-def make_run(frontend: str, crop_seconds: float, batch: int, steps: int):
+def make_run(frontend: str, backbone: str, crop_seconds: float, batch: int, steps: int):
   """(train_loop, iterator, steps tensor) for one frontend at one crop length."""
-  config = demo_leaf.get_config()
-  config.frontend = default.frontend_config(frontend, n_filters=config.frontend.n_filters)
+  config = demo.get_config(frontend)
+  config.model.backbone = backbone
   config.dataset.crop_seconds = crop_seconds
   config.batch_size = batch
   config.model.num_classes = NUM_CLASSES
   strategy = tf.distribute.get_strategy()
-  model = trainer.build_model(config)
-  optimizer, _ = trainer.create_optimizer(config, model, steps_per_epoch=100, total_steps=1000)
+  model = models.build_model(config)
+  optimizer, _ = optimizer_lib.create_optimizer(config, model, steps_per_epoch=100, total_steps=1000)
   rng = np.random.default_rng(0)
   audio = rng.uniform(-0.5, 0.5, (batch, int(crop_seconds * 16000))).astype(np.float32)
   labels = (rng.random((batch, NUM_CLASSES)) < 0.3).astype(np.float32)
   dataset = tf.data.Dataset.from_tensors({"audio": audio, "labels": labels}).repeat()
   iterator = iter(strategy.experimental_distribute_dataset(dataset))
   step = tf.Variable(0, dtype=tf.int64)
-  loop = trainer.make_train_loop(model, optimizer, strategy, step, config)
+  loop = train_loop.make_train_loop(model, optimizer, strategy, step, config)
   return loop, iterator, tf.constant(steps)
 
 
@@ -58,6 +59,7 @@ def main():
   parser.add_argument("--frontends", default="mel,leaf,efficientleaf",
                       help="comma-separated tf_frontends names (unknown ones are skipped, named)")
   parser.add_argument("--crop_seconds", default="1,5", help="comma-separated crop lengths")
+  parser.add_argument("--backbone", default="efficientnet", help="efficientnet (B0) | resnet | mobilenet")
   parser.add_argument("--batch", type=int, default=16)
   parser.add_argument("--steps", type=int, default=5, help="training steps per timing")
   parser.add_argument("--repeats", type=int, default=5)
@@ -67,7 +69,7 @@ def main():
   names = [name for name in names if name in tf_frontends.FRONTENDS]
   crops = [float(value) for value in args.crop_seconds.split(",")]
 
-  runs = {(name, crop): make_run(name, crop, args.batch, args.steps)
+  runs = {(name, crop): make_run(name, args.backbone, crop, args.batch, args.steps)
           for crop in crops for name in names}
   for loop, iterator, steps in runs.values():   # trace, compile and warm up
     float(loop(iterator, steps))
@@ -81,11 +83,13 @@ def main():
 
   print(f"CPU: {frontends_benchmark.cpu_description()}; "
         f"{frontends_benchmark.onednn_description()}; TF {tf.__version__}")
-  print(f"frontend + EfficientNet-B0 training step (demo config, {NUM_CLASSES} classes), batch "
+  backbone = dict(demo.get_config().model[args.backbone])       # its arguments, for the header
+  print(f"frontend + {args.backbone} {backbone} training step (demo config, {NUM_CLASSES} "
+        f"classes), batch "
         f"{args.batch}, median of {args.repeats} x {args.steps} steps")
   if missing:
     print(f"not in tf_frontends.FRONTENDS, skipped: {', '.join(missing)}")
-  print(f"{'frontend':14s} {'crop s':>7s} {'samples/s':>10s} {'x mel + B0':>11s}")
+  print(f"{'frontend':14s} {'crop s':>7s} {'samples/s':>10s} {'x mel':>11s}")
   for name, crop in runs:
     mel = rate.get(("mel", crop))
     ratio = f"{rate[(name, crop)] / mel:11.2f}" if mel else f"{'-':>11s}"

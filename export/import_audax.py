@@ -5,7 +5,7 @@ python -m export.import_audax --checkpoint=PATH/best_ckpt_XXXX \
     [--data_dir=AUDIOSET_TFRECORDS]
 
 The workdir is what train.main writes: config.json (train/configs/
-audax_efficientnetb0_audioset_<frontend>.py with the checkpoint's sizes), run_info.json
+audioset.py:<frontend>,audax with the checkpoint's sizes), run_info.json
 (classes, sample rate, crop length, model fingerprint), and the weights as step 0 in
 checkpoints/ and best/. So `train.main --mode=eval` evaluates it, `train.main` with the
 same config fine-tunes it, and `export.main` exports it. The weights are copied
@@ -39,15 +39,15 @@ import tensorflow as tf
 from export import audax_weights
 from export import flax_msgpack
 from tf_frontends import compression
-from train import manifests
-from train import trainer
+from train.data import manifests
+from train import checkpoints
+from train import models
+from train import optimizer as optimizer_lib
 from train import workdir as workdir_lib
-from train.configs import audax_efficientnetb0_audioset_leaf
-from train.configs import audax_efficientnetb0_audioset_sincnet
+from train.configs import audioset
 
-# audax frontend class -> (our frontend name, config module, its filter parameter)
-FRONTENDS = {"Leaf": ("leaf", audax_efficientnetb0_audioset_leaf, "gabor_kernel"),
-             "SincNet": ("sincnet", audax_efficientnetb0_audioset_sincnet, "sinc_kernel")}
+# audax frontend class -> (our frontend name, its filter parameter)
+FRONTENDS = {"Leaf": ("leaf", "gabor_kernel"), "SincNet": ("sincnet", "sinc_kernel")}
 # audax frontend_args we carry over / that only shape the (replaced) initial values.
 FRONTEND_ARGS = ("n_filters", "sample_rate", "window_len", "window_stride")
 INIT_ONLY_ARGS = ("min_freq", "max_freq", "complex_conv_init")
@@ -66,14 +66,14 @@ def _infer_run(params: dict, source: str) -> dict:
     raise BadAudaxRun(f"{source}: no params/frontend: not a LEAF or SincNet model (a "
                       "spectrogram model?); only audax's Leaf and SincNet frontends are supported")
   conv = frontend_params.get("complex_conv", {})
-  for name, (_, _, kernel_name) in FRONTENDS.items():
+  for name, (_, kernel_name) in FRONTENDS.items():
     if kernel_name in conv:
       frontend = name
       break
   else:
     raise BadAudaxRun(f"{source}: unknown frontend (params/frontend/complex_conv holds "
                       f"{sorted(conv)}); supported: {sorted(FRONTENDS)}")
-  n_filters = int(np.shape(conv[FRONTENDS[frontend][2]])[0])
+  n_filters = int(np.shape(conv[FRONTENDS[frontend][1]])[0])
   return {"frontend": frontend, "frontend_args": {"n_filters": n_filters},
           "num_classes": _num_outputs(params, source), **SEED_RECIPE}
 
@@ -128,10 +128,10 @@ def describe_run(audax_config: dict, source: str) -> dict:
 
 
 def ported_config(run: dict, data_dir: str = ""):
-  """Our ConfigDict for the run: the audax_* config file, sized as the checkpoint."""
-  name, config_module, _ = FRONTENDS[run["frontend"]]
-  config = config_module.get_config()
-  config.frontend.name = name
+  """Our ConfigDict for the run: train/configs/audioset.py:<frontend>,audax, sized as the
+  checkpoint."""
+  name, _ = FRONTENDS[run["frontend"]]
+  config = audioset.get_config(f"{name},audax")
   config.frontend.update(run["frontend_args"])
   config.model.num_classes = run["num_classes"]
   config.model.multi_label = run["multi_label"]
@@ -183,7 +183,7 @@ def build_model(checkpoint: str, audax_config: str = "", data_dir: str = ""):
   """(model with the checkpoint's weights, our config, run description, audax state)."""
   state, run, source = load_checkpoint(checkpoint, audax_config)
   config = ported_config(run, data_dir)
-  model = trainer.build_model(config, run["sample_rate"])
+  model = models.build_model(config, run["sample_rate"])
   arrays = checkpoint_arrays(state)
   what = (f"audax EfficientNet-B0 + {run['frontend']} with {run['frontend_args']['n_filters']} "
           f"filters and {run['num_classes']} classes (from {source})")
@@ -200,11 +200,11 @@ def _write_workdir(tmp: str, model, config, run, classes, provenance: dict) -> N
   workdir_lib.write_run_info(tmp, classes=classes, sample_rate=run["sample_rate"],
                              crop_seconds=run["crop_seconds"], multi_label=run["multi_label"],
                              model_fingerprint=workdir_lib.model_fingerprint(model))
-  optimizer, _ = trainer.create_optimizer(config, model, 1, 1)
+  optimizer, _ = optimizer_lib.create_optimizer(config, model, 1, 1)
   optimizer.build(model.trainable_variables)       # slots exist, as the trainer restores them
   step = tf.Variable(0, dtype=tf.int64, trainable=False, name="step")
   checkpoint = tf.train.Checkpoint(model=model, optimizer=optimizer, step=step)
-  for name in ("checkpoints", "best"):
+  for name in (checkpoints.CHECKPOINTS_DIR, checkpoints.BEST_DIR):
     tf.train.CheckpointManager(checkpoint, os.path.join(tmp, name), max_to_keep=1).save(0)
   with open(os.path.join(tmp, "imported_from.json"), "w", encoding="utf-8") as f:
     json.dump(provenance, f, indent=2)

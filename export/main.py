@@ -47,6 +47,10 @@ from export import verify
 from hub_modules import classifier_module
 from hub_modules import frontend_module
 from hub_modules import reusable
+from train import checkpoints
+from train import workdir as workdir_lib
+from train.data import dataset_info
+from train.data import input_pipeline
 
 FORMATS = ("saved_model", "tflite", "tflite_dynamic_range", "tflite_int8")
 QUANTIZATION_OF_FORMAT = {"tflite": "float", "tflite_dynamic_range": "dynamic_range",
@@ -74,7 +78,6 @@ def define_flags():
 
 def eval_clips(data_dir: str, split: str, sample_rate: int, num_samples: int, num_clips: int):
   """(waveforms [N, num_samples], labels [N, C]): centre crops of the first eval clips."""
-  from train import input_pipeline  # pylint: disable=import-outside-toplevel
   ds = input_pipeline.make_dataset(
       data_dir, split, batch_size=min(num_clips, 64),
       crop_seconds=num_samples / sample_rate, mode="eval")
@@ -111,12 +114,10 @@ def verification_clips(config, run_info: dict, workdir: str, data_dir: str, num_
                        num_clips: int):
   """(waveforms, labels or None, where they came from): the run's eval split when its data
   (with the run's classes) is at hand, else synthetic clips."""
-  from train import input_pipeline  # pylint: disable=import-outside-toplevel
-  from train import workdir as workdir_lib  # pylint: disable=import-outside-toplevel
   data_dir = data_dir or config.dataset.data_dir
   split = config.dataset.eval_split
-  if data_dir and tf.io.gfile.exists(os.path.join(data_dir, "dataset_info.json")):
-    workdir_lib.check_data_matches(run_info, input_pipeline.load_dataset_info(data_dir),
+  if dataset_info.exists(data_dir):
+    workdir_lib.check_data_matches(run_info, dataset_info.read(data_dir),
                                    data_dir, workdir)
     waveforms, labels = eval_clips(data_dir, split, run_info["sample_rate"], num_samples,
                                    num_clips)
@@ -182,8 +183,6 @@ def export(workdir: str, output_dir: str, *, checkpoint: str = "best", formats=F
            num_representative_clips: int = 32, latency_repeats: int = 10,
            overwrite: bool = False, data_dir: str = "") -> dict:
   """Writes OUT (see the module doc); returns the verification report."""
-  from train import trainer  # pylint: disable=import-outside-toplevel
-  from train import workdir as workdir_lib  # pylint: disable=import-outside-toplevel
   unknown = sorted(set(formats) - set(FORMATS))
   if unknown or not formats:
     raise ValueError(f"Unknown formats {unknown}; choose from {list(FORMATS)}.")
@@ -191,12 +190,13 @@ def export(workdir: str, output_dir: str, *, checkpoint: str = "best", formats=F
   output_dir_lib.check(output_dir, workdir, overwrite)
   for path in output_dir_lib.clean_leftovers(output_dir):
     logging.info("Removed %s, left by a killed export.", path)
-  model, config, path = trainer.restore_run(workdir, checkpoint)
+  model, config, path = checkpoints.restore_run(workdir, checkpoint)
   run_info = workdir_lib.read_run_info(workdir)
   checkpoint = os.path.relpath(path, workdir) if checkpoint in ("best", "latest") else path
   classes = run_info["classes"]
   sample_rate = int(run_info["sample_rate"])
-  num_samples = int(round((tflite_seconds or run_info["crop_seconds"]) * sample_rate))
+  num_samples = input_pipeline.crop_length_samples(tflite_seconds or run_info["crop_seconds"],
+                                                  sample_rate)
   num_classes = int(model.num_classes)
   min_samples = frontend_module.frontend_min_samples(model.frontend)
 
@@ -222,7 +222,8 @@ def export(workdir: str, output_dir: str, *, checkpoint: str = "best", formats=F
     if "saved_model" in formats:
       savedmodel_fns, frontend_report = _write_hub_modules(
           model, classes, min_samples, tmp_dir, files, sizes, waveforms[:8],
-          window_samples=int(round(config.dataset.crop_seconds * sample_rate)))
+          window_samples=input_pipeline.crop_length_samples(config.dataset.crop_seconds,
+                                                            sample_rate))
     quantizations = [QUANTIZATION_OF_FORMAT[f] for f in FORMATS
                      if f in formats and f in QUANTIZATION_OF_FORMAT]
     metadata = dict(classes=classes, sample_rate=sample_rate,

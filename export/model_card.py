@@ -5,6 +5,7 @@ from typing import Optional
 from export import verify
 from hub_modules import classifier_module
 from hub_modules import reusable
+from train.data import input_pipeline
 
 
 def _metrics_table(eval_results: Optional[dict]) -> str:
@@ -50,13 +51,13 @@ def render(*, config, classes, eval_results: Optional[dict], verification: Optio
   backbone = config.model.backbone
   backbone_args = dict(config.model.get(backbone, {}))
   class_rows = "\n".join(f"| {c['index']} | `{c['id']}` | {c['display_name']} |" for c in classes)
-  activation = "sigmoid (multi-label)" if multi_label else "softmax (single-label)"
+  activation = classifier_module.activation_name(multi_label)
   listing = "\n".join(f"- `{path}`: {what}" for what, path in files.items())
   tflite_path = files.get("TFLite float32", "tflite/model_float32.tflite")
   task_path = files.get("MediaPipe AudioClassifier float32", "tflite/mediapipe_float32.tflite")
   task_file = task_path.split("/")[-1]
   task_stem = task_file.rsplit(".", 1)[0]
-  window_samples = int(round(config.dataset.crop_seconds * sample_rate))
+  window_samples = input_pipeline.crop_length_samples(config.dataset.crop_seconds, sample_rate)
   max_clip_samples = max(classifier_module.MAX_CLIP_SECONDS * sample_rate, window_samples)
   max_abs = reusable.MAX_ABS_AMPLITUDE
   return f"""# {frontend['name']} + {backbone} audio classifier

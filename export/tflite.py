@@ -38,6 +38,7 @@ from tensorflow.python.framework import convert_to_constants
 from tensorflow.python.grappler import tf_optimizer
 
 from hub_modules.reusable import MAX_ABS_AMPLITUDE
+from train.data import input_pipeline
 
 SIGNATURE_KEY = "classify"
 INPUT_NAME = "waveform"
@@ -331,6 +332,6 @@ def fit_length(waveform: np.ndarray, num_samples: int) -> np.ndarray:
   """Centre-crops or zero-pads (at the end) a 1-D waveform to num_samples."""
   waveform = np.asarray(waveform, np.float32).reshape(-1)
   if waveform.shape[0] >= num_samples:
-    start = (waveform.shape[0] - num_samples) // 2
+    start = int(input_pipeline.centre_offset(waveform.shape[0], num_samples))
     return waveform[start:start + num_samples]
   return np.pad(waveform, (0, num_samples - waveform.shape[0]))

@@ -23,6 +23,7 @@ import numpy as np
 from tensorflow.lite.python import schema_py_generated as schema
 from tensorflow.lite.tools import flatbuffer_utils
 
+from hub_modules import classifier_module
 from hub_modules.reusable import MAX_ABS_AMPLITUDE
 
 METADATA_NAME = "TFLITE_METADATA"
@@ -233,7 +234,7 @@ def add_metadata(model: bytes, *, classes: Sequence[dict], name: str, descriptio
                                      "training data's terms") -> tuple:
   """(the model with metadata and labels, the MediaPipe task model: scores only)."""
   fields = {"num_classes": len(classes),
-            "activation": "sigmoid (multi-label)" if multi_label else "softmax (single-label)"}
+            "activation": classifier_module.activation_name(multi_label)}
   common = dict(name=name, description=description, version=version, author=author,
                 license_text=license_text, sample_rate=sample_rate, num_samples=num_samples)
   files = {LABELS_FILE: labels_text(classes)}

@@ -15,6 +15,8 @@ from typing import Callable, Dict
 
 import numpy as np
 
+from train import metrics
+
 FLOAT_TFLITE_GOAL = 1e-4       # max abs difference of scores and logits
 SMOKE_SIGNALS = ("silence", "white_noise", "sine_440hz")
 
@@ -71,7 +73,6 @@ def mean_average_precision(labels, scores: np.ndarray):
   """mAP, or None without labels (clips synthesised because the data folder is gone)."""
   if labels is None:
     return None
-  from train import metrics  # pylint: disable=import-outside-toplevel
   return metrics.audioset_metrics(labels, scores)["mAP"]
 
 

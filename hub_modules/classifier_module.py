@@ -52,12 +52,16 @@ def default_classes(num_classes: int) -> list:
           for i in range(num_classes)]
 
 
+def activation_name(multi_label: bool) -> str:
+  """How scores come from logits (AudioClassifier.scores), as model cards and metadata say it."""
+  return "sigmoid (multi-label)" if multi_label else "softmax (single-label)"
+
+
 def classifier_outputs(model, waveform, training=False) -> dict:
   """The module's output dict from an AudioClassifier (train.models contract)."""
   outputs = model.compute_outputs(waveform, training=training)
   logits = outputs["logits"]
-  scores = tf.sigmoid(logits) if model.multi_label else tf.nn.softmax(logits)
-  return {"scores": scores, "logits": logits,
+  return {"scores": model.scores(logits), "logits": logits,
           "embedding": outputs["embedding"], "features": outputs["features"]}
 
 

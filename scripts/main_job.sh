@@ -10,11 +10,11 @@ mkdir -p "$OUT"
 # (~10 min on 2 idle CPU cores; a rerun resumes from the last checkpoint), then an evaluation of
 # the best checkpoint next to random scores.
 if [ ! -f "$OUT/demo_data/dataset_info.json" ]; then
-  .venv/bin/python -m train.demo_data --output_dir="$OUT/demo_data"
+  .venv/bin/python -m train.data.demo.demo_data --output_dir="$OUT/demo_data"
 fi
-.venv/bin/python -m train.main --config=train/configs/demo_leaf.py --workdir="$OUT/demo_leaf" \
+.venv/bin/python -m train.main --config=train/configs/demo.py:leaf --workdir="$OUT/demo_leaf" \
     --config.dataset.data_dir="$OUT/demo_data" --mode=train_and_eval
-.venv/bin/python -m train.main --config=train/configs/demo_leaf.py --workdir="$OUT/demo_leaf" \
+.venv/bin/python -m train.main --config=train/configs/demo.py:leaf --workdir="$OUT/demo_leaf" \
     --config.dataset.data_dir="$OUT/demo_data" --mode=eval
 
 # --- export (issue 5): the demo model as TF-Hub modules and TFLite models, verified -------------

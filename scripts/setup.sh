@@ -35,7 +35,7 @@ if [ ! -f "$stamp" ]; then
 fi
 # --- end Python ---------------------------------------------------------------------------------
 
-# --- demo data: Debian packages (issue 3; owned by train/demo_data.py) -------------------------
+# --- demo data: Debian packages (issue 3; owned by train/data/demo/demo_data.py) -------------
 # Real recordings and synthesizers the embedded demo set is built from. Skipped when installed.
 demo_packages="sonic-pi-samples espeak-ng flite fluidsynth timgm6mb-soundfont fluid-soundfont-gm musescore-general-soundfont-small hydrogen-drumkits"
 missing=""

@@ -2,6 +2,8 @@
 
     candidates(workdir, "best" | "latest" | PATH)   checkpoint paths to try, newest first
     restore(checkpoint, model, paths)              the first readable one, model weights checked
+    restore_run(workdir, "best" | "latest" | PATH) (model, config, path) from the workdir alone
+    read_best_map(workdir) / write_best(...)       the mAP of WORKDIR/best (best.json)
 
 "best" is WORKDIR/best, falling back to WORKDIR/checkpoints when the run never evaluated;
 "latest" is WORKDIR/checkpoints; a PATH (a checkpoint prefix) is that one alone. A damaged
@@ -11,15 +13,19 @@ frontend, another filter count, another run) is refused before anything is assig
 are complete for the model. Optimizer state may be absent (an imported or best/ checkpoint);
 then the optimizer starts fresh, with a warning.
 """
+import json
 import os
 
 from absl import logging
 import tensorflow as tf
 
+from train import atomic_json
+from train import models
 from train import workdir as workdir_lib
 
 CHECKPOINTS_DIR = "checkpoints"
 BEST_DIR = "best"
+BEST_NAME = "best.json"      # in BEST_DIR: {"step", "mAP"} of its checkpoint
 # Reading a truncated or corrupt checkpoint raises one of these.
 _DAMAGED = (tf.errors.OpError, IndexError, ValueError, UnicodeDecodeError)
 
@@ -114,3 +120,48 @@ def restore(checkpoint: tf.train.Checkpoint, model, paths, *,
       logging.warning("Restored %s instead of the damaged %s.", path, ", ".join(damaged))
     return path
   raise IOError(f"Every checkpoint is damaged: {', '.join(damaged)}")
+
+
+def restore_run(workdir: str, which: str = "best"):
+  """(model, config, checkpoint path) of a run, restored from the workdir alone.
+
+  which: "best" (WORKDIR/best, else the latest), "latest" (WORKDIR/checkpoints) or a
+  checkpoint path; a damaged checkpoint falls back to the previous one. Raises
+  CheckpointMismatchError when the checkpoint or the config.json holds another model than
+  the one the run trained (run_info.json's fingerprint). The model's layers take the run's
+  mixed-precision policy; the process's global policy is left unchanged.
+  """
+  config = workdir_lib.load_config(workdir)
+  info = workdir_lib.read_run_info(workdir)
+  paths = candidates(workdir, which)
+  model = models.build_model(config, info["sample_rate"])
+  fingerprint = workdir_lib.model_fingerprint(model)
+  if fingerprint != info["model_fingerprint"]:
+    raise CheckpointMismatchError(
+        f"{os.path.join(workdir, workdir_lib.CONFIG_NAME)} builds a model (fingerprint "
+        f"{fingerprint}) other than the one trained in {workdir} ({workdir_lib.RUN_INFO_NAME}: "
+        f"{info['model_fingerprint']}).")
+  step = tf.Variable(0, dtype=tf.int64)
+  path = restore(tf.train.Checkpoint(model=model, step=step), model, paths,
+                 model_description=f"the model of workdir {workdir}")
+  logging.info("Restored %s (step %d)", path, int(step.numpy()))
+  return model, config, path
+
+
+def restore_model(workdir: str, which: str = "best"):
+  """(model, config) of a run (restore_run without the path)."""
+  model, config, _ = restore_run(workdir, which)
+  return model, config
+
+
+def read_best_map(workdir: str) -> float:
+  """The centre-crop mAP of WORKDIR/best's checkpoint; -1 when the run has none yet."""
+  path = os.path.join(workdir, BEST_DIR, BEST_NAME)
+  if not tf.io.gfile.exists(path):
+    return -1.0
+  with tf.io.gfile.GFile(path) as f:
+    return json.load(f)["mAP"]
+
+
+def write_best(workdir: str, step: int, best_map: float) -> None:
+  atomic_json.write(os.path.join(workdir, BEST_DIR, BEST_NAME), {"step": step, "mAP": best_map})

@@ -1,6 +1,6 @@
 r"""Trains and evaluates an audio classifier (frontend + tf-models backbone).
 
-python -m train.main --config=train/configs/demo_leaf.py --workdir=/tmp/demo_leaf \
+python -m train.main --config=train/configs/demo.py:leaf --workdir=/tmp/demo_leaf \
     [--mode=train|eval|train_and_eval] [--config.batch_size=16] [--tpu=grpc://...]
 
 The strategy: --tpu -> TPUStrategy; TF_CONFIG with several tasks -> MultiWorkerMirrored;
@@ -17,12 +17,14 @@ from absl import logging
 from ml_collections import config_flags
 
 from train import preemption
-from train import trainer
+from train import evaluation
+from train import train_loop
+from train import validation
 from train import workdir as workdir_lib
 
 FLAGS = flags.FLAGS
 flags.DEFINE_string("workdir", None, "Checkpoints, config.json, eval_results.json, TensorBoard logs.")
-flags.DEFINE_enum("mode", "train_and_eval", list(trainer.MODES), "What to run.")
+flags.DEFINE_enum("mode", "train_and_eval", list(validation.MODES), "What to run.")
 flags.DEFINE_string("tpu", "", "TPU name or grpc:// address; empty: no TPU.")
 config_flags.DEFINE_config_file("config", None, "Config file (ml_collections).", lock_config=True)
 flags.mark_flags_as_required(["config", "workdir"])
@@ -32,11 +34,11 @@ console.define_verbose_flag()
 def main(argv):
   if len(argv) > 1:
     raise app.UsageError(f"Unexpected arguments: {argv[1:]}")
-  trainer.validate_config(FLAGS.config)     # fail before TF allocates anything
+  validation.validate_config(FLAGS.config)     # fail before TF allocates anything
   try:
     with preemption.SigtermFlag() as sigterm:
-      results = trainer.train_and_evaluate(FLAGS.config, FLAGS.workdir, FLAGS.mode, FLAGS.tpu,
-                                           stop=sigterm)
+      results = train_loop.train_and_evaluate(FLAGS.config, FLAGS.workdir, FLAGS.mode,
+                                              FLAGS.tpu, stop=sigterm)
   except preemption.Preempted as e:
     logging.warning("%s", e)
     sys.exit(preemption.EXIT_STATUS)
@@ -44,7 +46,7 @@ def main(argv):
     print(f"train failed: {e}", file=sys.stderr, flush=True)
     sys.exit(1)
   if "centre_crop" in results:
-    print(trainer.format_results(results), flush=True)
+    print(evaluation.format_results(results), flush=True)
   logging.info("done")
 
 

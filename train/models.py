@@ -8,13 +8,15 @@
       -> global average pool (float32)                embedding [batch, D]
       -> dropout -> Dense(num_classes, float32)       logits    [batch, C]
 
-`create_model(config)` builds it from a run's ConfigDict (see configs/default.py);
-export rebuilds the same way from the workdir's config.json.
+`create_model(config)` builds it from a run's ConfigDict (see configs/default.py), whose
+model.num_classes the trainer has resolved (from the data or the workdir; this module reads no
+files); `build_model(config, sample_rate)` also creates its variables, under the config's
+mixed-precision policy, leaving the process's global policy as it was. Export rebuilds the same
+way from the workdir's config.json.
 """
 from __future__ import annotations  # `X | None` annotations on Python 3.9
 
-import json
-import os
+import contextlib
 
 import tensorflow as tf
 import tf_keras
@@ -24,6 +26,10 @@ from official.vision.modeling.backbones import resnet
 
 import tf_frontends
 from train import spec_augment as spec_augment_lib
+from train.data import input_pipeline
+
+# config.mixed_precision -> the Keras policy its model's layers are built with
+PRECISION_POLICIES = {"": "float32", "bfloat16": "mixed_bfloat16", "float16": "mixed_float16"}
 
 
 def _efficientnet(input_specs, stochastic_depth, use_sync_bn, **kwargs):
@@ -110,19 +116,6 @@ class AudioClassifier(tf_keras.Model):
     return tf.sigmoid(logits) if self.multi_label else tf.nn.softmax(logits)
 
 
-def num_classes_from_config(config) -> int:
-  """config.model.num_classes if set (> 0), else the count in dataset_info.json."""
-  if config.model.num_classes > 0:
-    return int(config.model.num_classes)
-  data_dir = config.dataset.data_dir
-  if not data_dir:
-    raise ValueError("config.model.num_classes is unset and config.dataset.data_dir "
-                     "is empty: cannot tell the number of classes")
-  path = os.path.join(data_dir, "dataset_info.json")
-  with tf.io.gfile.GFile(path) as f:
-    return len(json.load(f)["classes"])
-
-
 def frontend_kwargs(config) -> dict:
   kwargs = config.frontend.to_dict()
   kwargs.pop("name")
@@ -136,6 +129,9 @@ def create_frontend(config) -> tf_keras.layers.Layer:
 
 def create_model(config) -> AudioClassifier:
   """Builds (without weights) the classifier a run's config describes."""
+  if config.model.num_classes < 1:
+    raise ValueError(f"config.model.num_classes={config.model.num_classes}: the caller resolves "
+                     "it (from the data's dataset_info.json or the workdir) before building")
   frontend = create_frontend(config)
   num_bins = int(config.frontend.n_filters)
   model_config = config.model
@@ -151,6 +147,28 @@ def create_model(config) -> AudioClassifier:
     kwargs.pop("enabled")
     augment = spec_augment_lib.SpecAugment(dtype="float32", **kwargs)
   return AudioClassifier(
-      frontend, backbone, num_classes_from_config(config),
+      frontend, backbone, model_config.num_classes,
       dropout=model_config.dropout, spec_augment=augment,
       multi_label=model_config.multi_label, name="audio_classifier")
+
+
+@contextlib.contextmanager
+def precision_policy(mixed_precision: str):
+  """Layers built inside take the policy of config.mixed_precision; the global one is restored
+  on exit (layers keep the policy they were built with)."""
+  previous = tf_keras.mixed_precision.global_policy()
+  tf_keras.mixed_precision.set_global_policy(PRECISION_POLICIES[mixed_precision])
+  try:
+    yield
+  finally:
+    tf_keras.mixed_precision.set_global_policy(previous)
+
+
+def build_model(config, sample_rate: int = 16000) -> AudioClassifier:
+  """create_model under the config's precision policy + one call on silence, so that every
+  variable exists (for restore)."""
+  with precision_policy(config.mixed_precision):
+    model = create_model(config)
+    model(tf.zeros([1, input_pipeline.crop_length_samples(config.dataset.crop_seconds, sample_rate)]),
+          training=False)
+  return model

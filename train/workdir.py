@@ -22,7 +22,9 @@ import os
 import ml_collections
 import tensorflow as tf
 
+from train import atomic_json
 from train.configs import default
+from train.data import dataset_info as dataset_info_lib
 
 CONFIG_NAME = "config.json"
 RUN_INFO_NAME = "run_info.json"
@@ -35,19 +37,6 @@ _VALUE_SUFFIX = "/.ATTRIBUTES/VARIABLE_VALUE"
 class RunError(ValueError):
   """A workdir, config, checkpoint or data set that does not fit the run (binaries print the
   message, no traceback)."""
-
-
-def write_json_atomically(path: str, text: str) -> None:
-  """Writes text to path through a temporary file beside it, renamed when complete."""
-  # A project-unique temporary name: nothing a user keeps beside it is ever overwritten.
-  tmp = f"{path}.tf_frontends-{os.getpid()}.tmp"
-  try:
-    with tf.io.gfile.GFile(tmp, "w") as f:
-      f.write(text)
-    tf.io.gfile.rename(tmp, path, overwrite=True)
-  finally:
-    if tf.io.gfile.exists(tmp):
-      tf.io.gfile.remove(tmp)
 
 
 def _read_json(path: str, what: str):
@@ -82,7 +71,7 @@ def write_config(workdir: str, config) -> None:
   if data_dir and "://" not in data_dir:
     config.dataset.data_dir = os.path.abspath(data_dir)
   tf.io.gfile.makedirs(workdir)
-  write_json_atomically(os.path.join(workdir, CONFIG_NAME), config.to_json(indent=2))
+  atomic_json.write(os.path.join(workdir, CONFIG_NAME), json.loads(config.to_json()))
 
 
 def load_config(workdir: str) -> ml_collections.ConfigDict:
@@ -117,7 +106,7 @@ def write_run_info(workdir: str, *, classes, sample_rate: int, crop_seconds: flo
       "model_fingerprint": str(model_fingerprint),
   }
   tf.io.gfile.makedirs(workdir)
-  write_json_atomically(os.path.join(workdir, RUN_INFO_NAME), json.dumps(info, indent=2))
+  atomic_json.write(os.path.join(workdir, RUN_INFO_NAME), info)
 
 
 def read_run_info(workdir: str) -> dict:
@@ -247,7 +236,7 @@ def config_difference(workdir: str, config, sections=("frontend", "model")) -> s
 
 def check_data_matches(run_info: dict, dataset_info: dict, data_dir: str, workdir: str) -> None:
   """Raises ValueError unless the data has the classes and sample rate the run trained on."""
-  path = os.path.join(data_dir, "dataset_info.json")
+  path = dataset_info_lib.path(data_dir)
   trained_ids = [c["id"] for c in run_info["classes"]]
   data_ids = [c["id"] for c in sorted(dataset_info["classes"], key=lambda c: c["index"])]
   if trained_ids != data_ids:

@@ -14,9 +14,10 @@ from export import main as export_main
 from export import tflite
 from export import tflite_metadata
 from tests.hub_modules.test_classifier_module import tiny_config
-from train import demo_data
-from train import input_pipeline
-from train import trainer
+from train.data.demo import demo_data
+from train.data import dataset_info, input_pipeline
+from train import checkpoints, evaluation, models
+from train import optimizer as optimizer_lib
 from train import workdir as workdir_lib
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -29,12 +30,13 @@ def run_export(*args, timeout=600):
 
 
 def make_workdir(workdir, data_dir, *, with_checkpoint=True):
-  """A workdir laid out as train.trainer writes one: config.json, checkpoints/, best/,
+  """A workdir laid out as train.train_loop writes one: config.json, checkpoints/, best/,
   eval_results.json. The model is untrained; its head is rescaled so that scores
   depend on the clip and spread out (an untrained head gives ~0.5 everywhere, and
   agreement of quantised models with ties would mean nothing)."""
   config = tiny_config()
-  config.model.num_classes = -1                       # from dataset_info.json, as trained
+  info = dataset_info.read(str(data_dir))
+  config.model.num_classes = len(info["classes"])     # as the trainer resolves it
   config.dataset.data_dir = str(data_dir)
   config.dataset.crop_seconds = CROP_SECONDS
   config.dataset.full_clip_eval = False
@@ -42,8 +44,7 @@ def make_workdir(workdir, data_dir, *, with_checkpoint=True):
   os.makedirs(workdir)
   workdir_lib.write_config(workdir, config)
   tf_keras.utils.set_random_seed(0)
-  model = trainer.build_model(config)
-  info = input_pipeline.load_dataset_info(str(data_dir))
+  model = models.build_model(config)
   workdir_lib.write_run_info(workdir, classes=info["classes"], sample_rate=info["sample_rate"],
                              crop_seconds=CROP_SECONDS, multi_label=True,
                              model_fingerprint=workdir_lib.model_fingerprint(model))
@@ -57,12 +58,12 @@ def make_workdir(workdir, data_dir, *, with_checkpoint=True):
   model.head.kernel.assign((3.0 * kernel / (spread[:, None] * np.sqrt(len(spread)))
                             ).astype(np.float32))
   model.head.bias.assign(-(embedding.mean(axis=0) @ model.head.kernel.numpy()))
-  optimizer, _ = trainer.create_optimizer(config, model, 1, 1)
+  optimizer, _ = optimizer_lib.create_optimizer(config, model, 1, 1)
   step = tf.Variable(1, dtype=tf.int64)
   checkpoint = tf.train.Checkpoint(model=model, optimizer=optimizer, step=step)
   tf.train.CheckpointManager(checkpoint, os.path.join(workdir, "checkpoints"), 1).save(1)
   tf.train.CheckpointManager(checkpoint, os.path.join(workdir, "best"), 1).save(1)
-  results = trainer.evaluate(model, config)
+  results = evaluation.evaluate(model, config)
   results["step"] = 1
   with open(os.path.join(workdir, "eval_results.json"), "w") as f:
     json.dump(results, f, default=float)
@@ -214,7 +215,7 @@ def test_mediapipe_audio_classifier_loads_the_task_models(exported, data_dir, me
   assert proc.returncode == 0 and lines, proc.stderr[-3000:]
   result = json.loads(lines[-1][len("RESULT "):])
 
-  model, _ = trainer.restore_model(workdir, "best")
+  model, _ = checkpoints.restore_model(workdir, "best")
   keras_scores = model.scores(model(tf.constant(audio), training=False)).numpy()
   classes = json.loads((data_dir / "dataset_info.json").read_text())["classes"]
   for q, path in models.items():

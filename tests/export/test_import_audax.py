@@ -18,7 +18,7 @@ import tensorflow as tf
 from export import audax_weights
 from export import flax_msgpack
 from export import import_audax
-from train import trainer
+from train import checkpoints, models
 from train import workdir as workdir_lib
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -70,7 +70,7 @@ def test_imported_workdir_reproduces_audax_logits(fixtures, name, tmp_path):
   workdir = tmp_path / "imported"
   import_audax.import_checkpoint(checkpoint_of(fixtures, name), label_map_of(fixtures),
                                  str(workdir))
-  model, config = trainer.restore_model(str(workdir))      # as eval and export load it
+  model, config = checkpoints.restore_model(str(workdir))      # as eval and export load it
   parity = parity_of(fixtures, name)
   error = relative_error(model(parity["waveform"], training=False).numpy(), parity["logits"])
   print(f"{name}: max relative logit error vs audax {error:.2e}")
@@ -100,7 +100,7 @@ def test_without_an_audax_option_the_logits_differ(fixtures, name, change):
   state, run, _ = import_audax.load_checkpoint(checkpoint_of(fixtures, name))
   config = import_audax.ported_config(run)
   config.update_from_flattened_dict(change)
-  model = trainer.build_model(config)
+  model = models.build_model(config)
   audax_weights.assign(model, import_audax.checkpoint_arrays(state), "test model")
   parity = parity_of(fixtures, name)
   error = relative_error(model(parity["waveform"]).numpy(), parity["logits"])
@@ -301,7 +301,7 @@ def _prepared_tones(tmp_path, label_map, num_clips=8, seconds=1.0, sample_rate=1
     rows.append(f"wav/clip{i}.wav,{';'.join(CLASSES[k][0] for k in labels)},"
                 f"{'eval' if i % 2 else 'train'}")
   (tmp_path / "manifest.csv").write_text("\n".join(rows) + "\n")
-  _run("train.prepare_data", f"--manifest={tmp_path / 'manifest.csv'}",
+  _run("train.data.prepare_data", f"--manifest={tmp_path / 'manifest.csv'}",
        f"--label_map={label_map}", f"--output_dir={tmp_path / 'data'}", "--num_workers=1")
   return tmp_path / "data"
 
@@ -312,7 +312,7 @@ def test_import_then_eval_fine_tune_and_export_from_the_command_line(fixtures, t
   workdir = tmp_path / "imported"
   _run("export.import_audax", f"--checkpoint={checkpoint_of(fixtures, 'sincnet')}",
        f"--label_map={label_map_of(fixtures)}", f"--workdir={workdir}", f"--data_dir={data_dir}")
-  config = "--config=train/configs/audax_efficientnetb0_audioset_sincnet.py"
+  config = "--config=train/configs/audioset.py:sincnet,audax"
   data_flags = [f"--config.dataset.data_dir={data_dir}", "--config.dataset.crop_seconds=1",
                 "--config.eval_batch_size=4", "--config.dataset.full_clip_eval=false"]
   _run("train.main", config, f"--workdir={workdir}", "--mode=eval", *data_flags)

@@ -11,8 +11,8 @@ from tensorflow.python.eager import context
 for name in sorted(tf_frontends.FRONTENDS):
   tf_frontends.get(name, n_filters=8).get_config()
   assert not context.context()._initialized, name
-from train.configs import demo_mel
-demo_mel.get_config()
+from train.configs import demo
+demo.get_config("mel")
 assert not context.context()._initialized, "config"
 print("ok")
 """

@@ -1,5 +1,4 @@
 """Every config file loads through the binary's flag, takes --config overrides, validates."""
-import glob
 import os
 import subprocess
 import sys
@@ -8,13 +7,16 @@ from absl import flags
 import pytest
 from ml_collections import config_flags
 
-from train import models, trainer
+import tf_frontends
+from train import models, validation
+from train.configs import audioset
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-CONFIGS = sorted(p for p in glob.glob(os.path.join(REPO, "train", "configs", "*.py"))
-                 if not p.endswith("__init__.py"))
-FRONTEND_OF = {"leaf": "leaf", "sincnet": "sincnet", "sincnet_plus": "sincnet_plus",
-               "tdfbanks": "tdfbanks", "mel": "mel"}
+CONFIG_DIR = os.path.join(REPO, "train", "configs")
+# Every frontend the library names, on each task config: a frontend added to tf_frontends is
+# selectable with no new config file.
+TASKS = [(task, frontend) for task in ("demo", "audioset")
+         for frontend in sorted(tf_frontends.FRONTENDS)]
 
 
 def _parse(path, *overrides):
@@ -27,28 +29,49 @@ def _parse(path, *overrides):
   return values.config
 
 
-def test_all_expected_configs_exist():
-  names = {os.path.basename(p)[:-3] for p in CONFIGS}
-  for frontend in FRONTEND_OF:
-    assert f"efficientnetb0_audioset_{frontend}" in names
-    assert f"demo_{frontend}" in names
-  assert "default" in names
+def _config(task, arg=None):
+  path = os.path.join(CONFIG_DIR, f"{task}.py")
+  return path if arg is None else f"{path}:{arg}"
 
 
-@pytest.mark.parametrize("path", CONFIGS, ids=lambda p: os.path.basename(p))
-def test_config_loads_and_validates(path):
-  config = _parse(path, "--config.dataset.data_dir=/data/x")
-  trainer.validate_config(config)
-  name = os.path.basename(path)[:-3]
-  suffix = name.split("_audioset_")[-1] if "_audioset_" in name else name[len("demo_"):]
-  if name != "default":
-    assert config.frontend.name == FRONTEND_OF[suffix]
+@pytest.mark.parametrize("task,frontend", TASKS, ids=lambda v: str(v))
+def test_config_loads_and_validates(task, frontend):
+  config = _parse(_config(task, frontend), "--config.dataset.data_dir=/data/x")
+  validation.validate_config(config)
+  assert config.frontend.name == frontend
+  assert config.frontend.n_filters == {"demo": 40, "audioset": 64}[task]
   assert config.model.backbone == "efficientnet" and config.model.efficientnet.model_id == "b0"
+
+
+@pytest.mark.parametrize("task", ["demo", "audioset", "default"])
+def test_without_an_argument_the_frontend_is_leaf(task):
+  config = _parse(_config(task), "--config.dataset.data_dir=/data/x")
+  validation.validate_config(config)
+  assert config.frontend.name == "leaf"
+
+
+def test_an_unknown_frontend_or_variant_is_refused_by_name():
+  with pytest.raises(Exception, match="leap"):
+    _parse(_config("demo", "leap"))
+  with pytest.raises(ValueError, match="'leaf,audaks'"):
+    audioset.get_config("leaf,audaks")
+
+
+def test_audax_variant_changes_only_the_backbone_and_sincnet_numerics():
+  for frontend in ("leaf", "sincnet"):
+    seed, audax = audioset.get_config(frontend), audioset.get_config(f"{frontend},audax")
+    assert audax.model.efficientnet["se_inner_activation"] == "swish"
+    assert audax.model.efficientnet["norm_epsilon"] == 1e-5 and audax.model.norm_momentum == 0.9
+    seed.model, audax.model = None, None
+    if frontend == "sincnet":
+      assert audax.frontend.symmetric_window and audax.frontend.layer_norm_epsilon == 1e-6
+      seed.frontend, audax.frontend = None, None
+    assert seed.to_dict() == audax.to_dict()
 
 
 @pytest.mark.parametrize("frontend", ["leaf", "sincnet"])
 def test_seed_recipe(frontend):
-  config = _parse(os.path.join(REPO, "train", "configs", f"efficientnetb0_audioset_{frontend}.py"))
+  config = _parse(_config("audioset", frontend))
   assert config.num_epochs == 50 and config.batch_size == 128 * 8
   assert config.optimizer.base_learning_rate == 5e-4 and config.optimizer.weight_decay == 1e-6
   assert config.optimizer.warmup_epochs == 5
@@ -61,7 +84,7 @@ def test_seed_recipe(frontend):
 
 
 def test_overrides():
-  path = os.path.join(REPO, "train", "configs", "demo_leaf.py")
+  path = _config("demo", "leaf")
   config = _parse(path, "--config.batch_size=4", "--config.frontend.n_filters=16",
                   "--config.model.backbone=mobilenet", "--config.model.mobilenet.filter_size_scale=0.5",
                   "--config.optimizer.frontend_lr_multiplier=0.1", "--config.mixed_precision=bfloat16")
@@ -75,25 +98,25 @@ def test_overrides():
 
 
 def test_every_frontend_argument_can_be_set_from_the_command_line():
-  leaf = _parse(os.path.join(REPO, "train", "configs", "demo_leaf.py"),
+  leaf = _parse(_config("demo", "leaf"),
                 "--config.frontend.learn_pcen=False", "--config.frontend.pcen_alpha=0.5",
                 "--config.frontend.window_len=20.0")
   assert not leaf.frontend.learn_pcen and leaf.frontend.pcen_alpha == 0.5
-  trainer.validate_config(leaf.unlock().copy_and_resolve_references())
+  validation.validate_config(leaf.unlock().copy_and_resolve_references())
   frontend = models.create_frontend(leaf)
   assert not frontend.learn_pcen and frontend.pcen_alpha == 0.5 and frontend.window_len == 20.0
-  mel = _parse(os.path.join(REPO, "train", "configs", "demo_mel.py"),
+  mel = _parse(_config("demo", "mel"),
                "--config.frontend.n_fft=1024")
   assert models.create_frontend(mel).n_fft == 1024
   with pytest.raises((flags.Error, AttributeError), match="learn_pcn"):
-    _parse(os.path.join(REPO, "train", "configs", "demo_leaf.py"), "--config.frontend.learn_pcn=0")
+    _parse(_config("demo", "leaf"), "--config.frontend.learn_pcn=0")
 
 
 def test_arguments_of_another_frontend_are_refused_by_name():
-  config = _parse(os.path.join(REPO, "train", "configs", "demo_leaf.py"),
+  config = _parse(_config("demo", "leaf"),
                   "--config.frontend.name=mel", "--config.dataset.data_dir=/data/x")
   with pytest.raises(ValueError, match="frontend 'mel' refuses its arguments.*(pcen|ema_implementation)"):
-    trainer.validate_config(config)
+    validation.validate_config(config)
 
 
 @pytest.mark.parametrize("override,message", [
@@ -103,15 +126,16 @@ def test_arguments_of_another_frontend_are_refused_by_name():
     ("--config.model.dropout=1.5", "model.dropout must be in"),
 ])
 def test_bad_values_fail_validation(override, message):
-  config = _parse(os.path.join(REPO, "train", "configs", "demo_mel.py"), override)
+  config = _parse(_config("demo", "mel"), override)
   with pytest.raises(ValueError, match=message):
-    trainer.validate_config(config)
+    validation.validate_config(config)
 
 
+@pytest.mark.slow
 def test_binary_rejects_bad_config_before_work(tmp_path):
   workdir = tmp_path / "w"
   proc = subprocess.run(
-      [sys.executable, "-m", "train.main", "--config=train/configs/demo_mel.py",
+      [sys.executable, "-m", "train.main", "--config=train/configs/demo.py:mel",
        f"--workdir={workdir}", "--config.batch_size=-1", "--config.frontend.name=nope"],
       cwd=REPO, capture_output=True, text=True, timeout=120)
   assert proc.returncode != 0

@@ -9,16 +9,16 @@ import sys
 import pytest
 import tensorflow as tf
 
-from tests.train.test_trainer import REPO
-from tests.train.test_trainer import main_command
-from tests.train.test_trainer import tiny_config
-from tests.train.test_trainer import write_dataset
+from tests.harness import REPO
+from tests.harness import main_command
+from tests.harness import tiny_config
+from tests.harness import write_dataset
 from train import console
-from train import trainer
+from train import evaluation, models
 
 # TensorFlow's C++ log lines: "2026-11-26 17:06:29.970764: I tensorflow/core/util/port.cc:153] ..."
 TF_INFO_OR_WARNING = re.compile(r"^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\.\d+: [IW] ", re.MULTILINE)
-BINARIES = ["train.main", "export.main", "train.prepare_data", "train.demo_data",
+BINARIES = ["train.main", "export.main", "train.data.prepare_data", "train.data.demo.demo_data",
             "train.frontends_demo"]
 
 
@@ -44,8 +44,8 @@ def test_score_functions_trace_once_for_every_batch_size_and_length():
   """Evaluation calls them with a smaller last batch and clips of several lengths."""
   config = tiny_config("unused")
   config.model.num_classes = 3                          # no dataset_info.json needed
-  model = trainer.build_model(config)
-  crop_scores, clip_scores = trainer.make_score_fn(model, 8000)
+  model = models.build_model(config)
+  crop_scores, clip_scores = evaluation.make_score_fn(model, 8000)
   for batch, length in ((8, 8000), (3, 8000), (8, 12000), (2, 20000)):
     crop_scores(tf.zeros([batch, length]))
     clip_scores(tf.zeros([batch, length]), tf.fill([batch], length))
@@ -59,7 +59,7 @@ def test_library_records_are_dropped_and_ours_kept():
   site = os.path.join(os.sep, "venv", "lib", "site-packages")
   assert not drop.filter(record(os.path.join(site, "tensorflow", "saver.py"), logging.WARNING))
   assert drop.filter(record(os.path.join(site, "tensorflow", "saver.py"), logging.ERROR))
-  assert drop.filter(record(os.path.join(REPO, "train", "trainer.py"), logging.INFO))
+  assert drop.filter(record(os.path.join(REPO, "train", "train_loop.py"), logging.INFO))
 
 
 @pytest.mark.slow

@@ -5,17 +5,15 @@ import tensorflow as tf
 import tf_keras
 
 import tf_frontends
-from train import models
-from train import schedules
-from train import spec_augment
-from train import trainer
+from train import models, spec_augment, train_loop
+from train import optimizer as optimizer_lib
 from train.configs import default
-from train.configs import demo_leaf
-from train.configs import efficientnetb0_audioset_leaf
+from train.configs import demo
+from train.configs import audioset
 
 
 def _config(backbone="efficientnet", frontend="mel", n_filters=8):
-  config = demo_leaf.get_config()
+  config = demo.get_config("leaf")
   config.frontend = default.frontend_config(frontend, n_filters=n_filters)
   config.model.num_classes = 5
   config.model.backbone = backbone
@@ -42,7 +40,7 @@ def test_efficientnet_b0_classifier_contract():
 
 
 def test_seed_recipe_parameter_count():
-  config = efficientnetb0_audioset_leaf.get_config()
+  config = audioset.get_config("leaf")
   model = models.create_model(config)
   model(tf.zeros([1, 1600]))
   head = model.head.count_params()
@@ -127,7 +125,7 @@ def test_spec_augment_rejects_negative():
 
 
 def test_warmup_cosine_schedule():
-  schedule = schedules.WarmupCosineDecay(1e-3, warmup_steps=10, total_steps=110,
+  schedule = optimizer_lib.WarmupCosineDecay(1e-3, warmup_steps=10, total_steps=110,
                                          end_learning_rate=1e-5)
   lr = np.array([float(schedule(s)) for s in range(0, 121)])
   np.testing.assert_allclose(lr[:11], np.arange(11) * 1e-4, rtol=1e-5, atol=1e-9)
@@ -135,18 +133,18 @@ def test_warmup_cosine_schedule():
   assert lr[60] == pytest.approx(1e-5 + (1e-3 - 1e-5) * 0.5, rel=1e-5)   # half way: cos = 0
   assert np.all(np.diff(lr[10:111]) <= 1e-9)
   np.testing.assert_allclose(lr[110:], 1e-5, rtol=1e-5)
-  again = schedules.WarmupCosineDecay.from_config(schedule.get_config())
+  again = optimizer_lib.WarmupCosineDecay.from_config(schedule.get_config())
   assert float(again(37)) == float(schedule(37))
-  assert schedules.scaled_learning_rate(5e-4, 1024) == pytest.approx(2e-3)
+  assert optimizer_lib.scaled_learning_rate(5e-4, 1024) == pytest.approx(2e-3)
   with pytest.raises(ValueError, match="warmup_steps"):
-    schedules.WarmupCosineDecay(1e-3, 20, 10)
+    optimizer_lib.WarmupCosineDecay(1e-3, 20, 10)
 
 
 def test_frontend_learning_rate_multiplier_scales_the_adam_step():
   def step_size(multiplier):
     frontend_var = tf.Variable([1.0, -2.0])
     other_var = tf.Variable([3.0])
-    opt = trainer.AdamW(learning_rate=0.1, weight_decay=0.0,
+    opt = optimizer_lib.AdamW(learning_rate=0.1, weight_decay=0.0,
                         lr_multipliers=[(frontend_var, multiplier)])
     grads = [tf.constant([0.5, 0.25]), tf.constant([1.0])]
     opt.apply_gradients(zip(grads, [frontend_var, other_var]))
@@ -164,7 +162,7 @@ def test_weight_decay_follows_the_multiplier_and_zero_freezes():
   """With zero gradients Adam's step is 0, so what moves a variable is the decoupled decay."""
   def after_steps(multiplier, num_steps=3):
     frontend_var, other_var = tf.Variable([1.0, -2.0]), tf.Variable([3.0])
-    opt = trainer.AdamW(learning_rate=0.1, weight_decay=0.5,
+    opt = optimizer_lib.AdamW(learning_rate=0.1, weight_decay=0.5,
                         lr_multipliers=[(frontend_var, multiplier)])
     for _ in range(num_steps):
       opt.apply_gradients(zip([tf.zeros([2]), tf.zeros([1])], [frontend_var, other_var]))
@@ -181,10 +179,10 @@ def test_weight_decay_follows_the_multiplier_and_zero_freezes():
 def test_single_label_softmax_loss():
   labels = tf.constant([[0.0, 1.0, 0.0], [1.0, 1.0, 0.0]])
   logits = tf.constant([[0.1, 2.0, -1.0], [0.5, 0.3, 0.0]])
-  loss = trainer.per_example_loss(labels, logits, multi_label=False).numpy()
+  loss = train_loop.per_example_loss(labels, logits, multi_label=False).numpy()
   log_p = logits.numpy() - np.log(np.exp(logits.numpy()).sum(-1, keepdims=True))
   np.testing.assert_allclose(loss, [-log_p[0, 1], -0.5 * (log_p[1, 0] + log_p[1, 1])], rtol=1e-6)
-  bce = trainer.per_example_loss(labels, logits, multi_label=True).numpy()
+  bce = train_loop.per_example_loss(labels, logits, multi_label=True).numpy()
   p = 1 / (1 + np.exp(-logits.numpy()))
   ref = -(labels.numpy() * np.log(p) + (1 - labels.numpy()) * np.log(1 - p)).mean(-1)
   np.testing.assert_allclose(bce, ref, rtol=1e-5)

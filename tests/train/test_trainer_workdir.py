@@ -7,23 +7,16 @@ import shutil
 import signal
 import subprocess
 import sys
-import time
 
 from absl import logging as absl_logging
 import pytest
 import tensorflow as tf
+import tf_keras
 
 from export import main as export_main
-from tests.train.test_trainer import REPO, main_command, tiny_config, write_dataset
-from train import checkpoints
-from train import preemption
-from train import trainer
+from tests.harness import REPO, main_command, tiny_config, wait_for_line
+from train import checkpoints, evaluation, preemption, train_loop
 from train import workdir as workdir_lib
-
-
-@pytest.fixture(scope="module")
-def data_dir(tmp_path_factory):
-  return write_dataset(str(tmp_path_factory.mktemp("tones")))
 
 
 @pytest.fixture(scope="module")
@@ -32,7 +25,7 @@ def trained(data_dir, tmp_path_factory):
   workdir = str(tmp_path_factory.mktemp("runs") / "mel8")
   config = tiny_config(data_dir)
   config.num_epochs = 1
-  trainer.train_and_evaluate(config, workdir, mode="train")
+  train_loop.train_and_evaluate(config, workdir, mode="train")
   return workdir
 
 
@@ -50,7 +43,7 @@ def test_the_workdir_describes_the_run(trained, data_dir):
   with open(os.path.join(data_dir, "dataset_info.json")) as f:
     assert info["classes"] == json.load(f)["classes"]
   assert info["sample_rate"] == 16000 and info["crop_seconds"] == 0.5 and info["multi_label"]
-  model, _ = trainer.restore_model(trained)
+  model, _ = checkpoints.restore_model(trained)
   assert info["model_fingerprint"] == workdir_lib.model_fingerprint(model)
 
 
@@ -64,7 +57,7 @@ def test_a_config_for_another_model_is_refused_before_anything_is_written(
   before = _snapshot(workdir)
   config = tiny_config(data_dir, "leaf")
   with pytest.raises(workdir_lib.RunError) as error:
-    trainer.train_and_evaluate(config, str(workdir), mode="train")
+    train_loop.train_and_evaluate(config, str(workdir), mode="train")
   message = str(error.value)
   assert f"does not match workdir {workdir}" in message
   assert f"frontend.name: 'mel' in {workdir / 'config.json'}, 'leaf' in the given config" in message
@@ -80,7 +73,7 @@ def test_data_with_other_classes_is_refused(trained, data_dir, tmp_path):
   workdir = _copy(trained, tmp_path)
   for mode in ("train", "eval"):
     with pytest.raises(workdir_lib.RunError, match="they differ from index 1 on"):
-      trainer.train_and_evaluate(tiny_config(str(other)), str(workdir), mode=mode)
+      train_loop.train_and_evaluate(tiny_config(str(other)), str(workdir), mode=mode)
 
 
 def test_an_empty_training_split_is_refused_at_start(data_dir, tmp_path):
@@ -91,7 +84,7 @@ def test_an_empty_training_split_is_refused_at_start(data_dir, tmp_path):
   (empty / "dataset_info.json").write_text(json.dumps(info))
   with pytest.raises(workdir_lib.RunError, match=r"Split 'train' of .*dataset_info.json has no "
                                                 r"usable examples \(data prep skipped 5"):
-    trainer.train_and_evaluate(tiny_config(str(empty)), str(tmp_path / "run"))
+    train_loop.train_and_evaluate(tiny_config(str(empty)), str(tmp_path / "run"))
   assert not (tmp_path / "run").exists()
 
 
@@ -109,7 +102,7 @@ def test_resume_skips_a_truncated_latest_checkpoint_with_a_warning(trained, data
   absl_logging.set_verbosity(absl_logging.INFO)
   try:
     with caplog.at_level("INFO"):
-      results = trainer.train_and_evaluate(config, str(workdir), mode="train")
+      results = train_loop.train_and_evaluate(config, str(workdir), mode="train")
   finally:
     absl_logging.set_verbosity(verbosity)
   assert f"Checkpoint {latest} is damaged" in caplog.text
@@ -124,14 +117,14 @@ def test_eval_reads_crop_length_and_classes_from_the_workdir(trained, data_dir, 
   elsewhere.mkdir()
   monkeypatch.chdir(elsewhere)
   seen = {}
-  real_evaluate = trainer.evaluate
-  monkeypatch.setattr(trainer, "evaluate",
+  real_evaluate = evaluation.evaluate
+  monkeypatch.setattr(evaluation, "evaluate",
                       lambda model, config: seen.update(crop=config.dataset.crop_seconds)
                       or real_evaluate(model, config))
   config = tiny_config(str(moved))
   config.dataset.crop_seconds = 0.25          # the run trained on 0.5 s crops
   config.dataset.full_clip_eval = False
-  results = trainer.train_and_evaluate(config, trained, mode="eval")
+  results = train_loop.train_and_evaluate(config, trained, mode="eval")
   assert seen["crop"] == 0.5 and results["centre_crop"]["num_examples"] == 24
 
 
@@ -142,7 +135,7 @@ def other_run(data_dir, tmp_path_factory):
   config = tiny_config(data_dir)
   config.frontend.n_filters = 16
   config.num_train_steps = 3
-  trainer.train_and_evaluate(config, workdir, mode="train")
+  train_loop.train_and_evaluate(config, workdir, mode="train")
   return workdir
 
 
@@ -161,7 +154,7 @@ def test_a_config_json_that_builds_another_model_is_refused(trained, other_run, 
   shutil.copy(os.path.join(other_run, "config.json"), workdir / "config.json")
   with pytest.raises(checkpoints.CheckpointMismatchError, match=r"config.json builds a model "
                      r"\(fingerprint \w+\) other than the one trained"):
-    trainer.restore_model(str(workdir))
+    checkpoints.restore_model(str(workdir))
 
 
 @pytest.mark.slow
@@ -202,7 +195,7 @@ def test_stop_request_saves_a_checkpoint_at_the_current_step(data_dir, tmp_path)
   config.log_every_steps = 2
   workdir = str(tmp_path / "run")
   with pytest.raises(preemption.Preempted) as stopped:
-    trainer.train_and_evaluate(config, workdir, mode="train", stop=_Requested())
+    train_loop.train_and_evaluate(config, workdir, mode="train", stop=_Requested())
   assert stopped.value.step == 2
   assert tf.train.latest_checkpoint(os.path.join(workdir, "checkpoints")).endswith("ckpt-2")
 
@@ -214,16 +207,11 @@ def test_sigterm_saves_a_checkpoint_and_the_next_start_resumes_there(data_dir, t
                "log_every_steps": 1}
   workdir = tmp_path / "run"
   command = main_command(data_dir, workdir, overrides, "train")
-  log_path = tmp_path / "run.log"
-  with open(log_path, "w") as log:
-    proc = subprocess.Popen(command, cwd=REPO, stdout=log, stderr=subprocess.STDOUT)
-    deadline = time.time() + 300
-    while ("step 2/36" not in log_path.read_text() and proc.poll() is None
-           and time.time() < deadline):
-      time.sleep(0.05)
-    proc.send_signal(signal.SIGTERM)
-    proc.wait(timeout=120)
-  output = log_path.read_text()
+  proc = subprocess.Popen(command, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                          text=True)
+  output = wait_for_line(proc, r"step 2/36 ", timeout_s=300)
+  proc.send_signal(signal.SIGTERM)
+  output += proc.communicate(timeout=120)[0]
   assert proc.returncode == preemption.EXIT_STATUS, output[-3000:]
   latest = tf.train.latest_checkpoint(str(workdir / "checkpoints"))
   assert latest and f"SIGTERM: saved checkpoint {latest} at step" in output
@@ -233,3 +221,28 @@ def test_sigterm_saves_a_checkpoint_and_the_next_start_resumes_there(data_dir, t
                                         "train"),
                            cwd=REPO, capture_output=True, text=True, timeout=300)
   assert f"Resumed from {latest} at step {step}" in resumed.stderr, resumed.stderr[-3000:]
+
+
+def test_restoring_a_mixed_precision_run_leaves_the_global_policy_alone(trained, tmp_path):
+  """Before: restore_model set the global policy to the run's, so an export changed it for the
+  whole process."""
+  workdir = str(_copy(trained, tmp_path))
+  config = workdir_lib.load_config(workdir)
+  config.mixed_precision = "bfloat16"       # same variables (float32), other compute dtype
+  workdir_lib.write_config(workdir, config)
+  assert tf_keras.mixed_precision.global_policy().name == "float32"
+  model, _ = checkpoints.restore_model(workdir)
+  assert tf_keras.mixed_precision.global_policy().name == "float32"
+  assert model.backbone.dtype_policy.name == "mixed_bfloat16"        # the run's, kept
+  assert model.frontend.compute_dtype == "float32"
+
+
+def test_training_leaves_the_callers_config_as_given(data_dir, tmp_path):
+  """Before: the trainer wrote num_classes from dataset_info.json into the caller's config."""
+  config = tiny_config(data_dir)
+  config.num_train_steps = 1
+  given = config.to_dict()
+  workdir = str(tmp_path / "run")
+  train_loop.train_and_evaluate(config, workdir, mode="train")
+  assert config.to_dict() == given and config.model.num_classes == -1
+  assert workdir_lib.load_config(workdir).model.num_classes == 3      # decided once, recorded

@@ -4,8 +4,8 @@ import json
 import pytest
 import tensorflow as tf
 
-from tests.train.test_trainer import tiny_config
-from train import trainer
+from tests.harness import tiny_config
+from train import models
 from train import workdir as workdir_lib
 
 CLASSES = [{"index": 0, "id": "/m/a", "display_name": "A, with comma"},
@@ -16,7 +16,7 @@ def _model(frontend="mel", n_filters=8, num_classes=3):
   config = tiny_config("unused", frontend)
   config.frontend.n_filters = n_filters
   config.model.num_classes = num_classes
-  return trainer.build_model(config)
+  return models.build_model(config)
 
 
 def test_run_info_round_trip(tmp_path):
@@ -54,7 +54,7 @@ def test_an_older_config_json_takes_defaults_for_keys_it_predates(tmp_path):
   assert loaded.eval_every_epochs == 1
   assert loaded.frontend.to_dict() == config.frontend.to_dict()     # kept as saved
   assert loaded.model.resnet.depth_multiplier == 0.25
-  model = trainer.build_model(loaded)
+  model = models.build_model(loaded)
   assert model(tf.zeros([1, 8000])).shape == (1, 3)
 
 

@@ -2,7 +2,7 @@ r"""Defaults every config inherits: the seed recipe (EfficientNet-B0 on AudioSet
 
 Configs override only what differs. `--config.key=value` overrides any field:
 
-python -m train.main --config=train/configs/efficientnetb0_audioset_leaf.py --workdir=DIR \
+python -m train.main --config=train/configs/audioset.py:leaf --workdir=DIR \
     --config.dataset.data_dir=/data/audioset_tfrecords
 """
 import ml_collections

@@ -1,4 +1,4 @@
-"""tf.data input pipeline over prepare_data's shards (layout: train/tfrecords.py).
+"""tf.data input pipeline over prepare_data's shards (layout: train/data/tfrecords.py).
 
   ds = make_dataset(data_dir, "train", batch_size=32, crop_seconds=5.0, mode="train", seed=0)
   {"audio": [B, crop_samples] float32 in [-1, 1], "labels": [B, C] float32 multi-hot, "id": [B] string}
@@ -16,30 +16,21 @@ offsets are stateless functions of seed and position); without it, crops and ord
 Under tf.distribute, pass the InputContext (distribute_datasets_from_function): files are sharded by
 input_pipeline_id (examples, if there are fewer files than pipelines) and batch_size is per replica.
 audax-layout TFRecords (FLAC bytes, `label`) are not read here: convert them once with
-`python -m train.prepare_data --audax_tfrecords=...` (TF has no in-graph FLAC decoder).
+`python -m train.data.prepare_data --audax_tfrecords=...` (TF has no in-graph FLAC decoder).
 """
 import functools
-import json
 import os
 from typing import Optional
 
 import tensorflow as tf
 
-from train import tfrecords
+from train.data import dataset_info
+from train.data import tfrecords
 
 MODES = ("train", "eval", "full_clip")
 SHUFFLE_BUFFER = 1024          # examples; each is its WAV bytes, ~160 kB for 5 s at 16 kHz
 CYCLE_LENGTH = 8               # shards read concurrently in training
 MIN_EVENT_OVERLAP_SECONDS = 0.1
-
-
-def load_dataset_info(data_dir: str) -> dict:
-  """Reads DIR/dataset_info.json (written by prepare_data / demo_data)."""
-  path = os.path.join(data_dir, "dataset_info.json")
-  if not tf.io.gfile.exists(path):
-    raise FileNotFoundError(f"{path} not found: is {data_dir!r} a prepare_data output folder?")
-  with tf.io.gfile.GFile(path) as f:
-    return json.load(f)
 
 
 def crop_or_pad(audio: tf.Tensor, crop_samples: int, offset: tf.Tensor) -> tf.Tensor:
@@ -50,8 +41,18 @@ def crop_or_pad(audio: tf.Tensor, crop_samples: int, offset: tf.Tensor) -> tf.Te
   return out
 
 
+def crop_length_samples(crop_seconds: float, sample_rate: int) -> int:
+  """The length of a crop in samples: what training crops, eval centre-crops and export feeds."""
+  return int(round(crop_seconds * sample_rate))
+
+
 def max_offset(num_samples: tf.Tensor, crop_samples: int) -> tf.Tensor:
   return tf.maximum(num_samples - crop_samples, 0)
+
+
+def centre_offset(num_samples, crop_samples: int):
+  """Where a centre crop starts (0 when the clip is shorter): tensors or Python ints."""
+  return max_offset(num_samples, crop_samples) // 2
 
 
 def multi_hot(labels: tf.Tensor, num_classes: int) -> tf.Tensor:
@@ -103,7 +104,7 @@ def mixup(batch: dict, alpha: float, seed: Optional[tf.Tensor] = None) -> dict:
 
 def _files(data_dir, info, split):
   if split not in info["splits"]:
-    raise ValueError(f"split {split!r} not in {data_dir}/dataset_info.json "
+    raise ValueError(f"split {split!r} not in {dataset_info.path(data_dir)} "
                      f"(has: {sorted(info['splits'])})")
   files = [os.path.join(data_dir, name) for name in info["splits"][split]["files"]]
   if not files:
@@ -120,9 +121,9 @@ def make_dataset(data_dir: str, split: str, *, batch_size: int, crop_seconds: fl
   if batch_size < 1 or crop_seconds <= 0 or mixup_alpha < 0:
     raise ValueError(f"need batch_size >= 1, crop_seconds > 0, mixup_alpha >= 0; got "
                      f"{batch_size}, {crop_seconds}, {mixup_alpha}")
-  info = load_dataset_info(data_dir)
+  info = dataset_info.read(data_dir)
   num_classes = len(info["classes"])
-  crop_samples = int(round(crop_seconds * info["sample_rate"]))
+  num_crop_samples = crop_length_samples(crop_seconds, info["sample_rate"])
   files = _files(data_dir, info, split)
   training = mode == "train"
   num_pipelines, pipeline_id = 1, 0
@@ -154,7 +155,7 @@ def make_dataset(data_dir: str, split: str, *, batch_size: int, crop_seconds: fl
     ds = ds.padded_batch(batch_size)
     return ds.with_options(options).prefetch(tf.data.AUTOTUNE)
 
-  crop = functools.partial(_crop, crop_samples=crop_samples, sample_rate=info["sample_rate"],
+  crop = functools.partial(_crop, crop_samples=num_crop_samples, sample_rate=info["sample_rate"],
                            num_classes=num_classes)
   if training and base_seed is not None:
     ds = ds.enumerate().map(
@@ -178,7 +179,7 @@ def _crop(x, *, crop_samples, sample_rate, num_classes, seed=None, centre=False)
   """A random (seeded or not) or centre crop of x["audio"], with the crop's labels."""
   limit = max_offset(tf.shape(x["audio"])[0], crop_samples)
   if centre:
-    offset = limit // 2
+    offset = centre_offset(tf.shape(x["audio"])[0], crop_samples)
   elif seed is None:
     offset = tf.random.uniform([], 0, limit + 1, dtype=tf.int32)
   else:

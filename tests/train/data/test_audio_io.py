@@ -7,7 +7,7 @@ import pytest
 import soundfile as sf
 import tensorflow as tf
 
-from train import audio_io
+from train.data import audio_io
 
 
 def _sine(freq_hz, rate, seconds, phase=0.0):

@@ -3,7 +3,7 @@ import json
 
 import pytest
 
-from train import manifests
+from train.data import manifests
 
 AUDIOSET_LABELS = """index,mid,display_name
 0,/m/09x0r,"Speech"

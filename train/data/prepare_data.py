@@ -1,13 +1,13 @@
 r"""Data prep: labelled audio files -> sharded TFRecords + dataset_info.json (see shared/DESIGN.md, Data).
 
   # a CSV manifest (path,labels[,id][,split]) and a label map (CSV or JSON)
-  python -m train.prepare_data --manifest=train=train.csv,eval=eval.csv --label_map=labels.csv \
+  python -m train.data.prepare_data --manifest=train=train.csv,eval=eval.csv --label_map=labels.csv \
       --output_dir=/data/mine
   # AudioSet's own files; clips already downloaded into --audio_dir, named by YTID
-  python -m train.prepare_data --label_map=class_labels_indices.csv --audio_dir=/data/clips \
+  python -m train.data.prepare_data --label_map=class_labels_indices.csv --audio_dir=/data/clips \
       --audioset_segments=train=balanced_train_segments.csv,eval=eval_segments.csv --output_dir=/data/as
   # TFRecords in the audax layout (FLAC bytes under `audio`, int64 list `label`), converted here
-  python -m train.prepare_data --label_map=class_labels_indices.csv \
+  python -m train.data.prepare_data --label_map=class_labels_indices.csv \
       --audax_tfrecords='train=/data/audax/train*.tfrec,eval=/data/audax/eval*.tfrec' --output_dir=/data/as
 
 Every input is decoded with soundfile (WAV, FLAC, OGG, ... any rate, any channel count), downmixed to
@@ -35,11 +35,11 @@ import legacy_keras  # noqa: F401,E402  (before TensorFlow)
 import numpy as np
 from absl import app, flags, logging
 
-from train import audio_io, manifests, tfrecords
+from train import atomic_json
+from train.data import audio_io, dataset_info, manifests, tfrecords
 
 FLAGS = flags.FLAGS
 
-INFO_NAME = "dataset_info.json"
 _STATE_DIR = ".prepare_state"
 _SPLIT_RE = re.compile(r"^[A-Za-z0-9_]+$")
 
@@ -144,20 +144,16 @@ def _plan_shards(split, entries, examples_per_shard, seed):
   return [[entries[i] for i in part] for part in np.array_split(order, num_shards)]
 
 
+def _write_json(path, data):
+  atomic_json.write(path, data, tmp_suffix=tfrecords.TMP_SUFFIX, indent=1, sort_keys=True)
+
+
 def _load_state(path):
   try:
     with open(path, encoding="utf-8") as f:
       return json.load(f)
   except (OSError, ValueError):
     return None
-
-
-def _write_json(path, data):
-  tmp = path + tfrecords.TMP_SUFFIX
-  with open(tmp, "w", encoding="utf-8") as f:
-    json.dump(data, f, indent=1, sort_keys=True)
-    f.write("\n")
-  os.replace(tmp, path)
 
 
 def prepare(entries: Dict[str, List[manifests.Entry]], classes: List[dict], output_dir: str, *,
@@ -252,11 +248,11 @@ def prepare(entries: Dict[str, List[manifests.Entry]], classes: List[dict], outp
   if progress:
     progress.update(0, final=True)
   info = _dataset_info(jobs, plan, classes, sample_rate, skipped, extra_info)
-  _write_json(os.path.join(output_dir, INFO_NAME), info)
+  _write_json(os.path.join(output_dir, dataset_info.FILE_NAME), info)
   if info["clipped"] and not quiet:
     logging.warning("%d file(s) exceed [-1, 1] and were clipped (listed under 'clipped' in %s), "
                     "e.g. %s (peak %.3g, %d samples). Scale float sources into [-1, 1] first.",
-                    len(info["clipped"]), INFO_NAME, info["clipped"][0]["file"],
+                    len(info["clipped"]), dataset_info.FILE_NAME, info["clipped"][0]["file"],
                     info["clipped"][0]["peak"], info["clipped"][0]["clipped_samples"])
   return info
 
@@ -391,11 +387,11 @@ def main(argv):
                  len(s["files"]), s["hours"], s["num_skipped"])
   for reason, n in sorted(info["skipped_by_reason"].items()):
     logging.info("skipped %d: %s", n, reason)
-  logging.info("Wrote %s", os.path.join(FLAGS.output_dir, INFO_NAME))
+  logging.info("Wrote %s", os.path.join(FLAGS.output_dir, dataset_info.FILE_NAME))
   empty = empty_splits(info)
   if empty:
     sys.exit("data prep failed: " + "; ".join(empty) + f" (see 'skipped' in "
-             f"{os.path.join(FLAGS.output_dir, INFO_NAME)})")
+             f"{os.path.join(FLAGS.output_dir, dataset_info.FILE_NAME)})")
 
 
 if __name__ == "__main__":

@@ -11,8 +11,7 @@ import re
 
 import numpy as np
 
-from train import audio_io
-from train import demo_sources
+from train.data.demo import demo_sources
 
 HYDROGEN_DIR = "/usr/share/hydrogen/data/drumkits"
 # Kits of drum-set pieces (claps / hand-percussion kits would blur the class).
@@ -75,8 +74,7 @@ def _load_kit(kit, sample_rate, rng):
   kit_samples = {}
   for piece, names in by_piece.items():
     chosen = rng.choice(len(names), min(3, len(names)), replace=False)
-    audios = [demo_sources.tidy(audio_io.load_clip(os.path.join(folder, names[i]), sample_rate))
-              for i in sorted(chosen)]
+    audios = [demo_sources.load_tidy(folder, names[i], sample_rate) for i in sorted(chosen)]
     kit_samples[piece] = [a for a in audios if a.size]
   return {piece: audios for piece, audios in kit_samples.items() if audios}
 

@@ -11,9 +11,10 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from train import demo_data, demo_drums, demo_mixing, demo_sources, input_pipeline, tfrecords
+from train.data import input_pipeline, tfrecords
+from train.data.demo import demo_data, demo_drums, demo_mixing, demo_sources
 
-ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
 NAMES = [name for _, name in demo_sources.CLASSES]
 
 
@@ -139,7 +140,7 @@ def test_demo_build_is_deterministic_across_processes_and_split_by_source(tmp_pa
   args = dict(seed=5, num_clips=60, examples_per_shard=16)
   info = demo_data.build(str(tmp_path / "a"), num_workers=2, quiet=True, **args)
   result = subprocess.run(
-      [sys.executable, "-m", "train.demo_data", f"--output_dir={tmp_path / 'b'}", "--seed=5",
+      [sys.executable, "-m", "train.data.demo.demo_data", f"--output_dir={tmp_path / 'b'}", "--seed=5",
        "--num_clips=60", "--examples_per_shard=16", "--num_workers=1"],
       cwd=ROOT, capture_output=True, text=True, timeout=300)
   assert result.returncode == 0, result.stderr[-2000:]

@@ -1,10 +1,10 @@
 r"""Builds the embedded demo set: AudioSet-style multi-label clips from Debian-packaged sounds, offline.
 
-  python -m train.demo_data --output_dir=/tmp/demo_data [--seed=0 --num_clips=1200]
+  python -m train.data.demo.demo_data --output_dir=/tmp/demo_data [--seed=0 --num_clips=1200]
 
 9 classes (AudioSet ids and names: Speech, Piano, Violin, Trumpet, Flute, Guitar, Drum, Tabla, Bell),
-clips of 2-5 s at 16 kHz with 1-3 classes each, mixed by train/demo_mixing.py from real samples and
-synthesized sources (train/demo_sources.py, train/demo_drums.py): many voices, drum kits, three
+clips of 2-5 s at 16 kHz with 1-3 classes each, mixed by train/data/demo/demo_mixing.py from real samples and
+synthesized sources (train/data/demo/demo_sources.py, train/data/demo/demo_drums.py): many voices, drum kits, three
 soundfonts, random EQ, reverb and backgrounds. Each source recording (a sample file, an utterance, a
 phrase, a drum pattern) is assigned to exactly one split, so no source is heard in both train and eval.
 Every example carries strong labels (each class's audible spans), so a training crop is labelled
@@ -23,7 +23,8 @@ import legacy_keras  # noqa: F401,E402  (before TensorFlow)
 import numpy as np
 from absl import app, flags, logging
 
-from train import audio_io, demo_drums, demo_mixing, demo_sources, manifests, prepare_data
+from train.data import audio_io, manifests, prepare_data
+from train.data.demo import demo_drums, demo_mixing, demo_sources
 
 FLAGS = flags.FLAGS
 
@@ -99,7 +100,7 @@ def build(output_dir, *, seed=0, num_clips=1200, eval_fraction=0.2, examples_per
   mixed_s = time.monotonic() - start
 
   extra = {"demo": {
-      "generator": "train.demo_data", "seed": seed, "num_clips": num_clips,
+      "generator": "train.data.demo.demo_data", "seed": seed, "num_clips": num_clips,
       "eval_fraction": eval_fraction, "packages": versions, "strong_labels": True,
       "sources": {split: sorted(s.name for s in pool) for split, pool in by_split.items()},
   }}

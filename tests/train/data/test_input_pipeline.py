@@ -7,15 +7,14 @@ import json
 import os
 import subprocess
 import sys
-import textwrap
 
 import numpy as np
 import pytest
 import tensorflow as tf
 
-from train import input_pipeline, manifests, prepare_data
+from train.data import dataset_info, input_pipeline, manifests, prepare_data
 
-ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
 RATE, NUM_CLASSES, CROP_S = 16000, 5, 1.0
 CROP = int(CROP_S * RATE)
 
@@ -38,7 +37,7 @@ def data_dir(tmp_path_factory):
   make = lambda ks: [manifests.Entry(f"clip{k}", _labels(k), _clip(k), f"clip{k}", RATE) for k in ks]
   prepare_data.prepare({"train": make(range(24)), "eval": make(range(24, 34))}, classes, out,
                        examples_per_shard=6, quiet=True)
-  info = input_pipeline.load_dataset_info(out)
+  info = dataset_info.read(out)
   assert len(info["splits"]["train"]["files"]) == 4 and len(info["splits"]["eval"]["files"]) == 2
   return out
 
@@ -180,34 +179,10 @@ def test_bad_arguments_are_named(data_dir, tmp_path):
     input_pipeline.make_dataset(data_dir, "eval", mode="eval", batch_size=2, crop_seconds=0)
 
 
-_MIRRORED = textwrap.dedent("""
-    import json, sys
-    import legacy_keras
-    import tensorflow as tf
-    cpu = tf.config.list_physical_devices("CPU")[0]
-    tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
-    from train import input_pipeline
-    strategy = tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"])
-    out = {}
-    for mode, split in (("train", "train"), ("eval", "eval")):
-      def dataset_fn(ctx, mode=mode, split=split):
-        return input_pipeline.make_dataset(sys.argv[1], split, mode=mode, crop_seconds=1.0, seed=0,
-                                           batch_size=ctx.get_per_replica_batch_size(8),
-                                           input_context=ctx)
-      dist = strategy.distribute_datasets_from_function(dataset_fn)
-      batch = next(iter(dist))
-      local = strategy.experimental_local_results(batch["audio"])
-      total = strategy.reduce("SUM", strategy.run(lambda b: tf.reduce_sum(b["labels"]), (batch,)),
-                              axis=None)
-      out[mode] = {"replicas": len(local), "shapes": [list(t.shape) for t in local],
-                   "labels_sum": float(total)}
-    print("RESULT" + json.dumps(out))
-    """)
-
-
 @pytest.mark.slow
 def test_pipeline_under_mirrored_strategy_with_two_logical_cpus(data_dir):
-  result = subprocess.run([sys.executable, "-c", _MIRRORED, data_dir], cwd=ROOT,
+  script = os.path.join(ROOT, "tests", "train", "data", "mirrored_pipeline.py")
+  result = subprocess.run([sys.executable, script, data_dir], cwd=ROOT,
                           capture_output=True, text=True, timeout=240)
   lines = [line for line in result.stdout.splitlines() if line.startswith("RESULT")]
   assert result.returncode == 0 and lines, result.stderr[-2000:]

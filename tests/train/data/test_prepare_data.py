@@ -14,9 +14,9 @@ import pytest
 import soundfile as sf
 import tensorflow as tf
 
-from train import manifests, prepare_data, tfrecords
+from train.data import manifests, prepare_data, tfrecords
 
-ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
 LABELS = "index,id,display_name\n0,dog,Dog\n1,cat,Cat\n2,car,Car\n"
 
 
@@ -207,7 +207,7 @@ def _write(path, text):
 
 
 def _run_binary(*args, timeout=120):
-  return subprocess.run([sys.executable, "-m", "train.prepare_data", *args], cwd=ROOT,
+  return subprocess.run([sys.executable, "-m", "train.data.prepare_data", *args], cwd=ROOT,
                         capture_output=True, text=True, timeout=timeout)
 
 
@@ -246,7 +246,7 @@ def test_binary_killed_with_sigkill_then_rerun_matches_a_clean_run(tmp_path):
   args = [f"--manifest={manifest}", f"--label_map={label_map}", "--examples_per_shard=4",
           "--num_workers=1"]
   out = tmp_path / "out"
-  process = subprocess.Popen([sys.executable, "-m", "train.prepare_data", *args,
+  process = subprocess.Popen([sys.executable, "-m", "train.data.prepare_data", *args,
                               f"--output_dir={out}"], cwd=ROOT, stderr=subprocess.DEVNULL)
   deadline = time.monotonic() + 90
   while time.monotonic() < deadline and len(glob.glob(str(out / "*.tfrecord"))) < 2:

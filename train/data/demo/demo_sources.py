@@ -1,7 +1,7 @@
 """Source recordings for the demo set, from Debian packages (real where they exist, synthesized else).
 
   sonic-pi-samples     real CC0 one-shots and loops: drums, tabla, guitar, bells; ambience beds
-  hydrogen-drumkits    real acoustic and electronic drum kits, played as patterns (train/demo_drums.py)
+  hydrogen-drumkits    real acoustic and electronic drum kits, played as patterns (train/data/demo/demo_drums.py)
   espeak-ng, flite     speech: many voices / accents / variants, speeds, pitches, two synthesis methods
   fluidsynth + timgm6mb-soundfont, fluid-soundfont-gm, musescore-general-soundfont-small
                        instrument phrases over every General MIDI program of a class, three soundfonts;
@@ -20,7 +20,7 @@ import tempfile
 
 import numpy as np
 
-from train import audio_io
+from train.data import audio_io
 
 SONIC_PI_DIR = "/usr/share/sonic-pi/samples"
 SOUNDFONTS = ("/usr/share/sounds/sf2/TimGM6mb.sf2", "/usr/share/sounds/sf2/FluidR3_GM.sf2",
@@ -117,6 +117,11 @@ def tidy(audio: np.ndarray, threshold: float = 1e-3) -> np.ndarray:
   return (audio / peak).astype(np.float32)
 
 
+def load_tidy(folder: str, name: str, sample_rate: int) -> np.ndarray:
+  """A recording of a Debian package's folder, decoded, resampled and tidied."""
+  return tidy(audio_io.load_clip(os.path.join(folder, name), sample_rate))
+
+
 def sonic_pi_sources(sample_rate: int):
   sources = []
   for name in sorted(os.listdir(SONIC_PI_DIR)):
@@ -124,7 +129,7 @@ def sonic_pi_sources(sample_rate: int):
     label = next((lab for prefix, lab in _SONIC_PI_RULES if stem.startswith(prefix)), None)
     if label is None or ext not in (".flac", ".wav"):
       continue
-    audio = tidy(audio_io.load_clip(os.path.join(SONIC_PI_DIR, name), sample_rate))
+    audio = load_tidy(SONIC_PI_DIR, name, sample_rate)
     if audio.size > sample_rate // 20:
       sources.append(Source(f"sonic-pi/{stem}", label, audio))
   return sources

@@ -1,0 +1,58 @@
+"""The tf.distribute strategy of a run, and which worker writes the workdir.
+
+    create_strategy("auto", tpu="")   TPU / multi-worker / mirrored / the default device
+    is_chief(strategy)                this worker writes config.json, logs and eval results
+    worker_dir(workdir, strategy, n)  WORKDIR/n on the chief, a throw-away folder elsewhere
+"""
+import json
+import os
+
+import tensorflow as tf
+
+STRATEGIES = ("auto", "default", "mirrored", "multi_worker", "tpu")
+# Non-chief workers save their (collective) checkpoints here; removed at the end of a run.
+WORKER_TMP_DIR = "tmp_workers"
+
+
+def create_strategy(name: str = "auto", tpu: str = "") -> tf.distribute.Strategy:
+  """auto: TPU if `tpu` is given, multi-worker if TF_CONFIG names several tasks,
+  mirrored over the GPUs if there are several, else the default strategy."""
+  if name == "auto":
+    cluster = json.loads(os.environ.get("TF_CONFIG", "{}")).get("cluster", {})
+    if tpu:
+      name = "tpu"
+    elif sum(len(tasks) for tasks in cluster.values()) > 1:
+      name = "multi_worker"
+    elif len(tf.config.list_logical_devices("GPU")) > 1:
+      name = "mirrored"
+    else:
+      name = "default"
+  if name == "tpu":
+    resolver = tf.distribute.cluster_resolver.TPUClusterResolver(tpu=tpu)
+    tf.config.experimental_connect_to_cluster(resolver)
+    tf.tpu.experimental.initialize_tpu_system(resolver)
+    return tf.distribute.TPUStrategy(resolver)
+  if name == "multi_worker":
+    return tf.distribute.MultiWorkerMirroredStrategy()
+  if name == "mirrored":
+    devices = tf.config.list_logical_devices("GPU") or tf.config.list_logical_devices("CPU")
+    return tf.distribute.MirroredStrategy([d.name for d in devices])
+  return tf.distribute.get_strategy()
+
+
+def is_chief(strategy) -> bool:
+  resolver = getattr(strategy, "cluster_resolver", None)
+  if resolver is None or not resolver.task_type:
+    return True
+  if resolver.task_type == "chief":
+    return True
+  has_chief = "chief" in resolver.cluster_spec().as_dict()
+  return resolver.task_type == "worker" and resolver.task_id == 0 and not has_chief
+
+
+def worker_dir(workdir: str, strategy, name: str) -> str:
+  """WORKDIR/name on the chief; a throw-away folder on other workers (they must save too)."""
+  if is_chief(strategy):
+    return os.path.join(workdir, name)
+  resolver = strategy.cluster_resolver
+  return os.path.join(workdir, WORKER_TMP_DIR, f"{resolver.task_type}_{resolver.task_id}", name)

@@ -1,0 +1,288 @@
+"""Training and evaluation of the audio classifier under any tf.distribute strategy.
+
+    train_and_evaluate(config, workdir, mode="train_and_eval")   # the binary's entry point
+
+One file per role: validation.py (config and data checks, num_classes), strategy.py,
+optimizer.py (AdamW + schedule), checkpoints.py (resolve / restore, shared with export),
+evaluation.py; this file holds the loop.
+
+Workdir layout (export and eval rebuild a run from it; train/workdir.py reads and writes it):
+    config.json            the run's ConfigDict, num_classes resolved (written once the run
+                           has proved it matches the workdir)
+    run_info.json          classes, sample rate, crop length, model fingerprint
+    checkpoints/           tf.train.CheckpointManager of Checkpoint(model, optimizer, step)
+    best/                  the same objects at the best eval mAP (centre crops) + best.json
+    eval_results.json      the latest evaluation (centre crop and full clip)
+    train/, eval/          TensorBoard logs
+
+Resuming: a restarted run restores checkpoints/ and continues. Each epoch reads a
+dataset seeded with (seed + epoch) and skips the batches it already trained on,
+and SpecAugment masks are stateless functions of (seed, step), so a run killed and
+restarted ends with the weights of an unkilled one (up to the stateful RNG of
+dropout / stochastic depth, which restart with the process).
+"""
+import math
+import os
+import shutil
+import time
+
+from absl import logging
+import numpy as np
+import tensorflow as tf
+import tf_keras
+
+from train import checkpoints
+from train import evaluation
+from train import models
+from train import optimizer as optimizer_lib
+from train import preemption
+from train import strategy as strategy_lib
+from train import validation
+from train import workdir as workdir_lib
+from train.data import dataset_info
+from train.data import input_pipeline
+
+
+def _mismatch_message(workdir: str, config, fingerprint: str, run_info) -> str:
+  trained = run_info["model_fingerprint"] if run_info else "that of its checkpoints"
+  return (f"The given config does not match workdir {workdir}: it builds another model "
+          f"(fingerprint {fingerprint}, the workdir's {trained}). Differences:\n"
+          f"{workdir_lib.config_difference(workdir, config)}\n"
+          "Nothing was written. Train this config in a new --workdir, or pass the workdir's "
+          "own config.")
+
+
+def per_example_loss(labels, logits, multi_label: bool):
+  """[B, C], [B, C] -> [B]: mean sigmoid BCE over classes, or softmax CE on normalised labels."""
+  if multi_label:
+    return tf.reduce_mean(
+        tf.nn.sigmoid_cross_entropy_with_logits(labels=labels, logits=logits), axis=-1)
+  labels = labels / tf.maximum(tf.reduce_sum(labels, axis=-1, keepdims=True), 1e-12)
+  return tf.nn.softmax_cross_entropy_with_logits(labels=labels, logits=logits)
+
+
+def make_train_loop(model, optimizer, strategy, step, config):
+  """A tf.function running `num_steps` steps on a distributed iterator; returns the mean loss."""
+  global_batch = config.batch_size
+  clip = config.optimizer.clip_global_norm
+  float16 = config.mixed_precision == "float16"
+
+  def train_step(batch):
+    replica = tf.distribute.get_replica_context().replica_id_in_sync_group
+    seed = tf.stack([tf.constant(config.seed, tf.int64),
+                     step * strategy.num_replicas_in_sync + tf.cast(replica, tf.int64)])
+    with tf.GradientTape() as tape:
+      logits = model(batch["audio"], training=True, augment_seed=tf.cast(seed % (2**31 - 1),
+                                                                         tf.int32))
+      loss = tf.reduce_sum(per_example_loss(batch["labels"], logits, model.multi_label))
+      loss = loss / global_batch
+      if model.losses:
+        loss += tf.add_n(model.losses) / strategy.num_replicas_in_sync
+      scaled = optimizer.get_scaled_loss(loss) if float16 else loss
+    variables = model.trainable_variables
+    grads = tape.gradient(scaled, variables)
+    if float16:
+      grads = optimizer.get_unscaled_gradients(grads)
+    if clip > 0:
+      grads, _ = tf.clip_by_global_norm(grads, clip)
+    optimizer.apply_gradients(zip(grads, variables))
+    return loss
+
+  @tf.function
+  def train_loop(iterator, num_steps):
+    total = tf.constant(0.0)
+    for _ in tf.range(num_steps):
+      loss = strategy.run(train_step, args=(next(iterator),))
+      total += strategy.reduce(tf.distribute.ReduceOp.SUM, loss, axis=None)
+      step.assign_add(1)
+    return total / tf.cast(num_steps, tf.float32)
+
+  return train_loop
+
+
+def _schedule_lengths(config, info: dict):
+  """(steps_per_epoch, total_steps, num_epochs) of the run."""
+  num_train = info["splits"][config.dataset.train_split]["num_examples"]
+  steps_per_epoch = config.steps_per_epoch if config.steps_per_epoch > 0 else max(
+      num_train // config.batch_size, 1)
+  total_steps = (config.num_train_steps if config.num_train_steps > 0
+                 else config.num_epochs * steps_per_epoch)
+  return steps_per_epoch, total_steps, math.ceil(total_steps / steps_per_epoch)
+
+
+def _resume(workdir, config, checkpoint, model, fingerprint, run_info) -> None:
+  """Restores WORKDIR/checkpoints' latest (if any) into checkpoint; RunError on a mismatch."""
+  saved = checkpoints.in_directory(os.path.join(workdir, checkpoints.CHECKPOINTS_DIR))
+  if not saved:
+    return
+  try:
+    latest = checkpoints.restore(checkpoint, model, saved,
+                                 model_description="the model of the given config")
+  except checkpoints.CheckpointMismatchError as e:
+    raise workdir_lib.RunError(_mismatch_message(workdir, config, fingerprint, run_info) +
+                               f"\n{e}") from None
+  logging.info("Resumed from %s at step %d", latest, int(checkpoint.step.numpy()))
+
+
+def _log_progress(writer, config, current, total_steps, loss, lr, steps_per_s) -> None:
+  eta = (total_steps - current) / max(steps_per_s, 1e-9)
+  logging.info("step %d/%d  loss %.4f  lr %.3g  %.2f steps/s  %.1f samples/s  ETA %s",
+               current, total_steps, loss, lr, steps_per_s, steps_per_s * config.batch_size,
+               time.strftime("%H:%M:%S", time.gmtime(eta)))
+  with writer.as_default(step=current):
+    tf.summary.scalar("loss", loss)
+    tf.summary.scalar("learning_rate", lr)
+    tf.summary.scalar("steps_per_second", steps_per_s)
+    tf.summary.scalar("samples_per_second", steps_per_s * config.batch_size)
+
+
+def _make_dataset_fn(config, steps_per_epoch: int, total_steps: int):
+  """(ctx, epoch, skip_steps) -> the per-pipeline dataset of an epoch's remaining steps."""
+  def dataset_fn(ctx, epoch, skip_steps):
+    replicas_per_pipeline = ctx.num_replicas_in_sync // ctx.num_input_pipelines
+    ds = input_pipeline.make_dataset(
+        config.dataset.data_dir, config.dataset.train_split,
+        batch_size=ctx.get_per_replica_batch_size(config.batch_size),
+        crop_seconds=config.dataset.crop_seconds, mode="train", seed=config.seed + epoch,
+        mixup_alpha=config.dataset.mixup_alpha, input_context=ctx)
+    ds = ds.map(lambda b: {"audio": b["audio"], "labels": b["labels"]})   # no strings on devices
+    remaining = min(steps_per_epoch, total_steps - epoch * steps_per_epoch) - skip_steps
+    return ds.skip(skip_steps * replicas_per_pipeline).take(remaining * replicas_per_pipeline)
+  return dataset_fn
+
+
+def _evaluate_and_keep_best(model, config, workdir, step, chief, eval_writer, best_manager,
+                            best_map: float):
+  """Evaluates, logs and writes the results; saves best/ on a new best. -> (results, best_map)"""
+  results = evaluation.evaluate(model, config)
+  results["step"] = step
+  images = evaluation.frontend_images(model, config)
+  if chief:
+    logging.info("step %d\n%s", step, evaluation.format_results(results))
+    evaluation.write_summaries(results, step, eval_writer)
+    with eval_writer.as_default(step=step):
+      for name, image in images.items():
+        tf.summary.image(name, image)
+    evaluation.write_results(workdir, results)
+  if results["centre_crop"]["mAP"] > best_map:
+    best_map = results["centre_crop"]["mAP"]
+    best_manager.save(checkpoint_number=step)
+    if chief:
+      checkpoints.write_best(workdir, step, best_map)
+  return results, best_map
+
+
+def train_and_evaluate(config, workdir: str, mode: str = "train_and_eval", tpu: str = "",
+                       stop=None) -> dict:
+  """Trains (resuming from workdir) and/or evaluates; returns the last eval results.
+
+  A config that builds another model than the workdir's, or data with other classes, is
+  refused before anything is written. The caller's config is not changed (the run's copy
+  gets num_classes from the data). `stop` (e.g. a preemption.SigtermFlag): when
+  `stop.requested` turns true, a checkpoint is saved at the current step and
+  preemption.Preempted is raised.
+  """
+  if mode not in validation.MODES:
+    raise ValueError(f"mode={mode!r} is not one of {validation.MODES}")
+  validation.validate_config(config)
+  info = dataset_info.read(config.dataset.data_dir)
+  validation.check_splits(config, info, mode)
+  if mode == "eval":
+    return evaluation.evaluate_workdir(workdir, config)
+  config = validation.resolved_config(config, info)
+  run_info = workdir_lib.read_run_info(workdir) if workdir_lib.has_run_info(workdir) else None
+  if run_info:
+    workdir_lib.check_data_matches(run_info, info, config.dataset.data_dir, workdir)
+
+  strategy = strategy_lib.create_strategy(config.strategy, tpu)
+  chief = strategy_lib.is_chief(strategy)
+  tf_keras.utils.set_random_seed(config.seed)
+  steps_per_epoch, total_steps, num_epochs = _schedule_lengths(config, info)
+  logging.info("%s, %d replicas; %d steps (%d epochs of %d), global batch %d",
+               type(strategy).__name__, strategy.num_replicas_in_sync, total_steps, num_epochs,
+               steps_per_epoch, config.batch_size)
+
+  with strategy.scope():
+    model = models.build_model(config, info["sample_rate"])
+    optimizer, schedule = optimizer_lib.create_optimizer(config, model, steps_per_epoch,
+                                                         total_steps)
+    optimizer.build(model.trainable_variables)
+    step = tf.Variable(0, dtype=tf.int64, trainable=False, name="step")
+  fingerprint = workdir_lib.model_fingerprint(model)
+  if run_info and fingerprint != run_info["model_fingerprint"]:
+    raise workdir_lib.RunError(_mismatch_message(workdir, config, fingerprint, run_info))
+  checkpoint = tf.train.Checkpoint(model=model, optimizer=optimizer, step=step)
+  manager = tf.train.CheckpointManager(
+      checkpoint, strategy_lib.worker_dir(workdir, strategy, checkpoints.CHECKPOINTS_DIR),
+      max_to_keep=config.max_checkpoints_to_keep)
+  best_manager = tf.train.CheckpointManager(
+      checkpoint, strategy_lib.worker_dir(workdir, strategy, checkpoints.BEST_DIR),
+      max_to_keep=1)
+  _resume(workdir, config, checkpoint, model, fingerprint, run_info)
+  if chief:         # the run has proved it matches the workdir: now it may describe it
+    workdir_lib.write_config(workdir, config)
+    workdir_lib.write_run_info(
+        workdir, classes=info["classes"], sample_rate=info["sample_rate"],
+        crop_seconds=config.dataset.crop_seconds, multi_label=config.model.multi_label,
+        model_fingerprint=fingerprint)
+  best_map = checkpoints.read_best_map(workdir)
+
+  if chief:
+    train_writer = tf.summary.create_file_writer(os.path.join(workdir, "train"))
+    eval_writer = tf.summary.create_file_writer(os.path.join(workdir, "eval"))
+  else:
+    train_writer = eval_writer = tf.summary.create_noop_writer()
+  train_loop = make_train_loop(model, optimizer, strategy, step, config)
+  dataset_fn = _make_dataset_fn(config, steps_per_epoch, total_steps)
+
+  results = {}
+  t0, t0_step = time.time(), int(step.numpy())
+  while int(step.numpy()) < total_steps:
+    epoch, skip = divmod(int(step.numpy()), steps_per_epoch)
+    epoch_end = min((epoch + 1) * steps_per_epoch, total_steps)
+    iterator = iter(strategy.distribute_datasets_from_function(
+        lambda ctx, e=epoch, s=skip: dataset_fn(ctx, e, s)))
+    while int(step.numpy()) < epoch_end:
+      current = int(step.numpy())
+      boundary = min(epoch_end,
+                     (current // config.steps_per_loop + 1) * config.steps_per_loop,
+                     (current // config.log_every_steps + 1) * config.log_every_steps,
+                     (current // config.checkpoint_every_steps + 1) * config.checkpoint_every_steps)
+      loss = float(train_loop(iterator, tf.constant(boundary - current)))
+      current = int(step.numpy())
+      if not math.isfinite(loss):
+        raise FloatingPointError(f"loss is {loss} at step {current}")
+      if current % config.log_every_steps == 0 or current == epoch_end:
+        steps_per_s = (current - t0_step) / max(time.time() - t0, 1e-9)
+        _log_progress(train_writer, config, current, total_steps, loss,
+                      float(schedule(current)), steps_per_s)
+        t0, t0_step = time.time(), current
+      if current % config.checkpoint_every_steps == 0 or current == epoch_end:
+        manager.save(checkpoint_number=current)
+      if stop is not None and stop.requested:
+        saved_now = (manager.latest_checkpoint or "").endswith(f"-{current}")
+        path = manager.latest_checkpoint if saved_now else manager.save(current)
+        train_writer.flush()
+        raise preemption.Preempted(current, path)
+    # end of an epoch
+    current = int(step.numpy())
+    epoch_index = math.ceil(current / steps_per_epoch)
+    # Every worker evaluates and saves: under MultiWorkerMirrored, reading the BN
+    # statistics (sync-on-read) and saving are collectives all workers must join.
+    if mode == "train_and_eval" and (current == total_steps or (
+        config.eval_every_epochs and epoch_index % config.eval_every_epochs == 0)):
+      results, best_map = _evaluate_and_keep_best(model, config, workdir, current, chief,
+                                                  eval_writer, best_manager, best_map)
+    t0, t0_step = time.time(), current
+  if mode == "train" and not checkpoints.in_directory(os.path.join(workdir, checkpoints.BEST_DIR)):
+    best_manager.save(checkpoint_number=int(step.numpy()))   # no eval: best is the last
+  if not chief:
+    shutil.rmtree(os.path.join(workdir, strategy_lib.WORKER_TMP_DIR), ignore_errors=True)
+  train_writer.flush()
+  eval_writer.flush()
+  results["final_step"] = int(step.numpy())
+  results["param_checksum"] = float(sum(
+      np.sum(np.abs(v.numpy().astype(np.float64))) for v in model.trainable_variables))
+  logging.info("final step %d param_checksum %.10g", results["final_step"],
+               results["param_checksum"])
+  return results

@@ -1,0 +1,90 @@
+"""Checks of a run's config and data before any work starts, and the config a run records.
+
+    validate_config(config)               ValueError listing every bad value
+    check_splits(config, info, mode)      RunError unless the splits the mode reads hold examples
+    resolved_config(config, info)         a copy with model.num_classes decided (the caller's
+                                          config is left as given)
+"""
+import tf_frontends
+from train import models
+from train import strategy
+from train.data import dataset_info
+from train.workdir import RunError
+
+MODES = ("train", "eval", "train_and_eval")
+
+
+def validate_config(config) -> None:
+  """Raises ValueError on a config that cannot work, before any work starts."""
+  errors = []
+  if config.frontend.name not in tf_frontends.FRONTENDS:
+    errors.append(f"frontend.name={config.frontend.name!r} is not one of "
+                  f"{sorted(tf_frontends.FRONTENDS)}")
+  elif config.frontend.get("n_filters", 0) < 1:
+    errors.append(f"frontend.n_filters must be >= 1, got {config.frontend.get('n_filters')}")
+  else:
+    try:
+      models.create_frontend(config)
+    except (TypeError, ValueError) as e:
+      errors.append(f"frontend {config.frontend.name!r} refuses its arguments: {e} (build the "
+                    "frontend block with train.configs.default.frontend_config)")
+  if config.model.backbone not in models.BACKBONES:
+    errors.append(f"model.backbone={config.model.backbone!r} is not one of "
+                  f"{sorted(models.BACKBONES)}")
+  for key in ("batch_size", "eval_batch_size", "steps_per_loop", "log_every_steps",
+              "checkpoint_every_steps", "max_checkpoints_to_keep"):
+    if config[key] < 1:
+      errors.append(f"{key} must be >= 1, got {config[key]}")
+  if config.num_train_steps <= 0 and config.num_epochs < 1:
+    errors.append(f"num_epochs must be >= 1 (or num_train_steps > 0), got {config.num_epochs}")
+  if not 0.0 <= config.model.dropout < 1.0:
+    errors.append(f"model.dropout must be in [0, 1), got {config.model.dropout}")
+  if not 0.0 <= config.model.stochastic_depth < 1.0:
+    errors.append(f"model.stochastic_depth must be in [0, 1), got {config.model.stochastic_depth}")
+  if config.dataset.crop_seconds <= 0:
+    errors.append(f"dataset.crop_seconds must be > 0, got {config.dataset.crop_seconds}")
+  if config.optimizer.base_learning_rate <= 0:
+    errors.append(f"optimizer.base_learning_rate must be > 0, got "
+                  f"{config.optimizer.base_learning_rate}")
+  if config.optimizer.frontend_lr_multiplier < 0:
+    errors.append("optimizer.frontend_lr_multiplier must be >= 0")
+  if config.mixed_precision not in models.PRECISION_POLICIES:
+    errors.append(f"mixed_precision={config.mixed_precision!r} is not one of "
+                  f"{tuple(models.PRECISION_POLICIES)}")
+  if config.strategy not in strategy.STRATEGIES:
+    errors.append(f"strategy={config.strategy!r} is not one of {strategy.STRATEGIES}")
+  if config.eval_every_epochs < 0:
+    errors.append(f"eval_every_epochs must be >= 0, got {config.eval_every_epochs}")
+  if not config.dataset.data_dir:
+    errors.append("dataset.data_dir is empty: pass --config.dataset.data_dir=DIR")
+  if errors:
+    raise ValueError("Bad config:\n  " + "\n  ".join(errors))
+
+
+def check_splits(config, info: dict, mode: str) -> None:
+  """Raises ValueError unless the splits this mode reads exist and hold examples."""
+  path = dataset_info.path(config.dataset.data_dir)
+  needed = {"train": [config.dataset.train_split], "eval": [config.dataset.eval_split],
+            "train_and_eval": [config.dataset.train_split, config.dataset.eval_split]}[mode]
+  for split in needed:
+    if split not in info["splits"]:
+      raise RunError(f"{path} has no split {split!r} (it has {sorted(info['splits'])})")
+    entry = info["splits"][split]
+    if entry.get("num_examples", 0) < 1:
+      raise RunError(
+          f"Split {split!r} of {path} has no usable examples (data prep skipped "
+          f"{entry.get('num_skipped', 0)}: see 'skipped' in that file); nothing to "
+          f"{'train' if split == config.dataset.train_split else 'evaluate'} on.")
+
+
+def resolved_config(config, info: dict):
+  """A copy of config with model.num_classes taken from the data (dataset_info.json) when
+  unset (<= 0); a set one must equal the data's class count."""
+  resolved = config.copy_and_resolve_references()
+  num_classes = len(info["classes"])
+  if resolved.model.num_classes <= 0:
+    resolved.model.num_classes = num_classes
+  elif resolved.model.num_classes != num_classes:
+    raise RunError(f"config.model.num_classes={resolved.model.num_classes}, but "
+                   f"{dataset_info.path(config.dataset.data_dir)} has {num_classes} classes.")
+  return resolved
