@@ -13,6 +13,7 @@ from tf_frontends.frontends import SincNet
 from tf_frontends.frontends import SincNetPlus
 from tf_frontends.frontends import TimeDomainFilterbanks
 from tf_frontends.frontends import get
+from tf_frontends.efficient_leaf import EfficientLeaf  # after frontends: they import each other
 
-__all__ = ["FRONTENDS", "Leaf", "MelFilterbanks", "SincNet", "SincNetPlus",
+__all__ = ["EfficientLeaf", "FRONTENDS", "Leaf", "MelFilterbanks", "SincNet", "SincNetPlus",
            "TimeDomainFilterbanks", "get"]

@@ -19,6 +19,7 @@ import tf_keras
 
 from tf_frontends import compression
 from tf_frontends import convolution
+from tf_frontends import efficient_leaf  # imports this module back; uses it only at run time
 from tf_frontends import initializers
 from tf_frontends import pooling
 
@@ -404,6 +405,7 @@ FRONTENDS = {
     "sincnet_plus": SincNetPlus,
     "tdfbanks": TimeDomainFilterbanks,
     "mel": MelFilterbanks,
+    "efficientleaf": efficient_leaf.EfficientLeaf,
 }
 
 
