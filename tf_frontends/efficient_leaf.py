@@ -184,6 +184,17 @@ class EfficientLeaf(tf_keras.layers.Layer):
                              min(sigma_max, kernel_size / self.conv_win_factor))
     return mu, sigma
 
+  def impulse_responses(self):
+    """(real, imag) taps [n_filters, longest kernel] as used, each group's centred and zero-padded."""
+    longest = max(k for _, _, _, k, _ in self.groups)
+    parts = []
+    for start, stop, stride, kernel_size, _ in self.groups:
+      taps = impulse_responses.gabor_filters(
+          *self._group_params(start, stop, stride, kernel_size), kernel_size)
+      pad = (longest - kernel_size) // 2
+      parts.append([tf.pad(t, [[0, 0], [pad, pad]]) for t in taps])
+    return tuple(tf.concat(part, axis=0) for part in zip(*parts))
+
   def _pool_windows(self, start, stop, stride, pool_taps):
     """[pool_taps, group filters]: LEAF's Gaussian at samples i * stride, times stride."""
     sigma = tf.clip_by_value(self.pooling_sigma[start:stop], 2.0 / self.window_size, 0.5)

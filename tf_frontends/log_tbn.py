@@ -10,6 +10,8 @@ EUSIPCO 2022).
 import tensorflow as tf
 import tf_keras
 
+MAX_LOG_GAIN = 10.0  # |a| bound: 10^10 times any energy stays far from float32's 3e38
+
 
 def lower_median_over_time(inputs: tf.Tensor) -> tf.Tensor:
   """[B, T, C] -> [B, 1, C]: the lower median (sorted index (T - 1) // 2) over time.
@@ -33,6 +35,7 @@ class LogTBN(tf_keras.layers.Layer):
     median_filter: subtract the per-example, per-channel median over time.
     momentum, epsilon: of the batch normalisation over batch and time (torch's
       BatchNorm1d defaults: running averages updated by 10 % per step, eps 1e-5).
+  a_c is clipped to [-10, 10] in the forward pass.
   Weights: `log_gain` [C]; the batch norm's gamma, beta and moving statistics [C].
   """
 
@@ -62,7 +65,9 @@ class LogTBN(tf_keras.layers.Layer):
     super().build(input_shape)
 
   def call(self, inputs, training=None):
-    outputs = tf.math.log1p(tf.pow(10.0, self.log_gain) * inputs)
+    # Clipped so that no training step can make 10^a overflow float32 (inf - inf = NaN).
+    log_gain = tf.clip_by_value(self.log_gain, -MAX_LOG_GAIN, MAX_LOG_GAIN)
+    outputs = tf.math.log1p(tf.pow(10.0, log_gain) * inputs)
     if self.median_filter:
       outputs -= lower_median_over_time(outputs)
     return self._batch_norm(outputs, training=training)

@@ -16,6 +16,7 @@ matplotlib.use("Agg")  # headless: training servers and CI have no display
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
+from tf_frontends import efficient_leaf  # noqa: E402
 from tf_frontends import frontends  # noqa: E402
 from tf_frontends import initializers  # noqa: E402
 
@@ -24,6 +25,9 @@ def impulse_responses(frontend) -> np.ndarray:
   """Complex taps [filters, taps] of a built frontend's current filters."""
   if isinstance(frontend, frontends.Leaf):
     real, imag = frontend._filterbank.impulse_responses()  # pylint: disable=protected-access
+    return real.numpy() + 1j * imag.numpy()
+  if isinstance(frontend, efficient_leaf.EfficientLeaf):
+    real, imag = frontend.impulse_responses()
     return real.numpy() + 1j * imag.numpy()
   if isinstance(frontend, (frontends.SincNet, frontends.SincNetPlus)):
     return frontend._filterbank.impulse_responses().numpy().T  # pylint: disable=protected-access

@@ -55,7 +55,7 @@ def energies(x, mu, sigma, pool_sigma, structure, conv_win_factor=4.77, stride_f
 def log_tbn(e, log_gain, training, gamma=1.0, beta=0.0, moving_mean=0.0, moving_var=1.0,
             epsilon=1e-5):
   """log1p(10^a e) minus the lower median over time, then batch norm over (batch, time)."""
-  y = np.log1p(10.0**log_gain * e)
+  y = np.log1p(10.0**np.clip(log_gain, -10, 10) * e)
   y = y - np.sort(y, axis=1)[:, (y.shape[1] - 1) // 2][:, None]
   if training:
     mean, var = y.mean(axis=(0, 1)), y.var(axis=(0, 1))
