@@ -1,7 +1,7 @@
 r"""The LEAF paper's frontend comparison at demo scale: every frontend + EfficientNet-B0, several seeds.
 
   python benchmarks/frontend_quality.py --data_dir=demo_out/demo_data --output_dir=/tmp/quality \
-      [--frontends=leaf,sincnet,sincnet_plus,tdfbanks,mel] [--seeds=0,1,2] [--num_epochs=4]
+      [--frontends=leaf,sincnet,sincnet_plus,tdfbanks,mel,efficientleaf] [--seeds=0,1,2] [--num_epochs=4]
 
 Each (frontend, seed) trains `train/configs/demo_<frontend>.py` (the same recipe for all) in its
 own process (`python -m train.main`, so no global state is shared between runs), then the table
@@ -21,7 +21,7 @@ import sys
 import numpy as np
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-FRONTENDS = ("leaf", "sincnet", "sincnet_plus", "tdfbanks", "mel")
+FRONTENDS = ("leaf", "sincnet", "sincnet_plus", "tdfbanks", "mel", "efficientleaf")
 METRICS = ("mAP", "mAUC", "dprime")
 
 

@@ -14,7 +14,7 @@ REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)
 CONFIGS = sorted(p for p in glob.glob(os.path.join(REPO, "train", "configs", "*.py"))
                  if not p.endswith("__init__.py"))
 FRONTEND_OF = {"leaf": "leaf", "sincnet": "sincnet", "sincnet_plus": "sincnet_plus",
-               "tdfbanks": "tdfbanks", "mel": "mel"}
+               "tdfbanks": "tdfbanks", "mel": "mel", "efficientleaf": "efficientleaf"}
 
 
 def _parse(path, *overrides):
