@@ -1,7 +1,7 @@
-r"""The LEAF paper's frontend comparison at demo scale: every frontend + EfficientNet-B0, several seeds.
+r"""The LEAF paper's frontend comparison at demo scale: every frontend + the demo backbone, several seeds.
 
   python benchmarks/frontend_quality.py --data_dir=demo_out/demo_data --output_dir=/tmp/quality \
-      [--frontends=leaf,sincnet,sincnet_plus,tdfbanks,mel] [--seeds=0,1,2] [--num_epochs=4]
+      [--frontends=leaf,sincnet,sincnet_plus,tdfbanks,mel,efficientleaf] [--seeds=0,1,2] [--num_epochs=10]
 
 Each (frontend, seed) trains `train/configs/demo.py:<frontend>` (the same recipe for all) in its
 own process (`python -m train.main`, so no global state is shared between runs), then the table
@@ -21,7 +21,7 @@ import sys
 import numpy as np
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-FRONTENDS = ("leaf", "sincnet", "sincnet_plus", "tdfbanks", "mel")
+FRONTENDS = ("leaf", "sincnet", "sincnet_plus", "tdfbanks", "mel", "efficientleaf")
 METRICS = ("mAP", "mAUC", "dprime")
 
 
@@ -75,7 +75,8 @@ def main():
   parser.add_argument("--output_dir", required=True, help="One workdir per (frontend, seed).")
   parser.add_argument("--frontends", default=",".join(FRONTENDS))
   parser.add_argument("--seeds", default="0,1,2")
-  parser.add_argument("--num_epochs", type=int, default=4, help="Epochs of 60 steps each.")
+  parser.add_argument("--num_epochs", type=int, default=10,
+                      help="Epochs of the demo's train split (120 steps each on the default demo set).")
   args = parser.parse_args()
   frontends = [f for f in args.frontends.split(",") if f]
   unknown = sorted(set(frontends) - set(FRONTENDS))

@@ -28,12 +28,13 @@ from tf_frontends.frontends import SincNetPlus
 from tf_frontends.frontends import TimeDomainFilterbanks
 from tf_frontends.frontends import get
 from tf_frontends.mel import MelFilterbanks
+from tf_frontends.efficient_leaf import EfficientLeaf
 from tf_frontends.pooling import GaussianLowpass
 from tf_frontends.pooling import LearnablePooling1D
 
 __all__ = [
     # named frontends and the registry
-    "FRONTENDS", "Leaf", "MelFilterbanks", "SincNet", "SincNetPlus",
+    "FRONTENDS", "EfficientLeaf", "Leaf", "MelFilterbanks", "SincNet", "SincNetPlus",
     "TimeDomainFilterbanks", "get",
     # the composition and its building blocks
     "Frontend", "FreeConv1D", "GaborConv1D", "SincConv1D", "SquaredModulus",

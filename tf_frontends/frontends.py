@@ -34,6 +34,7 @@ import tf_keras
 from tf_frontends import composition
 from tf_frontends import compression
 from tf_frontends import convolution
+from tf_frontends import efficient_leaf
 from tf_frontends import initializers
 from tf_frontends import pooling
 from tf_frontends.composition import ENERGY_FLOOR
@@ -312,6 +313,7 @@ FRONTENDS = {
     "sincnet_plus": SincNetPlus,
     "tdfbanks": TimeDomainFilterbanks,
     "mel": MelFilterbanks,
+    "efficientleaf": efficient_leaf.EfficientLeaf,
 }
 
 

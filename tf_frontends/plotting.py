@@ -16,6 +16,7 @@ import numpy as np
 
 from tf_frontends import composition
 from tf_frontends import convolution
+from tf_frontends import efficient_leaf
 from tf_frontends import initializers
 from tf_frontends import mel
 
@@ -29,6 +30,9 @@ def impulse_responses(frontend) -> np.ndarray:
   filterbank = frontend.filterbank if isinstance(frontend, composition.Frontend) else None
   if isinstance(filterbank, convolution.GaborConv1D):
     real, imag = filterbank.impulse_responses()
+    return real.numpy() + 1j * imag.numpy()
+  if isinstance(frontend, efficient_leaf.EfficientLeaf):
+    real, imag = frontend.impulse_responses()
     return real.numpy() + 1j * imag.numpy()
   if isinstance(filterbank, convolution.SincConv1D):
     return filterbank.impulse_responses().numpy().T

@@ -7,6 +7,7 @@ import tf_keras
 import tf_frontends
 from tests.tf_frontends import numpy_reference as ref
 from tests.tf_frontends import signals
+from tests.tf_frontends.test_efficient_leaf import reference as efficient_leaf_reference
 from tf_frontends import initializers
 
 NAMES = sorted(tf_frontends.FRONTENDS)
@@ -25,6 +26,8 @@ def reference_output(name, frontend, x):
     return ref.sincnet_plus(x, weights["sinc_conv/kernel"], weights["gaussian_lowpass/kernel"])
   if name == "tdfbanks":
     return ref.tdfbanks(x, weights["conv/kernel"][:, 0, :], weights["learnable_pooling/kernel"])
+  if name == "efficientleaf":
+    return efficient_leaf_reference(frontend, x)
   return ref.mel(x, initializers.mel_filters(40, 16000, 60.0, 7800.0))
 
 

@@ -8,7 +8,7 @@ import tf_frontends
 from tests.tf_frontends import signals
 
 CASES = [(name, {}) for name in sorted(tf_frontends.FRONTENDS)] + [
-    ("leaf", {"ema_implementation": "scan"})]
+    ("leaf", {"ema_implementation": "scan"}), ("efficientleaf", {"compression": "pcen"})]
 
 
 @pytest.mark.parametrize("name,kwargs", CASES)

@@ -58,6 +58,17 @@ def test_other_backbones(backbone, width):
   assert outputs["embedding"].shape[1] == width
 
 
+def test_training_flag_reaches_the_efficient_leaf_batch_norm():
+  """The classifier does not pass `training` to its frontend: Keras's call context must."""
+  model = models.create_model(_config("mobilenet", "efficientleaf"))
+  waveform = tf.random.uniform([2, 4000], -0.5, 0.5)
+  model(waveform)
+  moving_mean = [v for v in model.frontend.variables if "moving_mean" in v.name][0]
+  assert np.all(moving_mean.numpy() == 0.0)
+  model(waveform, training=True)
+  assert np.all(moving_mean.numpy() != 0.0)
+
+
 def test_norm_momentum_reaches_the_backbone():
   config = _config("resnet")
   config.model.norm_momentum = 0.9

@@ -1,0 +1,79 @@
+"""EfficientLEAF's alternative to PCEN: log1p, median subtraction, temporal batch norm.
+
+    y = TBN(log(1 + 10^a_c x) - median_t log(1 + 10^a_c x))
+
+[batch, time, channels] -> same shape. `a_c` is learnable per channel; the median
+is taken over the whole clip's time axis, per example and channel; temporal batch
+normalisation normalises each channel over batch and time (Schlueter & Gutenbrunner,
+EUSIPCO 2022).
+"""
+import tensorflow as tf
+import tf_keras
+
+MAX_LOG_GAIN = 10.0  # |a| bound: 10^10 times any energy stays far from float32's 3e38
+
+
+def lower_median_over_time(inputs: tf.Tensor) -> tf.Tensor:
+  """[B, T, C] -> [B, 1, C]: the lower median (sorted index (T - 1) // 2) over time.
+
+  The lower one of the two middle values for even T, as torch.median. Uses top_k
+  (built-in in TFLite and XLA; no sort op there), which needs time last.
+  """
+  length = inputs.shape[1] if inputs.shape[1] is not None else tf.shape(inputs)[1]
+  # Descending index T // 2 is ascending index (T - 1) // 2.
+  largest, _ = tf.math.top_k(tf.transpose(inputs, [0, 2, 1]), k=length // 2 + 1)
+  return tf.transpose(largest[:, :, -1:], [0, 2, 1])
+
+
+@tf_keras.utils.register_keras_serializable(package="tf_frontends")
+class LogTBN(tf_keras.layers.Layer):
+  """log1p compression with learnable gain, median subtraction, temporal batch norm.
+
+  Args:
+    log_gain_init: initial a_c (the paper's a = 5: gain 10^5 before log1p).
+    learn_log_gain: train a_c.
+    median_filter: subtract the per-example, per-channel median over time.
+    momentum, epsilon: of the batch normalisation over batch and time (torch's
+      BatchNorm1d defaults: running averages updated by 10 % per step, eps 1e-5).
+  a_c is clipped to [-10, 10] in the forward pass.
+  Weights: `log_gain` [C]; the batch norm's gamma, beta and moving statistics [C].
+  """
+
+  def __init__(self, log_gain_init: float = 5.0, learn_log_gain: bool = True,
+               median_filter: bool = True, momentum: float = 0.9,
+               epsilon: float = 1e-5, **kwargs):
+    super().__init__(**kwargs)
+    if not 0.0 <= momentum < 1.0 or epsilon <= 0.0:
+      raise ValueError(f"LogTBN: need 0 <= momentum < 1 and epsilon > 0; got "
+                       f"momentum={momentum}, epsilon={epsilon}.")
+    self.log_gain_init = log_gain_init
+    self.learn_log_gain = learn_log_gain
+    self.median_filter = median_filter
+    self.momentum = momentum
+    self.epsilon = epsilon
+    self._batch_norm = tf_keras.layers.BatchNormalization(
+        axis=-1, momentum=momentum, epsilon=epsilon, name="temporal_batch_norm",
+        dtype="float32")
+
+  def build(self, input_shape):
+    self.log_gain = self.add_weight(
+        name="log_gain", shape=(input_shape[-1],), dtype=tf.float32,
+        trainable=self.learn_log_gain,
+        initializer=tf_keras.initializers.Constant(self.log_gain_init))
+    with tf.name_scope(self._batch_norm.name):
+      self._batch_norm.build(input_shape)
+    super().build(input_shape)
+
+  def call(self, inputs, training=None):
+    # Clipped so that no training step can make 10^a overflow float32 (inf - inf = NaN).
+    log_gain = tf.clip_by_value(self.log_gain, -MAX_LOG_GAIN, MAX_LOG_GAIN)
+    outputs = tf.math.log1p(tf.pow(10.0, log_gain) * inputs)
+    if self.median_filter:
+      outputs -= lower_median_over_time(outputs)
+    return self._batch_norm(outputs, training=training)
+
+  def get_config(self):
+    return {**super().get_config(), "log_gain_init": self.log_gain_init,
+            "learn_log_gain": self.learn_log_gain,
+            "median_filter": self.median_filter, "momentum": self.momentum,
+            "epsilon": self.epsilon}
