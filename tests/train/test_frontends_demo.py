@@ -5,6 +5,8 @@ import sys
 
 import pytest
 
+import tf_frontends
+
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 
@@ -15,9 +17,9 @@ def test_demo_writes_pngs_for_spoken_sentence(tmp_path):
       cwd=ROOT, capture_output=True, text=True, timeout=600)
   assert result.returncode == 0, result.stderr[-2000:]
   lines = [l for l in result.stdout.splitlines() if "samples ->" in l]
-  assert len(lines) == 5 and all(", 40)" in l for l in lines)
+  assert len(lines) == len(tf_frontends.FRONTENDS) and all(", 40)" in l for l in lines)
   expected = {"features.png"} | {f"{n}_filters.png" for n in
-                                 ("leaf", "sincnet", "sincnet_plus", "tdfbanks")}
+                                 ("leaf", "sincnet", "sincnet_plus", "tdfbanks", "efficientleaf")}
   assert expected <= set(os.listdir(tmp_path))
   for name in expected:
     with open(tmp_path / name, "rb") as f:
