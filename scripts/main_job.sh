@@ -6,7 +6,7 @@ OUT=${OUT_DIR:-demo_out}
 mkdir -p "$OUT"
 .venv/bin/python -m train.frontends_demo --output_dir="$OUT/frontends"
 
-# The demo set (9 classes, 960 train / 240 eval clips with strong labels; ~1.5 min), then LEAF + EfficientNet-B0 on it
+# The demo set (9 classes, 1920 train / 480 eval clips with strong labels; ~1.5 min), then LEAF + ResNet-18 (half width) on it
 # (~10 min on 2 idle CPU cores; a rerun resumes from the last checkpoint), then an evaluation of
 # the best checkpoint next to random scores.
 if [ ! -f "$OUT/demo_data/dataset_info.json" ]; then
