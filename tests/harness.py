@@ -67,11 +67,13 @@ def write_dataset(data_dir, num_train=48, num_eval=24, seconds=0.5, seed=0):
 
 
 # The tiny run every trainer test uses, as --config overrides of demo.py:mel: 0.5 s crops,
-# 8 filters, a quarter-width ResNet-10; seconds per run on 2 CPU cores.
+# 8 filters, a quarter-width ResNet-10, SpecAugment on (the demo turns it off; the tests
+# exercise it, its seeding included); seconds per run on 2 CPU cores.
 TINY = {
     "dataset.crop_seconds": 0.5, "frontend.n_filters": 8,
     "model.backbone": "resnet", "model.resnet.model_id": 10, "model.resnet.depth_multiplier": 0.25,
     "model.stochastic_depth": 0.0, "model.dropout": 0.0,
+    "model.spec_augment.enabled": True,
     "model.spec_augment.max_time_width": 5, "model.spec_augment.max_freq_width": 2,
     "batch_size": 8, "eval_batch_size": 8, "num_epochs": 2,
     "optimizer.base_learning_rate": 0.02, "optimizer.warmup_epochs": 0.5,

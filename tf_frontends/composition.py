@@ -76,6 +76,12 @@ def frame_sizes(layer_name: str, n_filters: int, sample_rate: int,
   return window_size, hop
 
 
+def framed_output_shape(input_shape, hop: int, n_filters: int) -> tf.TensorShape:
+  """[batch, time(, 1)] -> [batch, ceil(time / hop), n_filters] (time may be unknown)."""
+  time = input_shape[1]
+  return tf.TensorShape([input_shape[0], None if time is None else -(-time // hop), n_filters])
+
+
 def check_frequency_range(layer_name, min_freq, max_freq, sample_rate):
   if not 0.0 <= min_freq < max_freq <= sample_rate / 2:
     raise ValueError(

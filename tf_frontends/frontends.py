@@ -76,9 +76,7 @@ class _NamedFrontend(composition.Frontend):
     return self.n_filters
 
   def compute_output_shape(self, input_shape):
-    time = input_shape[1]
-    return tf.TensorShape([input_shape[0], None if time is None else -(-time // self.hop),
-                           self.n_filters])
+    return composition.framed_output_shape(input_shape, self.hop, self.n_filters)
 
   def get_config(self):
     # The Layer's own config plus plain arguments: the blocks follow from them.

@@ -87,9 +87,7 @@ class MelFilterbanks(tf_keras.layers.Layer):
     return tf.math.log(tf.matmul(power, self._mel_matrix) + composition.ENERGY_FLOOR)
 
   def compute_output_shape(self, input_shape):
-    time = input_shape[1]
-    return tf.TensorShape([input_shape[0], None if time is None else -(-time // self.hop),
-                           self.n_filters])
+    return composition.framed_output_shape(input_shape, self.hop, self.n_filters)
 
   def get_config(self):
     return {**super().get_config(), "n_filters": self.n_filters,
