@@ -55,10 +55,15 @@ def onednn_description():
   return f"oneDNN built in: {built}, TF_ENABLE_ONEDNN_OPTS={setting}"
 
 
+def scan_pcen(pcen):
+  """A PCEN like `pcen` whose smoother is the sequential scan (leaf-audio's form)."""
+  return compression.PCEN(**{**pcen.get_config(), "name": "pcen_scan",
+                             "ema_implementation": "scan"})
+
+
 def straightforward_leaf(leaf):
   """leaf-audio's LEAF on `leaf`'s weights, every op with TensorFlow's own gradient."""
-  pcen = compression.PCEN(**{**leaf._compression.get_config(), "name": "pcen_scan",
-                             "ema_implementation": "scan"})
+  pcen = scan_pcen(leaf._compression)
   pcen.build([None, None, leaf.n_filters])
   pcen.set_weights(leaf._compression.get_weights())
 
@@ -91,8 +96,7 @@ def op_candidates(leaf, batch, samples):
   pooled = tf.constant(rng.random((batch, frames, leaf.n_filters)) + 0.01, tf.float32)
   waveform = tf.constant(rng.standard_normal((batch, samples, 1)) * 0.1, tf.float32)
   conv, pool, pcen = leaf._filterbank, leaf._pooling, leaf._compression
-  scan_pcen = compression.PCEN(**{**pcen.get_config(), "name": "pcen_scan",
-                                  "ema_implementation": "scan"})
+  straightforward_pcen = scan_pcen(pcen)
   sigma = pool.kernel
   # (op, path): (fn, input, variables (None: the layer's own), gradient to the input)
   return {
@@ -111,7 +115,7 @@ def op_candidates(leaf, batch, samples):
           filtered, [sigma], True),
       ("squared modulus + Gaussian pooling", "ours"): (
           pool.pool_squared_modulus, filtered, [sigma], True),
-      ("sPCEN", "straightforward"): (scan_pcen, pooled, None, True),
+      ("sPCEN", "straightforward"): (straightforward_pcen, pooled, None, True),
       ("sPCEN", "ours"): (pcen, pooled, pcen.trainable_variables, True),
   }
 
