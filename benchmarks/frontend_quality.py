@@ -1,7 +1,7 @@
 r"""The LEAF paper's frontend comparison at demo scale: every frontend + the demo backbone, several seeds.
 
   python benchmarks/frontend_quality.py --data_dir=demo_out/demo_data --output_dir=/tmp/quality \
-      [--frontends=leaf,sincnet,sincnet_plus,tdfbanks,mel,efficientleaf] [--seeds=0,1,2] [--num_epochs=10]
+      [--frontends=leaf,sincnet,sincnet_plus,tdfbanks,mel,efficientleaf] [--seeds=0,1,2] [--num_train_steps=600]
 
 Each (frontend, seed) trains `train/configs/demo.py:<frontend>` (the same recipe for all) in its
 own process (`python -m train.main`, so no global state is shared between runs), then the table
@@ -50,13 +50,15 @@ def samples_per_second(workdir: str) -> float:
 
 
 def train_one(frontend, seed, args) -> dict:
-  workdir = os.path.join(args.output_dir, f"{frontend}_seed{seed}")
+  schedule = f"{args.num_train_steps}steps" if args.num_train_steps > 0 else "recipe"
+  workdir = os.path.join(args.output_dir, f"{frontend}_seed{seed}_{schedule}")
   results_path = os.path.join(workdir, "eval_results.json")
   if not os.path.exists(results_path):
     command = [sys.executable, "-m", "train.main", f"--config=train/configs/demo.py:{frontend}",
                f"--workdir={workdir}", f"--config.dataset.data_dir={os.path.abspath(args.data_dir)}",
-               f"--config.seed={seed}", f"--config.num_epochs={args.num_epochs}",
-               f"--config.eval_every_epochs={args.num_epochs}"]
+               f"--config.seed={seed}", "--config.eval_every_epochs=0"]   # one eval, at the end
+    if args.num_train_steps > 0:
+      command.append(f"--config.num_train_steps={args.num_train_steps}")
     print(f"training {frontend} seed {seed} ...", flush=True)
     subprocess.run(command, cwd=ROOT, check=True, stdout=subprocess.DEVNULL)
   with open(results_path, encoding="utf-8") as f:
@@ -75,8 +77,9 @@ def main():
   parser.add_argument("--output_dir", required=True, help="One workdir per (frontend, seed).")
   parser.add_argument("--frontends", default=",".join(FRONTENDS))
   parser.add_argument("--seeds", default="0,1,2")
-  parser.add_argument("--num_epochs", type=int, default=10,
-                      help="Epochs of the demo's train split (120 steps each on the default demo set).")
+  parser.add_argument("--num_train_steps", type=int, default=-1,
+                      help="Training steps of every run; <= 0: the demo recipe's own schedule "
+                           "(train/configs/demo.py, the main job's).")
   args = parser.parse_args()
   frontends = [f for f in args.frontends.split(",") if f]
   unknown = sorted(set(frontends) - set(FRONTENDS))
@@ -90,7 +93,9 @@ def main():
     cells = [_mean_std([r[part][metric] for r in runs])
              for part in ("full_clip", "centre_crop") for metric in METRICS]
     rows.append([frontend, *cells, _mean_std([r["samples_per_second"] for r in runs])])
-  print(f"\n{cpu_model()}, {os.cpu_count()} cores; seeds {seeds}; {args.num_epochs} epochs; "
+  schedule = (f"{args.num_train_steps} steps" if args.num_train_steps > 0
+              else "the demo recipe's schedule")
+  print(f"\n{cpu_model()}, {os.cpu_count()} cores; seeds {seeds}; {schedule}; "
         "mean ± std over seeds")
   header = ["frontend"] + [f"{part} {m}" for part in ("clip", "crop") for m in METRICS]
   header.append("train samples/s")

@@ -1,6 +1,6 @@
 r"""Builds the embedded demo set: AudioSet-style multi-label clips from Debian-packaged sounds, offline.
 
-  python -m train.data.demo.demo_data --output_dir=/tmp/demo_data [--seed=0 --num_clips=2400]
+  python -m train.data.demo.demo_data --output_dir=/tmp/demo_data [--seed=0 --num_clips=4800]
 
 9 classes (AudioSet ids and names: Speech, Piano, Violin, Trumpet, Flute, Guitar, Drum, Tabla, Bell),
 clips of 2-5 s at 16 kHz with 1-3 classes each, mixed by train/data/demo/demo_mixing.py from real samples and
@@ -36,9 +36,9 @@ def define_flags():
   console.define_verbose_flag()
   flags.DEFINE_string("output_dir", None, "Where shards and dataset_info.json go.")
   flags.DEFINE_integer("seed", 0, "Seed: same seed and package versions give the same bytes.")
-  flags.DEFINE_integer("num_clips", 2400, "Clips in train + eval.")
+  flags.DEFINE_integer("num_clips", 4800, "Clips in train + eval.")
   flags.DEFINE_float("eval_fraction", 0.2, "Share of clips and of source recordings held out.")
-  flags.DEFINE_integer("examples_per_shard", 128, "Shard size (the demo's 2400 clips: 15 + 4 shards).")
+  flags.DEFINE_integer("examples_per_shard", 128, "Shard size (the demo's 4800 clips: 30 + 8 shards).")
   flags.DEFINE_integer("num_workers", min(os.cpu_count() or 1, 4), "prepare_data processes.")
   flags.DEFINE_bool("keep_clips", False, "Keep the intermediate WAVs and manifest in DIR/clips.")
 
@@ -65,7 +65,7 @@ def split_sources(sources, eval_fraction, rng):
   return out
 
 
-def build(output_dir, *, seed=0, num_clips=2400, eval_fraction=0.2, examples_per_shard=128,
+def build(output_dir, *, seed=0, num_clips=4800, eval_fraction=0.2, examples_per_shard=128,
           num_workers=2, keep_clips=False, quiet=False):
   """Writes the demo set to output_dir; returns its dataset_info."""
   if num_clips < 2 or not 0 < eval_fraction < 1:
