@@ -177,3 +177,12 @@ def test_track_levels_are_set_by_sounding_rms_not_peak():
   tone[4000:12000] = np.sin(np.arange(8000) * 0.3)              # silent outside 0.25-0.75 s
   np.testing.assert_allclose(demo_mixing._sounding_rms(tone), np.sqrt(0.5), rtol=1e-3)
   np.testing.assert_allclose(demo_mixing._sounding_rms(clicks), 1.0, rtol=1e-9)
+
+
+def test_a_clips_folder_the_builder_did_not_write_is_refused_and_kept(tmp_path):
+  mine = tmp_path / "out" / "clips" / "mine.wav"
+  mine.parent.mkdir(parents=True)
+  mine.write_bytes(b"user data")
+  with pytest.raises(ValueError, match=r"out/clips exists and was not written by the demo builder"):
+    demo_data.build(str(tmp_path / "out"), num_clips=4, quiet=True)
+  assert mine.read_bytes() == b"user data"

@@ -28,6 +28,7 @@ from train.data.demo import demo_drums, demo_mixing, demo_sources
 
 FLAGS = flags.FLAGS
 
+STAGING_MARK = ".written_by_demo_data"
 SAMPLE_RATE = demo_mixing.SAMPLE_RATE
 
 
@@ -65,6 +66,22 @@ def split_sources(sources, eval_fraction, rng):
   return out
 
 
+def _staging_dir(output_dir):
+  """OUTPUT_DIR/clips, marked as the builder's: it is deleted after the build, so a folder of that
+  name the builder did not write is refused, never deleted."""
+  clip_dir = os.path.join(output_dir, "clips")
+  mark = os.path.join(clip_dir, STAGING_MARK)
+  if os.path.lexists(clip_dir) and not os.path.exists(mark) and (
+      not os.path.isdir(clip_dir) or os.listdir(clip_dir)):
+    raise ValueError(f"{clip_dir} exists and was not written by the demo builder, which stages "
+                     "its WAVs there and deletes them afterwards: move it or choose another "
+                     "--output_dir")
+  os.makedirs(clip_dir, exist_ok=True)
+  with open(mark, "w", encoding="utf-8"):
+    pass
+  return clip_dir
+
+
 def build(output_dir, *, seed=0, num_clips=4800, eval_fraction=0.2, examples_per_shard=128,
           num_workers=2, keep_clips=False, quiet=False):
   """Writes the demo set to output_dir; returns its dataset_info."""
@@ -72,6 +89,7 @@ def build(output_dir, *, seed=0, num_clips=4800, eval_fraction=0.2, examples_per
     raise ValueError(f"need num_clips >= 2 and 0 < eval_fraction < 1, got {num_clips}, "
                      f"{eval_fraction}")
   start = time.monotonic()
+  clip_dir = _staging_dir(output_dir)
   versions = demo_sources.check_packages()
   rng = np.random.default_rng([seed, 0])
   sources = collect_sources(SAMPLE_RATE, seed)
@@ -81,8 +99,6 @@ def build(output_dir, *, seed=0, num_clips=4800, eval_fraction=0.2, examples_per
   classes = [{"index": i, "id": cid, "display_name": name}
              for i, (cid, name) in enumerate(demo_sources.CLASSES)]
 
-  clip_dir = os.path.join(output_dir, "clips")
-  os.makedirs(clip_dir, exist_ok=True)
   n_eval = max(1, int(round(eval_fraction * num_clips)))
   entries = {}
   for split, count in (("train", num_clips - n_eval), ("eval", n_eval)):
