@@ -49,8 +49,12 @@ def samples_per_second(workdir: str) -> float:
   return float(np.mean(rates)) if rates else float("nan")
 
 
+def schedule_name(num_train_steps: int) -> str:
+  return f"{num_train_steps} steps" if num_train_steps > 0 else "recipe schedule"
+
+
 def train_one(frontend, seed, args) -> dict:
-  schedule = f"{args.num_train_steps}steps" if args.num_train_steps > 0 else "recipe"
+  schedule = schedule_name(args.num_train_steps).replace(" ", "_")
   workdir = os.path.join(args.output_dir, f"{frontend}_seed{seed}_{schedule}")
   results_path = os.path.join(workdir, "eval_results.json")
   if not os.path.exists(results_path):
@@ -93,9 +97,8 @@ def main():
     cells = [_mean_std([r[part][metric] for r in runs])
              for part in ("full_clip", "centre_crop") for metric in METRICS]
     rows.append([frontend, *cells, _mean_std([r["samples_per_second"] for r in runs])])
-  schedule = (f"{args.num_train_steps} steps" if args.num_train_steps > 0
-              else "the demo recipe's schedule")
-  print(f"\n{cpu_model()}, {os.cpu_count()} cores; seeds {seeds}; {schedule}; "
+  print(f"\n{cpu_model()}, {os.cpu_count()} cores; seeds {seeds}; "
+        f"{schedule_name(args.num_train_steps)}; "
         "mean ± std over seeds")
   header = ["frontend"] + [f"{part} {m}" for part in ("clip", "crop") for m in METRICS]
   header.append("train samples/s")
