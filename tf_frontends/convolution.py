@@ -41,11 +41,27 @@ def _native_kernel_grad(inputs, output_grad, kernel_size):
   return kernel_grad[0]
 
 
-# Take `_correlation_kernel_grad` only when it beats TensorFlow's own by this
-# much, so that a machine near the tie cannot flip between runs.
+# How the filterbank's kernel gradient is computed (the `kernel_gradient` argument):
+#   "native":      TensorFlow's own (Conv2DBackpropFilter), the default;
+#   "correlation": `_correlation_kernel_grad`;
+#   "auto":        whichever is faster here, measured once per process and shape (logged).
+# Which formulation is faster depends on the CPU (the correlation was 3x faster on an Intel
+# Xeon, 2.2x slower on an AMD EPYC at 8 x 5 s), but the two round differently, so choosing
+# by timing makes a seeded run's weights depend on the machine's load: only "auto" times,
+# and only when asked for.
+KERNEL_GRADIENTS = ("native", "correlation", "auto")
+
+# "auto" takes the correlation only when it beats TensorFlow's own by this much,
+# so that a machine near the tie does not flip between runs.
 _CORRELATE_MIN_SPEEDUP = 1.3
 _kernel_gradient_choice = {}   # (kernel_size, channels, batch, time) -> use `_correlation_kernel_grad`
 _MAX_PROBE_BATCH, _MAX_PROBE_SAMPLES = 8, 80000
+
+
+def check_kernel_gradient(layer_name: str, kernel_gradient: str):
+  if kernel_gradient not in KERNEL_GRADIENTS:
+    raise ValueError(f"{layer_name}: kernel_gradient must be one of {KERNEL_GRADIENTS}, "
+                     f"got {kernel_gradient!r}.")
 
 
 def _fastest_of_two(fn):
@@ -60,13 +76,11 @@ def _fastest_of_two(fn):
 
 @tf.autograph.experimental.do_not_convert
 def _correlation_grad_is_faster(kernel_size: int, channels: int, batch, samples) -> bool:
-  """Measures, once per process and shape, which kernel gradient is faster here.
+  """kernel_gradient="auto": measures, once per process and shape, which is faster here.
 
-  Which one wins depends on the CPU, TensorFlow's kernel choice and the shape
-  (measured: the correlation 3x faster on one CPU, 2.2x slower on another at 8 x 5 s,
-  on par at 4 x 1 s), so it is decided by timing forward + kernel gradient of
-  both at the input's shape (capped at 8 x 80000 samples; 8 x 1 s when unknown).
-  Off CPU (GPU, TPU), TensorFlow's own gradient is used.
+  Times forward + kernel gradient of both formulations at the input's shape
+  (capped at 8 x 80000 samples; 8 x 1 s when unknown). Off CPU (GPU, TPU),
+  TensorFlow's own gradient is used.
   """
   batch = min(batch or _MAX_PROBE_BATCH, _MAX_PROBE_BATCH)
   samples = min(samples or 16000, _MAX_PROBE_SAMPLES)
@@ -91,7 +105,7 @@ def _correlation_grad_is_faster(kernel_size: int, channels: int, batch, samples)
         custom = _fastest_of_two(forward_and_kernel_grad(_correlation_kernel_grad))
         _kernel_gradient_choice[key] = native > _CORRELATE_MIN_SPEEDUP * custom
         logging.getLogger(__name__).info(
-            "filterbank kernel gradient for %d taps x %d channels: %s "
+            "kernel_gradient='auto' for %d taps x %d channels: %s "
             "(forward + gradient of %d x %d samples: TensorFlow's %.1f ms, "
             "correlation %.1f ms)", kernel_size, channels,
             "correlation" if _kernel_gradient_choice[key] else "TensorFlow's",
@@ -99,39 +113,55 @@ def _correlation_grad_is_faster(kernel_size: int, channels: int, batch, samples)
   return _kernel_gradient_choice[key]
 
 
-@tf.custom_gradient
-def correlate(inputs, kernel):
+def _correlate_op(kernel_gradient: str):
+  """`correlate` for one `kernel_gradient` other than "native", as a custom-gradient op."""
+
+  @tf.custom_gradient
+  def correlate_op(inputs, kernel):
+    outputs = tf.nn.conv1d(inputs, kernel, stride=1, padding="SAME")
+
+    def grad(output_grad):
+      kernel_size = kernel.shape[0]
+      if kernel_gradient == "correlation" or _correlation_grad_is_faster(
+          kernel_size, kernel.shape[-1], inputs.shape[0], inputs.shape[1]):
+        kernel_grad = _correlation_kernel_grad(inputs, output_grad, kernel_size)
+      else:
+        kernel_grad = _native_kernel_grad(inputs, output_grad, kernel_size)
+      inputs_grad = tf.nn.conv1d_transpose(
+          output_grad, kernel, tf.shape(inputs), strides=1, padding="SAME")
+      return inputs_grad, kernel_grad
+
+    return outputs, grad
+
+  return correlate_op
+
+
+_CORRELATE_OPS = {name: _correlate_op(name) for name in ("correlation", "auto")}
+
+
+def correlate(inputs, kernel, kernel_gradient: str = "native"):
   """Stride-1 SAME cross-correlation of [B, T, 1] with [K, 1, C] (tf.nn.conv1d).
 
   The forward pass is tf.nn.conv1d. The kernel gradient
       dL/dh[k, c] = sum_{b, t} x_pad[b, t + k] g[b, t, c]
-  has two exact formulations: TensorFlow's Conv2DBackpropFilter, or a VALID
-  forward correlation of the padded waveforms (batch as input channels) with
-  the output gradients g as a T-tap filter (`_correlation_kernel_grad`). Which
-  is faster depends on the machine, so the first backward pass measures both
-  (`_correlation_grad_is_faster`); forward-only use never measures. The input
-  gradient is the transposed convolution.
+  has two exact formulations that round differently: TensorFlow's
+  Conv2DBackpropFilter ("native": plain tf.nn.conv1d and its registered gradient),
+  or a VALID forward correlation of the padded waveforms (batch as input channels)
+  with the output gradients g as a T-tap filter ("correlation",
+  `_correlation_kernel_grad`); "auto" measures which is faster on the first
+  backward pass (see `KERNEL_GRADIENTS`). The input gradient is the transposed
+  convolution.
   """
-  outputs = tf.nn.conv1d(inputs, kernel, stride=1, padding="SAME")
-
-  def grad(output_grad):
-    kernel_size = kernel.shape[0]
-    if _correlation_grad_is_faster(kernel_size, kernel.shape[-1],
-                                   inputs.shape[0], inputs.shape[1]):
-      kernel_grad = _correlation_kernel_grad(inputs, output_grad, kernel_size)
-    else:
-      kernel_grad = _native_kernel_grad(inputs, output_grad, kernel_size)
-    inputs_grad = tf.nn.conv1d_transpose(
-        output_grad, kernel, tf.shape(inputs), strides=1, padding="SAME")
-    return inputs_grad, kernel_grad
-
-  return outputs, grad
+  check_kernel_gradient("correlate", kernel_gradient)
+  if kernel_gradient == "native":
+    return tf.nn.conv1d(inputs, kernel, stride=1, padding="SAME")
+  return _CORRELATE_OPS[kernel_gradient](inputs, kernel)
 
 
-def filterbank_conv(inputs, kernel, strides, padding):
+def filterbank_conv(inputs, kernel, strides, padding, kernel_gradient="native"):
   """`correlate` where it applies (stride 1, SAME), else plain tf.nn.conv1d."""
   if strides == 1 and padding == "SAME":
-    return correlate(inputs, kernel)
+    return correlate(inputs, kernel, kernel_gradient)
   return tf.nn.conv1d(inputs, kernel, stride=strides, padding=padding)
 
 
@@ -169,11 +199,14 @@ class _ParametricFilterbank(tf_keras.layers.Layer):
   """
 
   def __init__(self, filters: int, kernel_size: int, strides: int = 1,
-               padding: str = "SAME", sample_rate: int = 16000, **kwargs):
+               padding: str = "SAME", sample_rate: int = 16000,
+               kernel_gradient: str = "native", **kwargs):
     super().__init__(**kwargs)
     composition.check_positive_int(type(self).__name__, filters=filters,
                                    kernel_size=kernel_size, strides=strides)
     composition.check_positive(type(self).__name__, sample_rate=sample_rate)
+    check_kernel_gradient(type(self).__name__, kernel_gradient)
+    self.kernel_gradient = kernel_gradient
     self.filters = filters
     self.kernel_size = kernel_size
     self.strides = strides
@@ -191,12 +224,13 @@ class _ParametricFilterbank(tf_keras.layers.Layer):
 
   def call(self, inputs):
     return filterbank_conv(inputs, self.conv_kernel(), self.strides,
-                           self.padding)
+                           self.padding, self.kernel_gradient)
 
   def get_config(self):
     return {**super().get_config(), "filters": self.filters,
             "kernel_size": self.kernel_size, "strides": self.strides,
-            "padding": self.padding, "sample_rate": self.sample_rate}
+            "padding": self.padding, "sample_rate": self.sample_rate,
+            "kernel_gradient": self.kernel_gradient}
 
 
 @tf_keras.utils.register_keras_serializable(package="tf_frontends")
@@ -217,14 +251,16 @@ class GaborConv1D(_ParametricFilterbank):
     padding: "SAME" (leaf-audio's) or "VALID".
     sample_rate: in Hz, for the initialisation.
     min_freq, max_freq: range of the mel-spaced initialisation, in Hz.
+    kernel_gradient: "native" (default), "correlation" or "auto" (`KERNEL_GRADIENTS`).
     **kwargs: `tf_keras.layers.Layer` arguments (name, trainable, dtype).
   """
 
   def __init__(self, filters: int, kernel_size: int, strides: int = 1,
                padding: str = "SAME", sample_rate: int = 16000,
-               min_freq: float = 60.0, max_freq: float = 7800.0, **kwargs):
+               min_freq: float = 60.0, max_freq: float = 7800.0,
+               kernel_gradient: str = "native", **kwargs):
     super().__init__(filters, kernel_size, strides, padding, sample_rate,
-                     **kwargs)
+                     kernel_gradient, **kwargs)
     self.min_freq = min_freq
     self.max_freq = max_freq
 
@@ -278,15 +314,17 @@ class SincConv1D(_ParametricFilterbank):
     min_low_hz, min_band_hz: lowest lower edge and narrowest band, in Hz.
     symmetric_window: numpy's symmetric Hamming window (audax) instead of
       leaf-audio's.
+    kernel_gradient: "native" (default), "correlation" or "auto" (`KERNEL_GRADIENTS`).
     **kwargs: `tf_keras.layers.Layer` arguments (name, trainable, dtype).
   """
 
   def __init__(self, filters: int, kernel_size: int, strides: int = 1,
                padding: str = "SAME", sample_rate: int = 16000,
                min_low_hz: float = 50.0, min_band_hz: float = 50.0,
-               symmetric_window: bool = False, **kwargs):
+               symmetric_window: bool = False, kernel_gradient: str = "native",
+               **kwargs):
     super().__init__(filters, kernel_size, strides, padding, sample_rate,
-                     **kwargs)
+                     kernel_gradient, **kwargs)
     self.min_low_hz = min_low_hz
     self.min_band_hz = min_band_hz
     self.symmetric_window = symmetric_window
@@ -332,15 +370,18 @@ class FreeConv1D(tf_keras.layers.Layer):
     strides: output stride in samples (>= 1).
     padding: "SAME" or "VALID".
     kernel_initializer: a tf_keras initializer (or its name) for [K, 1, channels].
+    kernel_gradient: "native" (default), "correlation" or "auto" (`KERNEL_GRADIENTS`).
     **kwargs: `tf_keras.layers.Layer` arguments (name, trainable, dtype).
   """
 
   def __init__(self, channels: int, kernel_size: int, strides: int = 1,
                padding: str = "SAME", kernel_initializer="glorot_uniform",
-               **kwargs):
+               kernel_gradient: str = "native", **kwargs):
     super().__init__(**kwargs)
     composition.check_positive_int("FreeConv1D", channels=channels,
                                    kernel_size=kernel_size, strides=strides)
+    check_kernel_gradient("FreeConv1D", kernel_gradient)
+    self.kernel_gradient = kernel_gradient
     self.channels = channels
     self.kernel_size = kernel_size
     self.strides = strides
@@ -354,11 +395,13 @@ class FreeConv1D(tf_keras.layers.Layer):
     super().build(input_shape)
 
   def call(self, inputs):
-    return filterbank_conv(inputs, self.kernel, self.strides, self.padding)
+    return filterbank_conv(inputs, self.kernel, self.strides, self.padding,
+                           self.kernel_gradient)
 
   def get_config(self):
     return {**super().get_config(), "channels": self.channels,
             "kernel_size": self.kernel_size, "strides": self.strides,
             "padding": self.padding,
             "kernel_initializer": tf_keras.initializers.serialize(
-                self.kernel_initializer)}
+                self.kernel_initializer),
+            "kernel_gradient": self.kernel_gradient}

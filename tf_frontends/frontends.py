@@ -24,6 +24,10 @@ Arguments every frontend takes (besides its own, documented in its class):
     (10 ms = 160 samples at 16 kHz).
   learn_filters, learn_pooling: train the filterbank / pooling weights.
   preemp: a learnable 2-tap pre-emphasis (init [-0.97, 1]) first.
+  kernel_gradient: how the filterbank's kernel gradient is computed, "native"
+    (TensorFlow's own, the default), "correlation" or "auto" (timed once per
+    process; never the default, see `convolution.KERNEL_GRADIENTS`). Leaf, SincNet,
+    SincNetPlus and TimeDomainFilterbanks only.
   mean_var_norm: per-channel mean/variance normalisation of the output.
   **kwargs: `tf_keras.layers.Layer` arguments (name, trainable, dtype; dtype
     defaults to float32 so the filter math stays float32 under mixed precision).
@@ -48,7 +52,7 @@ class _NamedFrontend(composition.Frontend):
   def __init__(self, filterbank, activation, pooling_layer, compression_layer,
                n_filters: int, sample_rate: int, window_len: float,
                window_stride: float, learn_filters: bool, learn_pooling: bool,
-               preemp: bool, mean_var_norm: bool, **kwargs):
+               preemp: bool, mean_var_norm: bool, kernel_gradient: str, **kwargs):
     window_size, hop = composition.frame_sizes(
         type(self).__name__, n_filters, sample_rate, window_len, window_stride)
     preemphasis = normalization = None
@@ -71,6 +75,7 @@ class _NamedFrontend(composition.Frontend):
     self.learn_pooling = learn_pooling
     self.preemp = preemp
     self.mean_var_norm = mean_var_norm
+    self.kernel_gradient = kernel_gradient
 
   def _energy_channels(self):
     return self.n_filters
@@ -84,7 +89,7 @@ class _NamedFrontend(composition.Frontend):
             "sample_rate": self.sample_rate, "window_len": self.window_len,
             "window_stride": self.window_stride, "learn_filters": self.learn_filters,
             "learn_pooling": self.learn_pooling, "preemp": self.preemp,
-            "mean_var_norm": self.mean_var_norm}
+            "mean_var_norm": self.mean_var_norm, "kernel_gradient": self.kernel_gradient}
 
   @classmethod
   def from_config(cls, config):
@@ -112,14 +117,15 @@ class Leaf(_NamedFrontend):
                pcen_root: float = 2.0, pcen_floor: float = 1e-12,
                learn_pcen: bool = True, preemp: bool = False,
                mean_var_norm: bool = False,
-               ema_implementation: str = "parallel", **kwargs):
+               ema_implementation: str = "parallel", kernel_gradient: str = "native",
+               **kwargs):
     window_size, hop = composition.frame_sizes("Leaf", n_filters, sample_rate, window_len, window_stride)
     composition.check_frequency_range("Leaf", min_freq, max_freq, sample_rate)
     super().__init__(
         convolution.GaborConv1D(
             n_filters, window_size, sample_rate=sample_rate, min_freq=min_freq,
-            max_freq=max_freq, trainable=learn_filters, name="gabor_conv",
-            dtype="float32"),
+            max_freq=max_freq, kernel_gradient=kernel_gradient,
+            trainable=learn_filters, name="gabor_conv", dtype="float32"),
         SquaredModulus(name="squared_modulus", dtype="float32"),
         pooling.GaussianLowpass(
             window_size, hop, init_sigma=pooling_init, trainable=learn_pooling,
@@ -132,7 +138,7 @@ class Leaf(_NamedFrontend):
         n_filters=n_filters, sample_rate=sample_rate, window_len=window_len,
         window_stride=window_stride, learn_filters=learn_filters,
         learn_pooling=learn_pooling, preemp=preemp, mean_var_norm=mean_var_norm,
-        **kwargs)
+        kernel_gradient=kernel_gradient, **kwargs)
     self.min_freq = min_freq
     self.max_freq = max_freq
     self.pooling_init = pooling_init
@@ -159,7 +165,7 @@ class _SincFrontend(_NamedFrontend):
 
   def __init__(self, pooling_layer, compression_layer, *, n_filters, sample_rate,
                window_len, window_stride, min_low_hz, min_band_hz,
-               symmetric_window, learn_filters, **kwargs):
+               symmetric_window, learn_filters, kernel_gradient, **kwargs):
     window_size, _ = composition.frame_sizes(type(self).__name__, n_filters, sample_rate,
                             window_len, window_stride)
     composition.check_positive(type(self).__name__, min_low_hz=min_low_hz,
@@ -168,11 +174,12 @@ class _SincFrontend(_NamedFrontend):
         convolution.SincConv1D(
             n_filters, window_size, sample_rate=sample_rate, min_low_hz=min_low_hz,
             min_band_hz=min_band_hz, symmetric_window=symmetric_window,
-            trainable=learn_filters, name="sinc_conv", dtype="float32"),
+            kernel_gradient=kernel_gradient, trainable=learn_filters, name="sinc_conv",
+            dtype="float32"),
         tf_keras.layers.LeakyReLU(alpha=0.2, name="leaky_relu", dtype="float32"),
         pooling_layer, compression_layer, n_filters=n_filters,
         sample_rate=sample_rate, window_len=window_len, window_stride=window_stride,
-        learn_filters=learn_filters, **kwargs)
+        learn_filters=learn_filters, kernel_gradient=kernel_gradient, **kwargs)
     self.min_low_hz = min_low_hz
     self.min_band_hz = min_band_hz
     self.symmetric_window = symmetric_window
@@ -204,7 +211,8 @@ class SincNet(_SincFrontend):
                min_low_hz: float = 50.0, min_band_hz: float = 50.0,
                symmetric_window: bool = False, layer_norm_epsilon: float = 1e-3,
                learn_filters: bool = True, learn_pooling: bool = True,
-               preemp: bool = False, mean_var_norm: bool = False, **kwargs):
+               preemp: bool = False, mean_var_norm: bool = False,
+               kernel_gradient: str = "native", **kwargs):
     window_size, hop = composition.frame_sizes("SincNet", n_filters, sample_rate, window_len, window_stride)
     composition.check_positive("SincNet", layer_norm_epsilon=layer_norm_epsilon)
     super().__init__(
@@ -216,7 +224,7 @@ class SincNet(_SincFrontend):
         window_stride=window_stride, min_low_hz=min_low_hz, min_band_hz=min_band_hz,
         symmetric_window=symmetric_window, learn_filters=learn_filters,
         learn_pooling=learn_pooling, preemp=preemp, mean_var_norm=mean_var_norm,
-        **kwargs)
+        kernel_gradient=kernel_gradient, **kwargs)
     self.layer_norm_epsilon = layer_norm_epsilon
 
   def get_config(self):
@@ -239,7 +247,7 @@ class SincNetPlus(_SincFrontend):
                symmetric_window: bool = False, pooling_init: float = 0.4,
                ema_implementation: str = "parallel", learn_filters: bool = True,
                learn_pooling: bool = True, preemp: bool = False,
-               mean_var_norm: bool = False, **kwargs):
+               mean_var_norm: bool = False, kernel_gradient: str = "native", **kwargs):
     window_size, hop = composition.frame_sizes("SincNetPlus", n_filters, sample_rate, window_len,
                               window_stride)
     super().__init__(
@@ -253,7 +261,7 @@ class SincNetPlus(_SincFrontend):
         window_stride=window_stride, min_low_hz=min_low_hz, min_band_hz=min_band_hz,
         symmetric_window=symmetric_window, learn_filters=learn_filters,
         learn_pooling=learn_pooling, preemp=preemp, mean_var_norm=mean_var_norm,
-        **kwargs)
+        kernel_gradient=kernel_gradient, **kwargs)
     self.pooling_init = pooling_init
     self.ema_implementation = ema_implementation
 
@@ -278,7 +286,8 @@ class TimeDomainFilterbanks(_NamedFrontend):
                window_len: float = 25.0, window_stride: float = 10.0,
                min_freq: float = 60.0, max_freq: float = 7800.0,
                learn_filters: bool = True, learn_pooling: bool = True,
-               preemp: bool = False, mean_var_norm: bool = False, **kwargs):
+               preemp: bool = False, mean_var_norm: bool = False,
+               kernel_gradient: str = "native", **kwargs):
     window_size, hop = composition.frame_sizes("TimeDomainFilterbanks", n_filters, sample_rate,
                               window_len, window_stride)
     composition.check_frequency_range("TimeDomainFilterbanks", min_freq, max_freq,
@@ -288,7 +297,8 @@ class TimeDomainFilterbanks(_NamedFrontend):
             2 * n_filters, window_size,
             kernel_initializer=initializers.TimeDomainGaborInit(
                 sample_rate, min_freq, max_freq),
-            trainable=learn_filters, name="conv", dtype="float32"),
+            kernel_gradient=kernel_gradient, trainable=learn_filters, name="conv",
+            dtype="float32"),
         SquaredModulus(name="squared_modulus", dtype="float32"),
         pooling.LearnablePooling1D(window_size, hop, trainable=learn_pooling,
                                    name="learnable_pooling", dtype="float32"),
@@ -296,7 +306,7 @@ class TimeDomainFilterbanks(_NamedFrontend):
         n_filters=n_filters, sample_rate=sample_rate, window_len=window_len,
         window_stride=window_stride, learn_filters=learn_filters,
         learn_pooling=learn_pooling, preemp=preemp, mean_var_norm=mean_var_norm,
-        **kwargs)
+        kernel_gradient=kernel_gradient, **kwargs)
     self.min_freq = min_freq
     self.max_freq = max_freq
 

@@ -6,7 +6,9 @@ Tolerances: float32 sums of 401 products, so rtol 1e-4 / atol 1e-6 on O(1) value
 import numpy as np
 import pytest
 import tensorflow as tf
+import tf_keras
 
+import tf_frontends
 from tests.tf_frontends import numpy_reference as ref
 from tests.tf_frontends import signals
 from tf_frontends import compression
@@ -173,21 +175,18 @@ def test_pcen_rejects_unknown_implementation():
 
 
 @pytest.fixture(params=["correlation", "native"])
-def kernel_grad_formulation(request, monkeypatch):
-  """Forces `correlate`'s kernel gradient to one formulation (no measuring)."""
-  monkeypatch.setattr(convolution, "_correlation_grad_is_faster",
-                      lambda *shape: request.param == "correlation")
+def kernel_gradient(request):
   return request.param
 
 
 @pytest.mark.parametrize("size", [401, 400, 5])
-def test_correlate_gradients_equal_native_conv_gradients(size, kernel_grad_formulation):
+def test_correlate_gradients_equal_native_conv_gradients(size, kernel_gradient):
   rng = np.random.default_rng(size)
   x = tf.constant(rng.standard_normal((3, 700, 1)), tf.float32)
   kernel = tf.constant(rng.standard_normal((size, 1, 6)), tf.float32)
   weights = tf.constant(rng.standard_normal((3, 700, 6)), tf.float32)
   grads = []
-  for conv in (convolution.correlate,
+  for conv in (lambda a, b: convolution.correlate(a, b, kernel_gradient),
                lambda a, b: tf.nn.conv1d(a, b, stride=1, padding="SAME")):
     with tf.GradientTape() as tape:
       tape.watch([x, kernel])
@@ -199,7 +198,7 @@ def test_correlate_gradients_equal_native_conv_gradients(size, kernel_grad_formu
                                atol=1e-4 * np.abs(native.numpy()).max())
 
 
-def test_correlate_gradient_matches_finite_differences(kernel_grad_formulation):
+def test_correlate_gradient_matches_finite_differences(kernel_gradient):
   rng = np.random.default_rng(7)
   x = rng.standard_normal((2, 50, 1))
   kernel = rng.standard_normal((7, 1, 2))
@@ -208,7 +207,8 @@ def test_correlate_gradient_matches_finite_differences(kernel_grad_formulation):
     return float(np.sum(ref.correlate_same(x[..., 0], k[:, 0, :]) * weights))
   kernel_var = tf.Variable(kernel, dtype=tf.float64)
   with tf.GradientTape() as tape:
-    value = tf.reduce_sum(convolution.correlate(tf.constant(x), kernel_var) * weights)
+    value = tf.reduce_sum(
+        convolution.correlate(tf.constant(x), kernel_var, kernel_gradient) * weights)
   grad = tape.gradient(value, kernel_var).numpy()
   eps = 1e-6
   numeric = np.zeros_like(kernel)
@@ -220,18 +220,43 @@ def test_correlate_gradient_matches_finite_differences(kernel_grad_formulation):
   assert float(value) == pytest.approx(loss(kernel), rel=1e-9)
 
 
-def test_kernel_gradient_choice_is_measured_once_and_only_for_gradients(monkeypatch):
+def test_only_auto_times_the_kernel_gradient_and_once_per_shape(monkeypatch):
   monkeypatch.setattr(convolution, "_kernel_gradient_choice", {})
   x = tf.constant(np.random.default_rng(0).standard_normal((2, 3000, 1)), tf.float32)
   kernel = tf.Variable(np.random.default_rng(1).standard_normal((41, 1, 4)), dtype=tf.float32)
-  convolution.correlate(x, kernel)
-  assert convolution._kernel_gradient_choice == {}      # forward only: no probe
+  for kernel_gradient in ("native", "correlation"):
+    with tf.GradientTape() as tape:
+      loss = tf.reduce_sum(tf.square(convolution.correlate(x, kernel, kernel_gradient)))
+    tape.gradient(loss, kernel)
+  convolution.correlate(x, kernel, "auto")
+  assert convolution._kernel_gradient_choice == {}      # nothing timed so far
   for _ in range(2):
     with tf.GradientTape() as tape:
-      loss = tf.reduce_sum(tf.square(convolution.correlate(x, kernel)))
+      loss = tf.reduce_sum(tf.square(convolution.correlate(x, kernel, "auto")))
     tape.gradient(loss, kernel)
   assert list(convolution._kernel_gradient_choice) == [(41, 4, 2, 3000)]
   assert isinstance(convolution._kernel_gradient_choice[(41, 4, 2, 3000)], bool)
+
+
+@pytest.mark.parametrize("name", ["leaf", "sincnet", "sincnet_plus", "tdfbanks"])
+def test_frontends_never_time_by_default_and_take_the_kernel_gradient_argument(name, monkeypatch):
+  monkeypatch.setattr(convolution, "_kernel_gradient_choice", {})
+  x = tf.constant(signals.speech_like(2, 3200), tf.float32)
+  grads = {}
+  for kernel_gradient in ("native", "correlation"):
+    tf_keras.utils.set_random_seed(0)
+    frontend = tf_frontends.get(name, n_filters=4, kernel_gradient=kernel_gradient)
+    with tf.GradientTape() as tape:
+      loss = tf.reduce_sum(tf.square(frontend(x, training=True)))
+    grads[kernel_gradient] = tape.gradient(loss, frontend.trainable_variables)
+    rebuilt = type(frontend).from_config(frontend.get_config())
+    assert rebuilt.kernel_gradient == kernel_gradient == frontend.get_config()["kernel_gradient"]
+  assert convolution._kernel_gradient_choice == {}      # no arithmetic chosen by timing
+  for native, correlation in zip(grads["native"], grads["correlation"]):
+    np.testing.assert_allclose(correlation.numpy(), native.numpy(), rtol=1e-3,
+                               atol=1e-4 * np.abs(native.numpy()).max())
+  with pytest.raises(ValueError, match="kernel_gradient must be one of"):
+    tf_frontends.get(name, kernel_gradient="fastest")
 
 
 def test_sinc_conv_symmetric_window_matches_reference():
