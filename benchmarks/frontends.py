@@ -1,17 +1,19 @@
-r"""Frontend speed, ours next to the straightforward path, per op and per frontend.
+r"""Frontend speed: ours next to google-research/leaf-audio's own code, per op and per frontend.
 
-    .venv/bin/python benchmarks/frontends.py [--batch 8 --seconds 5 --repeats 5 --jit]
+    .venv/bin/python benchmarks/frontends.py --leaf_audio_dir=/path/to/leaf-audio \
+        [--batch 8 --seconds 5 --repeats 5 --jit]
 
-"Straightforward" is what google-research/leaf-audio does, with TensorFlow's own
-gradients: plain tf.nn.conv1d, the squared modulus by strided slices, strided
-depthwise-convolution pooling, the PCEN smoother as a sequential tf.scan.
+The reference is leaf-audio's own classes (`frontend.Leaf`, `SincNet`, `SincNetPlus`,
+`TimeDomainFilterbanks`, `MelFilterbanks`, and LEAF's layers one by one), imported from a
+checkout (`benchmarks/leaf_audio_reference.py`); without `--leaf_audio_dir` only our rows
+are timed. The floor of any exact LEAF is the bare convolution: `tf.nn.conv1d` of the
+waveform with 401 taps x 80 channels, forward plus TensorFlow's own kernel gradient.
 Every candidate is compiled once (tf.function), then all are timed round-robin,
-`repeats` times each, so load on a shared machine hits them alike. Times are
-medians per batch; "fwd+grad" is a forward pass plus the gradient of a scalar
-loss with respect to every trainable variable (and, for the per-op rows, to the
-op's input, which the layer before it needs). The header names the CPU and
-whether TensorFlow's oneDNN kernels are on; the last lines give how far each of
-our paths is from its straightforward twin (relative to the largest value).
+`repeats` times each, so load on a shared machine hits them alike. Times are medians per
+batch; "fwd+grad" is a forward pass plus the gradient of a scalar loss with respect to
+every trainable variable (and, for the per-op rows, to the op's input, which the layer
+before it needs). The header names the CPU and whether oneDNN is on; the last lines give
+how far our outputs are from leaf-audio's (relative to the largest value).
 """
 import argparse
 import os
@@ -25,10 +27,7 @@ import tf_frontends  # noqa: E402
 import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
-from tf_frontends import compression  # noqa: E402
-from tf_frontends import frontends  # noqa: E402
-from tf_frontends import pooling  # noqa: E402
-
+from benchmarks import leaf_audio_reference  # noqa: E402
 
 def cpu_description():
   """'model name (N CPUs, AVX-512, AMX)' from /proc/cpuinfo where there is one."""
@@ -53,71 +52,6 @@ def onednn_description():
   built = _pywrap_util_port.IsMklEnabled()
   setting = os.environ.get("TF_ENABLE_ONEDNN_OPTS", "unset")
   return f"oneDNN built in: {built}, TF_ENABLE_ONEDNN_OPTS={setting}"
-
-
-def scan_pcen(pcen):
-  """A PCEN like `pcen` whose smoother is the sequential scan (leaf-audio's form)."""
-  return compression.PCEN(**{**pcen.get_config(), "name": "pcen_scan",
-                             "ema_implementation": "scan"})
-
-
-def straightforward_leaf(leaf):
-  """leaf-audio's LEAF on `leaf`'s weights, every op with TensorFlow's own gradient."""
-  pcen = scan_pcen(leaf._compression)
-  pcen.build([None, None, leaf.n_filters])
-  pcen.set_weights(leaf._compression.get_weights())
-
-  def call(waveform):
-    filtered = tf.nn.conv1d(waveform[:, :, tf.newaxis], leaf._filterbank.conv_kernel(),
-                            stride=1, padding="SAME")
-    energies = straightforward_modulus(filtered)
-    pooled = straightforward_pool(energies, leaf._pooling.windows(), leaf.hop)
-    return pcen(tf.maximum(pooled, frontends.ENERGY_FLOOR))
-
-  return call, leaf.trainable_variables
-
-
-def straightforward_modulus(inputs):
-  return tf.square(inputs[:, :, 0::2]) + tf.square(inputs[:, :, 1::2])
-
-
-def straightforward_pool(inputs, windows, strides):
-  return tf.nn.depthwise_conv2d(
-      inputs[:, tf.newaxis], windows[tf.newaxis, :, :, tf.newaxis],
-      strides=(1, strides, strides, 1), padding="SAME")[:, 0]
-
-
-def op_candidates(leaf, batch, samples):
-  """{(op, path): (fn(x) -> output, input x, variables)} for LEAF's ops."""
-  rng = np.random.default_rng(1)
-  frames = -(-samples // leaf.hop)
-  filtered = tf.constant(rng.standard_normal((batch, samples, 2 * leaf.n_filters)), tf.float32)
-  energies = tf.constant(rng.random((batch, samples, leaf.n_filters)), tf.float32)
-  pooled = tf.constant(rng.random((batch, frames, leaf.n_filters)) + 0.01, tf.float32)
-  waveform = tf.constant(rng.standard_normal((batch, samples, 1)) * 0.1, tf.float32)
-  conv, pool, pcen = leaf._filterbank, leaf._pooling, leaf._compression
-  straightforward_pcen = scan_pcen(pcen)
-  sigma = pool.kernel
-  # (op, path): (fn, input, variables (None: the layer's own), gradient to the input)
-  return {
-      ("Gabor conv 401 taps (no input gradient)", "straightforward"): (
-          lambda x: tf.nn.conv1d(x, conv.conv_kernel(), stride=1, padding="SAME"),
-          waveform, conv.trainable_variables, False),
-      ("Gabor conv 401 taps (no input gradient)", "ours"): (
-          conv, waveform, conv.trainable_variables, False),
-      ("squared modulus", "straightforward"): (straightforward_modulus, filtered, [], True),
-      ("squared modulus", "ours"): (leaf._activation, filtered, [], True),
-      ("Gaussian pooling", "straightforward"): (
-          lambda x: straightforward_pool(x, pool.windows(), leaf.hop), energies, [sigma], True),
-      ("Gaussian pooling", "ours"): (pool, energies, [sigma], True),
-      ("squared modulus + Gaussian pooling", "straightforward"): (
-          lambda x: straightforward_pool(straightforward_modulus(x), pool.windows(), leaf.hop),
-          filtered, [sigma], True),
-      ("squared modulus + Gaussian pooling", "ours"): (
-          pool.pool_squared_modulus, filtered, [sigma], True),
-      ("sPCEN", "straightforward"): (straightforward_pcen, pooled, None, True),
-      ("sPCEN", "ours"): (pcen, pooled, pcen.trainable_variables, True),
-  }
 
 
 def compile_pair(fn, variables, jit, watch_input):
@@ -156,69 +90,129 @@ def time_round_robin(fns, inputs, repeats):
   return {key: float(np.median(value)) for key, value in times.items()}
 
 
-def frontend_candidates():
-  names = ["mel", "leaf", "sincnet", "sincnet_plus", "tdfbanks"]
-  names += [name for name in tf_frontends.FRONTENDS if name not in names]
-  return {name: tf_frontends.get(name) for name in names}
+# (name in the table, our frontend's name, leaf-audio's class in its `frontend` module)
+FRONTENDS = [("LEAF", "leaf", "Leaf"), ("SincNet", "sincnet", "SincNet"),
+             ("SincNet+", "sincnet_plus", "SincNetPlus"),
+             ("TD-filterbanks", "tdfbanks", "TimeDomainFilterbanks"),
+             ("mel", "mel", "MelFilterbanks"), ("EfficientLEAF", "efficientleaf", None)]
+
+
+def op_candidates(leaf, reference_leaf, batch, samples):
+  """{(op, path): (fn(x) -> output, input x, variables, gradient to the input)} for LEAF's ops.
+
+  path "leaf-audio" is the layer leaf-audio's own `Leaf` runs for that op; "floor" is the
+  bare convolution with TensorFlow's own kernel gradient.
+  """
+  rng = np.random.default_rng(1)
+  frames = -(-samples // leaf.hop)
+  filtered = tf.constant(rng.standard_normal((batch, samples, 2 * leaf.n_filters)), tf.float32)
+  energies = tf.constant(rng.random((batch, samples, leaf.n_filters)), tf.float32)
+  pooled = tf.constant(rng.random((batch, frames, leaf.n_filters)) + 0.01, tf.float32)
+  waveform = tf.constant(rng.standard_normal((batch, samples, 1)) * 0.1, tf.float32)
+  taps = tf.Variable(leaf.filterbank.conv_kernel(), name="bare_taps")
+  conv, pool, pcen = leaf.filterbank, leaf.pooling, leaf.compression
+  candidates = {
+      ("Gabor conv 401 taps (no input gradient)", "floor"): (
+          lambda x: tf.nn.conv1d(x, taps, stride=1, padding="SAME"), waveform, [taps], False),
+      ("Gabor conv 401 taps (no input gradient)", "ours"): (
+          conv, waveform, conv.trainable_variables, False),
+      ("squared modulus", "ours"): (leaf.activation, filtered, [], True),
+      ("Gaussian pooling", "ours"): (pool, energies, pool.trainable_variables, True),
+      ("squared modulus + Gaussian pooling", "ours"): (
+          pool.pool_squared_modulus, filtered, pool.trainable_variables, True),
+      ("sPCEN", "ours"): (pcen, pooled, pcen.trainable_variables, True),
+  }
+  if reference_leaf is not None:
+    their_conv = reference_leaf._complex_conv
+    their_pool = reference_leaf._pooling
+    their_pcen = reference_leaf._compress_fn
+    their_modulus = reference_leaf._activation
+    candidates.update({
+        ("Gabor conv 401 taps (no input gradient)", "leaf-audio"): (
+            their_conv, waveform, their_conv.trainable_variables, False),
+        ("squared modulus", "leaf-audio"): (their_modulus, filtered, [], True),
+        ("Gaussian pooling", "leaf-audio"): (
+            their_pool, energies, their_pool.trainable_variables, True),
+        ("squared modulus + Gaussian pooling", "leaf-audio"): (
+            lambda x: their_pool(their_modulus(x)), filtered, their_pool.trainable_variables,
+            True),
+        ("sPCEN", "leaf-audio"): (their_pcen, pooled, their_pcen.trainable_variables, True),
+    })
+  return candidates
 
 
 def main():
   parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+  parser.add_argument("--leaf_audio_dir", default=os.environ.get("LEAF_AUDIO_DIR", ""),
+                      help="root of a google-research/leaf-audio checkout (the reference)")
   parser.add_argument("--batch", type=int, default=8)
   parser.add_argument("--seconds", type=float, default=5.0)
   parser.add_argument("--repeats", type=int, default=5)
   parser.add_argument("--jit", action="store_true", help="XLA-compile every candidate")
   args = parser.parse_args()
+  tf.get_logger().setLevel("ERROR")   # leaf-audio's Gabor taps are complex64 cast to float32
+  reference = leaf_audio_reference.load(args.leaf_audio_dir) if args.leaf_audio_dir else None
   samples = int(16000 * args.seconds)
   waveform = tf.constant(np.random.default_rng(0).standard_normal(
       (args.batch, samples)).astype(np.float32) * 0.1)
 
-  leaf = tf_frontends.Leaf()
-  leaf.build(waveform.shape)
+  ours = {name: tf_frontends.get(key) for name, key, _ in FRONTENDS}
+  theirs = {name: getattr(reference.frontend, cls)() for name, _, cls in FRONTENDS
+            if reference is not None and cls is not None}
+  for layer in [*ours.values(), *theirs.values()]:
+    layer(waveform[:1, :1600])     # build
   fns, inputs = {}, {}
-  ops = op_candidates(leaf, args.batch, samples)
-  for (op, path), (fn, x, variables, watch_input) in ops.items():
-    def variables_of(fn=fn, variables=variables):
-      return variables if variables is not None else fn.trainable_variables
-    forward, forward_backward = compile_pair(fn, variables_of, args.jit, watch_input)
+  ops = op_candidates(ours["LEAF"], theirs.get("LEAF"), args.batch, samples)
+  candidates = {key: value for key, value in ops.items()}
+  for name, layer in ours.items():
+    candidates[(name, "ours")] = (layer, waveform, layer.trainable_variables, False)
+  for name, layer in theirs.items():
+    candidates[(name, "leaf-audio")] = (layer, waveform, layer.trainable_variables, False)
+  for key, (fn, x, variables, watch_input) in candidates.items():
+    forward, forward_backward = compile_pair(fn, lambda v=variables: v, args.jit, watch_input)
     for step, step_fn in (("fwd", forward), ("fwd+grad", forward_backward)):
-      fns[(op, path, step)], inputs[(op, path, step)] = step_fn, x
-  plain_leaf, plain_variables = straightforward_leaf(leaf)
-  frontend_fns = {"leaf, straightforward (leaf-audio's ops)": (plain_leaf, plain_variables)}
-  frontend_fns.update({name: (layer, None) for name, layer in frontend_candidates().items()})
-  for name, (fn, variables) in frontend_fns.items():
-    def variables_of(fn=fn, variables=variables):
-      return variables if variables is not None else fn.trainable_variables
-    forward, forward_backward = compile_pair(fn, variables_of, args.jit, watch_input=False)
-    for step, step_fn in (("fwd", forward), ("fwd+grad", forward_backward)):
-      fns[(name, step)], inputs[(name, step)] = step_fn, waveform
-  median = time_round_robin(fns, inputs, args.repeats)
+      fns[(*key, step)], inputs[(*key, step)] = step_fn, x
+  median = {key: value * 1e3 for key, value in
+            time_round_robin(fns, inputs, args.repeats).items()}
+
+  def cell(*key):
+    return (f"{median[(*key, 'fwd')]:8.1f} {median[(*key, 'fwd+grad')]:9.1f}"
+            if (*key, "fwd") in median else f"{'-':>8s} {'-':>9s}")
+
+  def ratio(numerator_key, denominator_key):
+    numerator = median.get((*numerator_key, "fwd+grad"))
+    denominator = median.get((*denominator_key, "fwd+grad"))
+    return f"{numerator / denominator:6.2f}x" if numerator and denominator else f"{'-':>7s}"
 
   print(f"CPU: {cpu_description()}; {onednn_description()}; TF {tf.__version__}")
   print(f"batch {args.batch} x {args.seconds:g} s at 16 kHz, median of {args.repeats}, "
-        f"jit={args.jit}")
-  print(f"\nLEAF's ops (+ gradient to the op's input) | {'straightforward':>21s} | "
-        f"{'ours':>21s} | speed-up")
-  print(f"{'op':45s} | {'fwd ms':>9s} {'+grad ms':>11s} | {'fwd ms':>9s} {'+grad ms':>11s} |")
+        f"jit={args.jit}; ms for fwd / fwd+grad")
+  print(f"\n{'LEAF op (+ gradient to its input)':42s} | {'leaf-audio':>18s} | {'ours':>18s} | "
+        f"{'speed-up':>8s} | {'ours / floor':>12s}")
+  floor_key = ("Gabor conv 401 taps (no input gradient)", "floor")
   for op in dict.fromkeys(op for op, _ in ops):
-    plain = [median[(op, "straightforward", s)] * 1e3 for s in ("fwd", "fwd+grad")]
-    ours = [median[(op, "ours", s)] * 1e3 for s in ("fwd", "fwd+grad")]
-    print(f"{op:45s} | {plain[0]:9.1f} {plain[1]:11.1f} | {ours[0]:9.1f} {ours[1]:11.1f} | "
-          f"{plain[1] / ours[1]:5.2f}x")
+    print(f"{op:42s} | {cell(op, 'leaf-audio')} | {cell(op, 'ours')} | "
+          f"{ratio((op, 'leaf-audio'), (op, 'ours')):>8s} | "
+          f"{ratio((op, 'ours'), floor_key) if 'conv' in op else '':>12s}")
+  print(f"{'bare conv1d, TF kernel gradient (floor)':42s} | {'':18s} | {cell(*floor_key)} |")
 
-  mel = median[("mel", "fwd")]
-  plain = median[("leaf, straightforward (leaf-audio's ops)", "fwd+grad")]
-  print(f"\n{'frontend':42s} {'fwd ms':>8s} {'x mel':>6s} {'fwd+grad ms':>12s} "
-        f"{'x mel':>6s} {'clips/s':>8s} {'vs straightforward':>19s}")
-  for name in frontend_fns:
-    fwd, both = median[(name, "fwd")], median[(name, "fwd+grad")]
-    print(f"{name:42s} {fwd * 1e3:8.1f} {fwd / mel:6.1f} {both * 1e3:12.1f} "
-          f"{both / mel:6.1f} {args.batch / both:8.1f} {plain / both:18.2f}x")
+  mel = median[("mel", "ours", "fwd")]
+  print(f"\n{'frontend':15s} | {'leaf-audio':>18s} | {'ours':>18s} | {'speed-up':>8s} | "
+        f"{'ours / floor':>12s} | {'ours fwd+grad / mel fwd':>23s}")
+  for name, _, _ in FRONTENDS:
+    print(f"{name:15s} | {cell(name, 'leaf-audio')} | {cell(name, 'ours')} | "
+          f"{ratio((name, 'leaf-audio'), (name, 'ours')):>8s} | "
+          f"{ratio((name, 'ours'), floor_key):>12s} | "
+          f"{median[(name, 'ours', 'fwd+grad')] / mel:22.1f}x")
 
-  reference = plain_leaf(waveform).numpy()
-  ours = leaf(waveform).numpy()
-  print(f"\nleaf, ours vs straightforward: max |diff| / max |out| = "
-        f"{np.abs(ours - reference).max() / np.abs(reference).max():.2e}")
+  for name, layer in theirs.items():
+    if name == "TD-filterbanks":
+      print(f"{name}: not compared (leaf-audio pools VALID, ours SAME: other frames)")
+      continue
+    expected = layer(waveform).numpy()
+    got = ours[name](waveform).numpy()
+    print(f"{name}, ours vs leaf-audio: max |diff| / max |out| = "
+          f"{np.abs(got - expected).max() / np.abs(expected).max():.2e}")
 
 
 if __name__ == "__main__":
