@@ -1,6 +1,7 @@
 r"""Frontend speed: ours next to google-research/leaf-audio's own code, per op and per frontend.
 
-    .venv/bin/python benchmarks/frontends.py --leaf_audio_dir=/path/to/leaf-audio \
+    git clone https://github.com/google-research/leaf-audio .leaf-audio
+    .venv/bin/python benchmarks/frontends.py [--leaf_audio_dir=.leaf-audio] \
         [--batch 8 --seconds 5 --repeats 5 --jit]
 
 The reference is leaf-audio's own classes (`frontend.Leaf`, `SincNet`, `SincNetPlus`,
@@ -90,6 +91,11 @@ def time_round_robin(fns, inputs, repeats):
   return {key: float(np.median(value)) for key, value in times.items()}
 
 
+_CHECKOUT_IN_PROJECT = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
+                                   ".leaf-audio")
+DEFAULT_LEAF_AUDIO_DIR = os.environ.get(
+    "LEAF_AUDIO_DIR", _CHECKOUT_IN_PROJECT if os.path.isdir(_CHECKOUT_IN_PROJECT) else "")
+
 # (name in the table, our frontend's name, leaf-audio's class in its `frontend` module)
 FRONTENDS = [("LEAF", "leaf", "Leaf"), ("SincNet", "sincnet", "SincNet"),
              ("SincNet+", "sincnet_plus", "SincNetPlus"),
@@ -143,8 +149,9 @@ def op_candidates(leaf, reference_leaf, batch, samples):
 
 def main():
   parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-  parser.add_argument("--leaf_audio_dir", default=os.environ.get("LEAF_AUDIO_DIR", ""),
-                      help="root of a google-research/leaf-audio checkout (the reference)")
+  parser.add_argument("--leaf_audio_dir", default=DEFAULT_LEAF_AUDIO_DIR,
+                      help="root of a google-research/leaf-audio checkout (the reference); "
+                           "default: $LEAF_AUDIO_DIR, else .leaf-audio/ (git-ignored) if there")
   parser.add_argument("--batch", type=int, default=8)
   parser.add_argument("--seconds", type=float, default=5.0)
   parser.add_argument("--repeats", type=int, default=5)
