@@ -1,8 +1,20 @@
 #!/usr/bin/env bash
 # Creates .venv/ in the project root and installs the project with the frozen
 # versions of constraints.txt. Idempotent: a second run only checks.
+#   bash scripts/setup.sh          CPU TensorFlow (what CI and the demo use)
+#   bash scripts/setup.sh --gpu    also TensorFlow's CUDA libraries (tensorflow[and-cuda] at the
+#                                  pinned version; several GB), for NVIDIA GPUs on Linux
 set -euo pipefail
 cd "$(dirname "$0")/.."
+
+gpu=false
+for argument in "$@"; do
+  case "$argument" in
+    --gpu) gpu=true ;;
+    *) echo "setup.sh: unknown argument '$argument' (usage: bash scripts/setup.sh [--gpu])" >&2
+       exit 2 ;;
+  esac
+done
 
 # --- Python (issue 10): any version the pinned stack supports (scripts/find_python.sh) ----------
 FROZEN_FOR=3.11            # the Python constraints.txt was resolved on
@@ -32,6 +44,17 @@ if [ ! -f "$stamp" ]; then
   .venv/bin/python -m pip install -q $constraints -e ".[test]"
   rm -f .venv/.installed-*
   touch "$stamp"
+fi
+if [ "$gpu" = true ]; then
+  # The same TensorFlow wheel with its CUDA / cuDNN libraries as pip packages; nothing else moves
+  # (the constraints keep every other package where it is).
+  tensorflow_pin=$(grep -o '"tensorflow==[0-9.]*"' setup.py | tr -d '"')
+  gpu_stamp=.venv/.installed-gpu-${tensorflow_pin#tensorflow==}
+  if [ ! -f "$gpu_stamp" ]; then
+    .venv/bin/python -m pip install -q $constraints "${tensorflow_pin/tensorflow/tensorflow[and-cuda]}"
+    [ -n "${PIP_DRY_RUN:-}" ] || touch "$gpu_stamp"     # PIP_DRY_RUN=1: what it would install
+  fi
+  .venv/bin/python -c 'import tensorflow as tf; print("setup.sh: GPUs:", tf.config.list_physical_devices("GPU") or "none found")'
 fi
 # --- end Python ---------------------------------------------------------------------------------
 
