@@ -7,7 +7,7 @@ python -m train.main --config=train/configs/audioset.py:leaf --workdir=DIR \
 """
 import ml_collections
 
-import tf_frontends
+from train.configs import frontend_arguments
 
 
 def frontend_config(name: str, **arguments) -> ml_collections.ConfigDict:
@@ -15,11 +15,13 @@ def frontend_config(name: str, **arguments) -> ml_collections.ConfigDict:
 
   All arguments are listed (at their defaults unless given), so `--config.frontend.<arg>=...`
   can set any of them, type-checked, and a misspelt one is refused by the locked config.
+  The defaults are read from the frontend's source (`frontend_arguments`): no TensorFlow.
   """
-  layer_config = tf_frontends.get(name, **arguments).get_config()
-  for key in ("name", "trainable", "dtype"):        # tf_keras.layers.Layer's own arguments
-    layer_config.pop(key, None)
-  return ml_collections.ConfigDict({"name": name, **layer_config})
+  values = frontend_arguments.defaults(name)
+  unknown = sorted(set(arguments) - set(values))
+  if unknown:
+    raise ValueError(f"frontend {name!r} has no argument(s) {unknown}; it takes {list(values)}")
+  return ml_collections.ConfigDict({"name": name, **values, **arguments})
 
 
 def get_config():
