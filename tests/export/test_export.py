@@ -38,6 +38,7 @@ def make_workdir(workdir, data_dir, *, with_checkpoint=True):
   info = dataset_info.read(str(data_dir))
   config.model.num_classes = len(info["classes"])     # as the trainer resolves it
   config.dataset.data_dir = str(data_dir)
+  config.dataset.eval_split = "test"
   config.dataset.crop_seconds = CROP_SECONDS
   config.dataset.full_clip_eval = False
   config.eval_batch_size = 8
@@ -51,7 +52,8 @@ def make_workdir(workdir, data_dir, *, with_checkpoint=True):
   if not with_checkpoint:
     return
   batch = next(iter(input_pipeline.make_dataset(
-      str(data_dir), "eval", batch_size=8, crop_seconds=CROP_SECONDS, mode="eval")))
+      str(data_dir), config.dataset.eval_split, batch_size=8, crop_seconds=CROP_SECONDS,
+      mode="eval")))
   embedding = model.compute_outputs(batch["audio"])["embedding"].numpy()
   spread = np.maximum(embedding.std(axis=0), 1e-12)
   kernel = np.random.default_rng(0).standard_normal(model.head.kernel.shape)
@@ -72,7 +74,7 @@ def make_workdir(workdir, data_dir, *, with_checkpoint=True):
 @pytest.fixture(scope="module")
 def data_dir(tmp_path_factory):
   path = tmp_path_factory.mktemp("export_data") / "demo"
-  demo_data.build(str(path), num_clips=24, eval_fraction=0.35, quiet=True)
+  demo_data.build(str(path), num_clips=24, test_fraction=0.35, quiet=True)
   return path
 
 

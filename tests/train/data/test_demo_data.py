@@ -28,15 +28,19 @@ def _fake_sources(rng):
   return sources
 
 
-def test_split_sources_puts_each_source_on_one_side_and_every_label_on_both():
+def test_split_sources_puts_each_source_in_one_split_and_every_label_in_all_three():
   rng = np.random.default_rng(0)
   sources = _fake_sources(rng)
-  split = demo_data.split_sources(sources, 0.2, rng)
-  train, evals = {s.name for s in split["train"]}, {s.name for s in split["eval"]}
-  assert not train & evals and len(train | evals) == len(sources)
+  split = demo_data.split_sources(sources, {"validation": 0.2, "test": 0.4}, rng)
+  names = {name: {s.name for s in split[name]} for name in ("train", "validation", "test")}
+  assert sum(len(v) for v in names.values()) == len(sources)
+  assert len(set.union(*names.values())) == len(sources)              # disjoint
   for label in NAMES + [demo_sources.BACKGROUND]:
-    assert sum(s.label == label for s in split["eval"]) == 1        # round(0.2 * 6)
-    assert sum(s.label == label for s in split["train"]) == 5
+    counts = {name: sum(s.label == label for s in split[name]) for name in names}
+    assert counts == {"train": 3, "validation": 1, "test": 2}         # round(0.2 * 6), round(0.4 * 6)
+  with pytest.raises(ValueError, match="2 speech sources cannot feed train and"):
+    demo_data.split_sources([demo_sources.Source(f"speech/{k}", "speech", np.zeros(8))
+                             for k in range(2)], {"validation": 0.2, "test": 0.2}, rng)
 
 
 def test_mix_clip_lengths_labels_events_and_level():
@@ -148,13 +152,16 @@ def test_demo_build_is_deterministic_across_processes_and_split_by_source(tmp_pa
   assert not os.path.exists(tmp_path / "a" / "clips")
 
   assert len(info["classes"]) >= 8 and info["sample_rate"] == 16000 and info["skipped"] == []
-  assert {s: v["num_examples"] for s, v in info["splits"].items()} == {"train": 48, "eval": 12}
+  assert {s: v["num_examples"] for s, v in info["splits"].items()} == {
+      "train": 44, "validation": 5, "test": 11}                       # 60 x (1 - 3/11, 1/11, 2/11)
   assert set(info["demo"]["packages"]) == set(demo_sources.PACKAGES)
   sources = info["demo"]["sources"]
-  assert not set(sources["train"]) & set(sources["eval"])
+  assert not set(sources["train"]) & set(sources["test"])
+  assert not set(sources["train"]) & set(sources["validation"])
+  assert not set(sources["validation"]) & set(sources["test"])
   assert {n.split("/")[0] for n in sources["train"]} == {
       "sonic-pi", "espeak", "flite", "fluidsynth", "fluidsynth-drums", "hydrogen"}
-  for split in ("train", "eval"):
+  for split in ("train", "validation", "test"):
     for name in info["splits"][split]["files"]:
       for record in tf.data.TFRecordDataset(str(tmp_path / "a" / name)):
         example = tfrecords.parse_example(record)
@@ -162,9 +169,9 @@ def test_demo_build_is_deterministic_across_processes_and_split_by_source(tmp_pa
         assert int(rate) == 16000 and 2 * 16000 <= audio.shape[0] <= 5 * 16000
         assert 1 <= example["labels"].shape[0] <= 3
         assert set(example["event_labels"].numpy()) == set(example["labels"].numpy())
-  batch = next(iter(input_pipeline.make_dataset(str(tmp_path / "a"), "eval", batch_size=12,
+  batch = next(iter(input_pipeline.make_dataset(str(tmp_path / "a"), "test", batch_size=11,
                                                 crop_seconds=2.0, mode="eval")))
-  assert batch["audio"].shape == (12, 32000) and batch["labels"].shape == (12, len(info["classes"]))
+  assert batch["audio"].shape == (11, 32000) and batch["labels"].shape == (12, len(info["classes"]))
   with open(tmp_path / "a" / "dataset_info.json") as f:
     assert json.load(f)["demo"]["seed"] == 5
 

@@ -1,12 +1,14 @@
 r"""Builds the embedded demo set: AudioSet-style multi-label clips from Debian-packaged sounds, offline.
 
-  python -m train.data.demo.demo_data --output_dir=/tmp/demo_data [--seed=0 --num_clips=4800]
+  python -m train.data.demo.demo_data --output_dir=/tmp/demo_data [--seed=0 --num_clips=5280]
 
 9 classes (AudioSet ids and names: Speech, Piano, Violin, Trumpet, Flute, Guitar, Drum, Tabla, Bell),
 clips of 2-5 s at 16 kHz with 1-3 classes each, mixed by train/data/demo/demo_mixing.py from real samples and
 synthesized sources (train/data/demo/demo_sources.py, train/data/demo/demo_drums.py): many voices, drum kits, three
 soundfonts, random EQ, reverb and backgrounds. Each source recording (a sample file, an utterance, a
-phrase, a drum pattern) is assigned to exactly one split, so no source is heard in both train and eval.
+phrase, a drum pattern) is assigned to exactly one split (train, validation or test), so no source is
+heard in two splits: every choice (recipe, learning rate, best checkpoint) is made on validation,
+and test is scored once per finished run.
 Every example carries strong labels (each class's audible spans), so a training crop is labelled
 with the classes it contains; clip-level labels stay for whole-clip evaluation.
 The clips are written as WAV files and go through prepare_data like any user data; same seed, same
@@ -29,6 +31,9 @@ from train.data.demo import demo_drums, demo_mixing, demo_sources
 FLAGS = flags.FLAGS
 
 STAGING_MARK = ".written_by_demo_data"
+# 5280 clips: 3840 train, 480 validation, 960 test
+VALIDATION_FRACTION, TEST_FRACTION = 1 / 11, 2 / 11
+HELD_OUT = ("validation", "test")
 SAMPLE_RATE = demo_mixing.SAMPLE_RATE
 
 
@@ -37,9 +42,13 @@ def define_flags():
   console.define_verbose_flag()
   flags.DEFINE_string("output_dir", None, "Where shards and dataset_info.json go.")
   flags.DEFINE_integer("seed", 0, "Seed: same seed and package versions give the same bytes.")
-  flags.DEFINE_integer("num_clips", 4800, "Clips in train + eval.")
-  flags.DEFINE_float("eval_fraction", 0.2, "Share of clips and of source recordings held out.")
-  flags.DEFINE_integer("examples_per_shard", 128, "Shard size (the demo's 4800 clips: 30 + 8 shards).")
+  flags.DEFINE_integer("num_clips", 5280, "Clips in train + validation + test.")
+  flags.DEFINE_float("validation_fraction", VALIDATION_FRACTION,
+                     "Share of clips (and of source recordings) in the validation split.")
+  flags.DEFINE_float("test_fraction", TEST_FRACTION,
+                     "Share of clips (and of source recordings) in the test split.")
+  flags.DEFINE_integer("examples_per_shard", 128,
+                       "Shard size (the demo's 5280 clips: 30 + 4 + 8 shards).")
   flags.DEFINE_integer("num_workers", min(os.cpu_count() or 1, 4), "prepare_data processes.")
   flags.DEFINE_bool("keep_clips", False, "Keep the intermediate WAVs and manifest in DIR/clips.")
 
@@ -54,15 +63,20 @@ def collect_sources(sample_rate: int, seed: int):
   return sorted(sources, key=lambda s: s.name)
 
 
-def split_sources(sources, eval_fraction, rng):
-  """{"train": [...], "eval": [...]}: per label, a seeded share of its sources goes to eval."""
-  out = {"train": [], "eval": []}
+def split_sources(sources, fractions, rng):
+  """{"train": [...], "validation": [...], "test": [...]}: per label, a seeded share of its
+  sources (`fractions[split]`, at least one) goes to each held-out split, the rest to train."""
+  out = {"train": [], **{split: [] for split in HELD_OUT}}
   for label in sorted({s.label for s in sources}):
     group = [s for s in sources if s.label == label]
-    order = rng.permutation(len(group))
-    n_eval = min(max(1, int(round(eval_fraction * len(group)))), len(group) - 1)
-    for rank, i in enumerate(order):
-      out["eval" if rank < n_eval else "train"].append(group[i])
+    if len(group) < len(HELD_OUT) + 1:
+      raise ValueError(f"{len(group)} {label} sources cannot feed train and {HELD_OUT}")
+    order = list(rng.permutation(len(group)))
+    for split in HELD_OUT:
+      count = min(max(1, int(round(fractions[split] * len(group)))), len(order) - 1)
+      out[split] += [group[i] for i in order[:count]]
+      del order[:count]
+    out["train"] += [group[i] for i in order]
   return out
 
 
@@ -82,26 +96,29 @@ def _staging_dir(output_dir):
   return clip_dir
 
 
-def build(output_dir, *, seed=0, num_clips=4800, eval_fraction=0.2, examples_per_shard=128,
-          num_workers=2, keep_clips=False, quiet=False):
-  """Writes the demo set to output_dir; returns its dataset_info."""
-  if num_clips < 2 or not 0 < eval_fraction < 1:
-    raise ValueError(f"need num_clips >= 2 and 0 < eval_fraction < 1, got {num_clips}, "
-                     f"{eval_fraction}")
+def build(output_dir, *, seed=0, num_clips=5280, validation_fraction=VALIDATION_FRACTION,
+          test_fraction=TEST_FRACTION, examples_per_shard=128, num_workers=2, keep_clips=False,
+          quiet=False):
+  """Writes the demo set (train, validation, test) to output_dir; returns its dataset_info."""
+  fractions = {"validation": validation_fraction, "test": test_fraction}
+  if (num_clips < 3 or min(fractions.values()) <= 0
+      or validation_fraction + test_fraction >= 1):
+    raise ValueError(f"need --num_clips >= 3, --validation_fraction and --test_fraction > 0 "
+                     f"with a sum < 1; got {num_clips}, {validation_fraction}, {test_fraction}")
   start = time.monotonic()
   clip_dir = _staging_dir(output_dir)
   versions = demo_sources.check_packages()
   rng = np.random.default_rng([seed, 0])
   sources = collect_sources(SAMPLE_RATE, seed)
-  by_split = split_sources(sources, eval_fraction, rng)
+  by_split = split_sources(sources, fractions, rng)
   class_names = [name for _, name in demo_sources.CLASSES]
   index_of = {name: i for i, name in enumerate(class_names)}
   classes = [{"index": i, "id": cid, "display_name": name}
              for i, (cid, name) in enumerate(demo_sources.CLASSES)]
 
-  n_eval = max(1, int(round(eval_fraction * num_clips)))
+  counts = {split: max(1, int(round(fractions[split] * num_clips))) for split in HELD_OUT}
   entries = {}
-  for split, count in (("train", num_clips - n_eval), ("eval", n_eval)):
+  for split, count in (("train", num_clips - sum(counts.values())), *counts.items()):
     pool = by_split[split]
     by_label = {name: [s for s in pool if s.label == name] for name in class_names}
     backgrounds = [s for s in pool if s.label == demo_sources.BACKGROUND]
@@ -117,7 +134,8 @@ def build(output_dir, *, seed=0, num_clips=4800, eval_fraction=0.2, examples_per
 
   extra = {"demo": {
       "generator": "train.data.demo.demo_data", "seed": seed, "num_clips": num_clips,
-      "eval_fraction": eval_fraction, "packages": versions, "strong_labels": True,
+      "validation_fraction": validation_fraction, "test_fraction": test_fraction,
+      "packages": versions, "strong_labels": True,
       "sources": {split: sorted(s.name for s in pool) for split, pool in by_split.items()},
   }}
   info = prepare_data.prepare(entries, classes, output_dir, sample_rate=SAMPLE_RATE,
@@ -137,7 +155,8 @@ def main(argv):
     raise app.UsageError("--output_dir is required")
   try:
     info = build(FLAGS.output_dir, seed=FLAGS.seed, num_clips=FLAGS.num_clips,
-                 eval_fraction=FLAGS.eval_fraction, examples_per_shard=FLAGS.examples_per_shard,
+                 validation_fraction=FLAGS.validation_fraction,
+                 test_fraction=FLAGS.test_fraction, examples_per_shard=FLAGS.examples_per_shard,
                  num_workers=FLAGS.num_workers, keep_clips=FLAGS.keep_clips)
   except (ValueError, RuntimeError) as e:
     raise app.UsageError(str(e)) from None
