@@ -40,17 +40,16 @@ def test_tensorflow_log_lines_only_with_verbose(binary):
   assert TF_INFO_OR_WARNING.search(verbose_output), verbose_output[:3000]
 
 
-def test_score_functions_trace_once_for_every_batch_size_and_length():
-  """Evaluation calls them with a smaller last batch and clips of several lengths."""
-  config = tiny_config("unused")
-  config.model.num_classes = 3                          # no dataset_info.json needed
+def test_score_step_traces_once_for_crops_and_clips_of_every_length(data_dir):
+  """Evaluation's batches have one shape: the last batch is padded, clips become windows."""
+  config = tiny_config(data_dir)
+  config.model.num_classes = 3
+  config.eval_batch_size = 5                            # 24 clips: a partial last batch
   model = models.build_model(config)
-  crop_scores, clip_scores = evaluation.make_score_fn(model, 8000)
-  for batch, length in ((8, 8000), (3, 8000), (8, 12000), (2, 20000)):
-    crop_scores(tf.zeros([batch, length]))
-    clip_scores(tf.zeros([batch, length]), tf.fill([batch], length))
-  assert crop_scores.experimental_get_tracing_count() == 1
-  assert clip_scores.experimental_get_tracing_count() == 1
+  step = evaluation.make_score_step(model, tf.distribute.get_strategy())
+  for mode in ("eval", "full_clip"):                    # eval clips are 0.25 s to 1.25 s long
+    evaluation.score_clips(model, config, "eval", mode, step=step)
+  assert step.experimental_get_tracing_count() == 1
 
 
 def test_library_records_are_dropped_and_ours_kept():
