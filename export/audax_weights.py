@@ -152,6 +152,24 @@ def _convnext_entries(backbone):
   return entries, []
 
 
+def convnext_arguments(params: dict) -> dict:
+  """{"depths": (...), "dims": (...)} of the audax ConvNeXt a checkpoint's params tree holds
+  (config.model.convnext of the model it maps onto)."""
+  encoder = params.get("encoder") if isinstance(params.get("encoder"), dict) else {}
+  depths, dims = [], []
+  while isinstance(encoder.get(f"ConvNeXtStage_{len(depths)}"), dict):
+    stage = encoder[f"ConvNeXtStage_{len(depths)}"]
+    gamma = (stage.get("ConvNeXtBlock_0") or {}).get("gamma")
+    if gamma is None:
+      raise CheckpointMismatch(f"params/encoder/ConvNeXtStage_{len(depths)}/ConvNeXtBlock_0/"
+                               "gamma is missing: not an audax ConvNeXt stage")
+    dims.append(int(np.shape(gamma)[0]))
+    depths.append(sum(1 for key in stage if key.startswith("ConvNeXtBlock_")))
+  if not depths:
+    raise CheckpointMismatch("params/encoder has no ConvNeXtStage_0: not an audax ConvNeXt")
+  return {"depths": tuple(depths), "dims": tuple(dims)}
+
+
 def weight_map(model):
   """({checkpoint path: _Entry}, [variables set to zero]) for a built AudioClassifier."""
   entries = _frontend_entries(model.frontend)
