@@ -5,6 +5,7 @@ frontend's output image, laid out as audax's `Classifier` feeds it: [batch, fram
 (time is the height, filters the width, one channel; no transpose).
 
     stem:    x = LN(Conv_{4x4, stride 4, VALID}(image))          [B, frames/4, bins/4, d_0]
+             (under 32 frames, zeros are appended first: see `ConvNeXt`)
     stage s: x = Conv_{2x2, stride 2, VALID}(LN(x))  (s > 0)      [B, ., ., d_s]
              x = block_{s,j}(x), j = 0 .. depths[s] - 1
     block:   y = LN(DWConv_{7x7, SAME}(x))                        depthwise, with bias
@@ -66,6 +67,22 @@ def drop_path_rates(rate: float, num_blocks: int) -> list[float]:
 
 
 @tf_keras.utils.register_keras_serializable(package="train")
+class PadFrames(tf_keras.layers.Layer):
+  """Zeros after the last frame up to `min_frames`: [B, T, F, C] -> [B, max(T, min_frames), F, C]."""
+
+  def __init__(self, min_frames: int, **kwargs):
+    super().__init__(**kwargs)
+    self.min_frames = min_frames
+
+  def call(self, inputs):
+    missing = tf.maximum(self.min_frames - tf.shape(inputs)[1], 0)
+    return tf.pad(inputs, [[0, 0], [0, missing], [0, 0], [0, 0]])
+
+  def get_config(self):
+    return {**super().get_config(), "min_frames": self.min_frames}
+
+
+@tf_keras.utils.register_keras_serializable(package="train")
 class ConvNeXtBlock(tf_keras.layers.Layer):
   """x + droppath(gamma * MLP(LN(DWConv7x7(x)))).  [B, H, W, dim] -> [B, H, W, dim]."""
 
@@ -111,7 +128,10 @@ class ConvNeXt(tf_keras.Model):
   """[batch, frames, num_bins, 1] -> {"2": .., "5": [batch, frames/32, num_bins/32, dims[-1]]}.
 
   Frames and bins shrink by 4 in the stem and by 2 in each later stage (VALID: remainders
-  are dropped), so both must be at least 4 * 2^(stages - 1) (32 for four stages).
+  are dropped), so both must be at least min_frames = 4 * 2^(stages - 1) (32 for four
+  stages). Fewer bins is refused; fewer frames (clips under 0.31 s at a 10 ms hop, which
+  the hub modules and TFLite models accept) are zero-padded at the end to min_frames, where
+  audax's model would return an empty map and NaN logits. Longer inputs are untouched.
   """
 
   def __init__(self, num_bins: int, *, depths=TINY_DEPTHS, dims=TINY_DIMS,
@@ -123,13 +143,14 @@ class ConvNeXt(tf_keras.Model):
     if any(a == b for a, b in zip(dims, dims[1:])):
       raise ValueError(f"ConvNeXt: dims {dims} has equal consecutive widths; audax skips the "
                        "downsampling there, which this model does not reproduce")
-    min_bins = PATCH_SIZE * DOWNSAMPLE ** (len(depths) - 1)
-    if num_bins < min_bins:
-      raise ValueError(f"ConvNeXt: {num_bins} frequency bins is fewer than the {min_bins} its "
-                       f"{len(depths)} stages downsample by (frontend n_filters >= {min_bins})")
+    min_size = PATCH_SIZE * DOWNSAMPLE ** (len(depths) - 1)
+    if num_bins < min_size:
+      raise ValueError(f"ConvNeXt: {num_bins} frequency bins is fewer than the {min_size} its "
+                       f"{len(depths)} stages downsample by (frontend n_filters >= {min_size})")
     inputs = tf_keras.Input(shape=[None, num_bins, 1])
+    x = PadFrames(min_size, name="pad_frames")(inputs)
     x = tf_keras.layers.Conv2D(dims[0], PATCH_SIZE, strides=PATCH_SIZE, padding="valid",
-                               kernel_initializer=_kernel_initializer(), name="stem")(inputs)
+                               kernel_initializer=_kernel_initializer(), name="stem")(x)
     x = _layer_norm("stem_norm")(x)
     rates = iter(drop_path_rates(stochastic_depth, sum(depths)))
     endpoints = {}
