@@ -301,3 +301,35 @@ def test_hub_module_and_tflite_equal_the_keras_model(tmp_path):
   assert not [op for op in runner.op_names() if op.lower().startswith("flex")]
   for clip, want in zip(waveform, expected["logits"]):
     np.testing.assert_allclose(runner(clip)["logits"][0], want, atol=1e-4)
+
+
+@pytest.mark.slow
+def test_trains_and_exports_from_the_command_line(data_dir, tmp_path):
+  """train.main with --config.model.backbone=convnext (tuple overrides included), then
+  export.main on its workdir: SavedModel, float and int8 TFLite, verified against the Keras model
+  by export's own report."""
+  overrides = {"model.backbone": "convnext", "frontend.n_filters": 32,
+               "model.convnext.depths": str(DEPTHS), "model.convnext.dims": str(DIMS),
+               "model.stochastic_depth": 0.1, "num_epochs": 1}
+  workdir = tmp_path / "work"
+  train = subprocess.run(harness.main_command(data_dir, workdir, overrides), cwd=harness.REPO,
+                         capture_output=True, text=True, timeout=600)
+  assert train.returncode == 0, train.stderr[-4000:]
+  with open(workdir / "config.json", encoding="utf-8") as f:
+    saved = json.load(f)["model"]
+  assert saved["backbone"] == "convnext" and saved["convnext"]["dims"] == list(DIMS)
+  export = subprocess.run(
+      [sys.executable, "-m", "export.main", f"--workdir={workdir}",
+       f"--output_dir={tmp_path / 'export'}", "--formats=saved_model,tflite,tflite_int8",
+       f"--data_dir={data_dir}", "--num_verify_clips=8", "--latency_repeats=1"],
+      cwd=harness.REPO, capture_output=True, text=True, timeout=600)
+  assert export.returncode == 0, export.stderr[-4000:]
+  report = json.loads((tmp_path / "export" / "verification.json").read_text())
+  for name, entry in report["savedmodel"].items():
+    assert max(entry["max_abs_diff"].values()) <= 1e-5, name
+  for q, entry in report["tflite"].items():
+    assert entry["builtin_ops_only"], q
+  flt = report["tflite"]["float"]
+  assert flt["within_goal"] and flt["max_abs_diff"]["logits"] <= 1e-4
+  assert np.all(np.isfinite(list(report["tflite"]["int8"]["max_abs_diff"].values())))
+  assert all(s["ok"] for tests in report["smoke_tests"].values() for s in tests.values())
