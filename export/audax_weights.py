@@ -127,7 +127,8 @@ def _layer_norm(prefix, norm):
 
 
 def _conv(prefix, conv):
-  return {f"{prefix}/Conv_0/kernel": _Entry(conv.kernel), f"{prefix}/Conv_0/bias": _Entry(conv.bias)}
+  return {f"{prefix}/Conv_0/kernel": _Entry(conv.kernel),
+          f"{prefix}/Conv_0/bias": _Entry(conv.bias)}
 
 
 def _convnext_entries(backbone):

@@ -68,7 +68,7 @@ def drop_path_rates(rate: float, num_blocks: int) -> list[float]:
 
 @tf_keras.utils.register_keras_serializable(package="train")
 class PadFrames(tf_keras.layers.Layer):
-  """Zeros after the last frame up to `min_frames`: [B, T, F, C] -> [B, max(T, min_frames), F, C]."""
+  """Zeros after the last frame up to `min_frames`.  [B, T, F, C] -> [B, max(T, min), F, C]."""
 
   def __init__(self, min_frames: int, **kwargs):
     super().__init__(**kwargs)

@@ -126,8 +126,8 @@ def test_a_wrong_block_order_or_keras_layer_norm_epsilon_moves_the_logits(fixtur
 def test_a_checkpoint_of_another_depth_is_refused_naming_the_parameters(fixture):
   config = ported_config(fixture["config"], {"depths": (2, 1, 2, 1), "dims": (16, 24, 32, 48)})
   model = models.build_model(config)
-  with pytest.raises(audax_weights.CheckpointMismatch,
-                     match=r"unexpected parameters: params/encoder/ConvNeXtStage_2/ConvNeXtBlock_2/"):
+  unexpected = r"unexpected parameters: params/encoder/ConvNeXtStage_2/ConvNeXtBlock_2/"
+  with pytest.raises(audax_weights.CheckpointMismatch, match=unexpected):
     audax_weights.assign(model, import_audax.checkpoint_arrays(fixture["state"]), "a smaller one")
   with pytest.raises(audax_weights.CheckpointMismatch, match="no ConvNeXtStage_0"):
     audax_weights.convnext_arguments({"encoder": {"MBConv_0": {}}})

@@ -285,7 +285,8 @@ def test_hub_module_and_tflite_equal_the_keras_model(tmp_path):
   randomize(model.backbone)
   rng = np.random.default_rng(2)
   waveform = (0.3 * rng.standard_normal([3, 8000])).astype(np.float32)
-  expected = {k: v.numpy() for k, v in classifier_module.classifier_outputs(model, waveform).items()}
+  expected = {key: value.numpy() for key, value
+              in classifier_module.classifier_outputs(model, waveform).items()}
 
   classifier_module.save_classifier_module(model, None, str(tmp_path / "module"),
                                            window_samples=8000)
