@@ -1,4 +1,5 @@
-"""audax parameter paths -> our AudioClassifier's variables (LEAF / SincNet + EfficientNet-B0).
+"""audax parameter paths -> our AudioClassifier's variables (LEAF / SincNet + EfficientNet-B0
+or ConvNeXt).
 
 audax's `Classifier` holds (flax auto-names submodules <Class>_<n> in creation order):
 
@@ -13,18 +14,24 @@ audax's `Classifier` holds (flax auto-names submodules <Class>_<n> in creation o
                                              depthwise, SqueezeAndExcitation_0/{reduce,
                                              expand}/kernel (no bias), ConvNormActivation project
     params/encoder/ConvNormActivation_1      the 1x1 head conv to 1280 channels
+    params/encoder/...  (ConvNeXt instead)   stem: Conv_0/{kernel, bias}, LayerNorm_0/{scale,
+                                             bias}; ConvNeXtStage_<s>: [LayerNorm_0, Conv_0]
+                                             downsampling (s > 0), ConvNeXtBlock_<j>/{Conv_0
+                                             depthwise, LayerNorm_0, Mlp_0/Dense_{0,1}, gamma}
     params/fc/{kernel, bias}                 the classifier
     batch_stats/<same module>/BatchNorm_0/{mean, var}
 
 Kernels are HWIO in both frameworks, except depthwise ones: flax [k, k, 1, C],
 Keras [k, k, C, 1]. tf-models' squeeze-excitation convs have biases; audax's have
-none, so those biases are set to zero.
+none, so those biases are set to zero. ConvNeXt maps one to one (train/convnext.py
+builds audax's structure), no zeros.
 """
 import numpy as np
 from official.vision.modeling.layers import nn_blocks
 import tf_keras
 
 import tf_frontends
+from train import convnext
 
 
 class CheckpointMismatch(ValueError):
@@ -114,10 +121,63 @@ def _backbone_entries(backbone):
   return entries, zeros
 
 
+def _layer_norm(prefix, norm):
+  return {f"{prefix}/LayerNorm_0/scale": _Entry(norm.gamma),
+          f"{prefix}/LayerNorm_0/bias": _Entry(norm.beta)}
+
+
+def _conv(prefix, conv):
+  return {f"{prefix}/Conv_0/kernel": _Entry(conv.kernel),
+          f"{prefix}/Conv_0/bias": _Entry(conv.bias)}
+
+
+def _convnext_entries(backbone):
+  """Entries of our ConvNeXt in audax's names: stem, then stage by stage, block by block."""
+  # pylint: disable=protected-access
+  entries = {**_conv("params/encoder", backbone.get_layer("stem")),
+             **_layer_norm("params/encoder", backbone.get_layer("stem_norm"))}
+  for s, blocks in enumerate(backbone.blocks):
+    stage = f"params/encoder/ConvNeXtStage_{s}"
+    if s > 0:
+      entries.update(_layer_norm(stage, backbone.get_layer(f"stage{s}_downsample_norm")))
+      entries.update(_conv(stage, backbone.get_layer(f"stage{s}_downsample")))
+    for j, block in enumerate(blocks):
+      prefix = f"{stage}/ConvNeXtBlock_{j}"
+      entries.update(_layer_norm(prefix, block._norm))
+      entries[f"{prefix}/Conv_0/kernel"] = _depthwise(block._depthwise.depthwise_kernel)
+      entries[f"{prefix}/Conv_0/bias"] = _Entry(block._depthwise.bias)
+      for n, dense in enumerate((block._expand, block._project)):
+        entries[f"{prefix}/Mlp_0/Dense_{n}/kernel"] = _Entry(dense.kernel)
+        entries[f"{prefix}/Mlp_0/Dense_{n}/bias"] = _Entry(dense.bias)
+      entries[f"{prefix}/gamma"] = _Entry(block.layer_scale)
+  return entries, []
+
+
+def convnext_arguments(params: dict) -> dict:
+  """{"depths": (...), "dims": (...)} of the audax ConvNeXt a checkpoint's params tree holds
+  (config.model.convnext of the model it maps onto)."""
+  encoder = params.get("encoder") if isinstance(params.get("encoder"), dict) else {}
+  depths, dims = [], []
+  while isinstance(encoder.get(f"ConvNeXtStage_{len(depths)}"), dict):
+    stage = encoder[f"ConvNeXtStage_{len(depths)}"]
+    gamma = (stage.get("ConvNeXtBlock_0") or {}).get("gamma")
+    if gamma is None:
+      raise CheckpointMismatch(f"params/encoder/ConvNeXtStage_{len(depths)}/ConvNeXtBlock_0/"
+                               "gamma is missing: not an audax ConvNeXt stage")
+    dims.append(int(np.shape(gamma)[0]))
+    depths.append(sum(1 for key in stage if key.startswith("ConvNeXtBlock_")))
+  if not depths:
+    raise CheckpointMismatch("params/encoder has no ConvNeXtStage_0: not an audax ConvNeXt")
+  return {"depths": tuple(depths), "dims": tuple(dims)}
+
+
 def weight_map(model):
   """({checkpoint path: _Entry}, [variables set to zero]) for a built AudioClassifier."""
   entries = _frontend_entries(model.frontend)
-  backbone, zeros = _backbone_entries(model.backbone)
+  if isinstance(model.backbone, convnext.ConvNeXt):
+    backbone, zeros = _convnext_entries(model.backbone)
+  else:
+    backbone, zeros = _backbone_entries(model.backbone)
   entries.update(backbone)
   entries["params/fc/kernel"] = _Entry(model.head.kernel)
   entries["params/fc/bias"] = _Entry(model.head.bias)

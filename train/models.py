@@ -4,7 +4,8 @@
       -> frontend (tf_frontends, always float32)       features  [batch, frames, F]
       -> SpecAugment (training only)                  [batch, frames, F]
       -> backbone on [batch, frames, F, 1] (EfficientNet / ResNet / MobileNet from
-         tf-models-official, one input channel, no pretrained weights)
+         tf-models-official, or audax's ConvNeXt (train/convnext.py), one input channel,
+         no pretrained weights)
       -> global average pool (float32)                embedding [batch, D]
       -> dropout -> Dense(num_classes, float32)       logits    [batch, C]
 
@@ -25,6 +26,7 @@ from official.vision.modeling.backbones import mobilenet
 from official.vision.modeling.backbones import resnet
 
 import tf_frontends
+from train import convnext
 from train import spec_augment as spec_augment_lib
 from train.data import input_pipeline
 
@@ -50,14 +52,20 @@ def _mobilenet(input_specs, stochastic_depth, use_sync_bn, **kwargs):
       use_sync_bn=use_sync_bn, **kwargs)
 
 
+def _convnext(input_specs, stochastic_depth, use_sync_bn, norm_momentum, **kwargs):
+  del use_sync_bn, norm_momentum           # LayerNorm only: no batch statistics to sync or average
+  return convnext.ConvNeXt(input_specs.shape[2], stochastic_depth=stochastic_depth, **kwargs)
+
+
 # name -> builder(input_specs, stochastic_depth, use_sync_bn, **config.model.<name>)
-BACKBONES = {"efficientnet": _efficientnet, "resnet": _resnet, "mobilenet": _mobilenet}
+BACKBONES = {"efficientnet": _efficientnet, "resnet": _resnet, "mobilenet": _mobilenet,
+             "convnext": _convnext}
 
 
 def create_backbone(name: str, num_bins: int, *, stochastic_depth: float = 0.0,
                     use_sync_bn: bool = False, norm_momentum: float = 0.99,
                     **kwargs) -> tf_keras.Model:
-  """A tf-models backbone on [batch, frames, num_bins, 1]; outputs a dict of endpoints."""
+  """A backbone on [batch, frames, num_bins, 1]; outputs a dict of endpoints {level: map}."""
   if name not in BACKBONES:
     raise ValueError(f"Unknown backbone {name!r}; choose one of {sorted(BACKBONES)}")
   input_specs = tf_keras.layers.InputSpec(shape=[None, None, num_bins, 1])

@@ -39,11 +39,13 @@ def get_config():
   config.frontend = frontend_config("leaf", n_filters=64)
 
   config.model = ml_collections.ConfigDict()
-  config.model.backbone = "efficientnet"  # efficientnet | resnet | mobilenet
+  config.model.backbone = "efficientnet"  # efficientnet | resnet | mobilenet | convnext
   # keyword arguments of the tf-models backbone class, one block per backbone
   config.model.efficientnet = dict(model_id="b0", se_ratio=0.25, activation="swish")
   config.model.resnet = dict(model_id=18, depth_multiplier=1.0)
   config.model.mobilenet = dict(model_id="MobileNetV3Small", filter_size_scale=1.0)
+  # audax's convnext_tiny (train/convnext.py); tuples, so --config.model.convnext.dims='(...)'
+  config.model.convnext = dict(depths=(3, 3, 9, 3), dims=(96, 192, 384, 768), layer_scale_init=1e-6)
   config.model.stochastic_depth = 0.2
   config.model.use_sync_bn = True        # BN statistics over the global batch
   config.model.norm_momentum = 0.99      # BN moving averages; short runs want less (0.9)
