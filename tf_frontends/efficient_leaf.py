@@ -71,6 +71,26 @@ def sigma_bounds(window_size):
   return _MIN_FWHM / _FWHM_PER_SIGMA, window_size / _FWHM_PER_SIGMA
 
 
+@tf_keras.utils.register_keras_serializable(package="tf_frontends")
+class Bounds(tf_keras.constraints.Constraint):
+  """Clips a weight to [lower, upper] after each update (bounds broadcast over its last axis).
+
+  As the authors' code clamps the parameters in place before each step: a parameter pushed
+  past a bound sits on it and its next gradient can bring it back (a clip in the forward pass
+  alone would leave it outside, with zero gradient).
+  """
+
+  def __init__(self, lower, upper):
+    self.lower, self.upper = lower, upper
+
+  def __call__(self, weight):
+    return tf.clip_by_value(weight, tf.cast(self.lower, weight.dtype),
+                            tf.cast(self.upper, weight.dtype))
+
+  def get_config(self):
+    return {"lower": self.lower, "upper": self.upper}
+
+
 def group_structure(mu, sigma, num_groups, conv_win_factor, stride_factor,
                     pool_size, hop):
   """[(start, stop, stride, kernel_size, pool_taps)] per group, from [F] mu and sigma."""
@@ -236,13 +256,16 @@ class EfficientLeaf(tf_keras.layers.Layer):
     else:
       init = tf_keras.initializers.Constant(authors_gabor_params(
           self.n_filters, self.sample_rate, self.min_freq, self.max_freq).astype(np.float32))
+    sigma_min, sigma_max = sigma_bounds(self.window_size)
     self.kernel = self.add_weight(
         name="kernel", shape=(self.n_filters, 2), dtype=tf.float32,
-        initializer=init, trainable=self.learn_filters)
+        initializer=init, trainable=self.learn_filters,
+        constraint=Bounds([0.0, sigma_min], [math.pi, sigma_max]))
     self.pooling_sigma = self.add_weight(
         name="pooling_sigma", shape=(self.n_filters,), dtype=tf.float32,
         initializer=tf_keras.initializers.Constant(self.pooling_init),
-        trainable=self.learn_pooling)
+        trainable=self.learn_pooling,
+        constraint=Bounds(2.0 / self.window_size, 0.5))
     # The structure depends on the config only (the initial filters), so a
     # reloaded or retrained layer runs the same graph.
     with tf.init_scope():

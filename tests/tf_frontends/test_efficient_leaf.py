@@ -226,6 +226,27 @@ def test_saved_model_round_trip_and_xla(tmp_path):
   np.testing.assert_array_equal(clone(x).numpy(), expected)
 
 
+def test_an_update_past_the_bounds_is_clamped_back_as_the_authors_do():
+  frontend = tf_frontends.EfficientLeaf(n_filters=8)
+  x = signals.speech_like(2, 1600)
+  frontend(x)
+  optimizer = tf_keras.optimizers.SGD(learning_rate=1.0)
+  # SGD steps against the gradient: the first four filters down, the last four up
+  push = [tf.constant([[10.0, 1e3]] * 4 + [[-10.0, -1e3]] * 4), tf.constant([1.0] * 4 + [-1.0] * 4)]
+  optimizer.apply_gradients(zip(push, [frontend.kernel, frontend.pooling_sigma]))
+  mu, sigma = frontend.kernel.numpy().T
+  z = math.sqrt(2 * math.log(2)) / math.pi
+  np.testing.assert_allclose(mu, [0.0] * 4 + [math.pi] * 4, rtol=1e-6)
+  np.testing.assert_allclose(sigma, [2 * z] * 4 + [401 * z] * 4, rtol=1e-6)
+  np.testing.assert_allclose(frontend.pooling_sigma.numpy(), [2 / 401] * 4 + [0.5] * 4,
+                             rtol=1e-6)
+  with tf.GradientTape() as tape:  # on the bound the gradient is alive: it can come back
+    outputs = frontend(x, training=True)
+    # Not constant per band: batch-normalised bands sum to zero over batch and time.
+    loss = tf.reduce_sum(outputs * np.random.default_rng(0).standard_normal(outputs.shape))
+  assert np.all(np.abs(tape.gradient(loss, frontend.kernel).numpy()[:4, 1]) > 1e-3)
+
+
 @pytest.mark.parametrize("length", [1, 2, 7, 8])
 def test_lower_median_over_time(length):
   x = np.random.default_rng(length).standard_normal((2, length, 3)).astype(np.float32)
