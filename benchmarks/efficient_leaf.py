@@ -126,6 +126,7 @@ def main():
   if args.authors_worker:
     authors_worker(args.authors_source, args.batch, args.seconds)
     return
+  load_before = os.getloadavg()[0]
   worker = None
   if args.authors_source:
     if not os.path.isfile(os.path.join(args.authors_source, "model", "efficientleaf.py")):
@@ -162,6 +163,9 @@ def main():
   print(f"CPU: {cpu_model()}, {os.cpu_count()} cores; TF {tf.__version__}"
         + (f", PyTorch {torch_info['torch']} ({torch_info['threads']} threads)" if worker else "")
         + f"; batch {args.batch} x {args.seconds:g} s; median of {args.repeats}, round-robin")
+  # Other processes on the machine slow every row; compare rows of one run only.
+  print(f"1-minute load average before / after: {load_before:.1f} / {os.getloadavg()[0]:.1f} "
+        f"on {os.cpu_count()} cores")
   print(f"{'path':<58}{'ms':>9}{'x our mel fwd':>15}")
   for name, samples in times.items():
     ms = 1e3 * np.median(samples)
