@@ -92,7 +92,7 @@ class ClassifierModule(reusable.ReusableModule):
     object.__setattr__(self, "model", model)  # untracked: see ReusableModule
     self._num_classes = int(model.num_classes)
     self._multi_label = bool(model.multi_label)
-    self._n_filters = int(frontend.n_filters)
+    self._output_bins = int(frontend.compute_output_shape([None, None])[-1])
     self.class_names_file = tf.saved_model.Asset(class_names_csv)
     # The embedding width, for shapes of the (never returned) error outputs.
     probe = classifier_outputs(model, tf.zeros([1, self._min_samples]))
@@ -105,7 +105,7 @@ class ClassifierModule(reusable.ReusableModule):
     return {"scores": tf.zeros([0, self._num_classes]),
             "logits": tf.zeros([0, self._num_classes]),
             "embedding": tf.zeros([0, self._embedding_size]),
-            "features": tf.zeros([0, 0, self._n_filters])}
+            "features": tf.zeros([0, 0, self._output_bins])}
 
   @tf.function(input_signature=[])
   def class_names(self):

@@ -38,13 +38,13 @@ class FrontendModule(reusable.ReusableModule):
         min_samples=min_samples or frontend_min_samples(frontend),
         sample_rate=getattr(frontend, "sample_rate", 16000), name=name)
     object.__setattr__(self, "frontend", frontend)  # untracked: see ReusableModule
-    self._n_filters = int(frontend.n_filters)
+    self._output_bins = int(frontend.compute_output_shape([None, None])[-1])
 
   def _forward(self, waveform, training):
     return self.frontend(waveform, training=training)
 
   def _error_outputs(self):
-    return tf.zeros([0, 0, self._n_filters])
+    return tf.zeros([0, 0, self._output_bins])
 
   def signatures(self) -> dict:
     batch = tf.function(

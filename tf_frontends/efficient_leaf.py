@@ -1,34 +1,36 @@
 """EfficientLEAF (Schlueter & Gutenbrunner, EUSIPCO 2022): LEAF at a fraction of the cost.
 
-waveform [batch, time] or [batch, time, 1], float, 16 kHz -> [batch, ceil(time / hop), n_filters].
+waveform [batch, time] or [batch, time, 1], float, 16 kHz -> [batch, ceil(time / hop), C],
+C = `output_bins`: 2 x n_filters by default (the log-compressed bands, then the same bands
+with their median over time subtracted), n_filters with the median subtracted in place,
+without median filter, or with PCEN.
 
-LEAF convolves the waveform with 2 x n_filters Gabor filters of 401 taps at
+The defaults are the authors' recommended "Gabor 8G-opt" (CPJKU/EfficientLEAF README):
+8 groups, conv_win_factor 6, stride_factor 16, their analytic mel initialisation, LogTBN
+with a = 5 per band, median filter, the median-filtered bands appended. Given the same
+parameters the layer gives their PyTorch `EfficientLeaf`'s outputs (tests/fixtures/
+efficientleaf). LEAF convolves the waveform with 2 x n_filters Gabor filters of 401 taps at
 stride 1, then pools the squared modulus with 401-tap Gaussians at stride 160.
-EfficientLEAF splits the filters (sorted by centre frequency, so also by
-bandwidth) into `num_groups` groups and gives each group
-  * a kernel cut to its own support: K_g = int(conv_win_factor * max sigma_n),
-    made odd (narrow-band filters are long, wide-band ones short);
-  * its own stride s_g: the largest divisor of the hop <= max(1, stride_factor * pi / max mu_n)
-    (low centre frequencies allow coarse sampling of the filter outputs);
-  * the Gaussian pooling window sampled on that coarser grid: W_g = int(P / s_g + 0.5)
-    made odd, taps i = -(W_g - 1) / 2 ... (W_g - 1) / 2 at samples i * s_g, pooled at
-    stride hop / s_g, and scaled by s_g so energies keep LEAF's scale.
-Each group's frames are centred on the samples LEAF's SAME pooling centres its
-frames on, so with the default init the energies approximate LEAF's (the tests
-report how closely). Compression: "pcen" (LEAF's sPCEN after max(., 1e-5)) or
-"logtbn" (`log_tbn.LogTBN`: log1p, median subtraction, temporal batch norm).
+EfficientLEAF splits the filters (sorted by centre frequency, so also by bandwidth) into
+`num_groups` groups and gives each group
+  * a kernel cut to its own support: K_g = int(conv_win_factor * max sigma_n), made odd;
+  * its own stride s_g: the largest divisor of the hop <= max(1, stride_factor * pi / max mu_n);
+  * the Gaussian pooling window on that coarser grid, W_g = int(P / s_g + 0.5) made odd taps,
+    pooled at stride hop / s_g.
+pooling="authors" (default) samples the window as their code does (its width rescaled by
+P / W_g, energies 1 / s_g of LEAF's, frame m centred on sample m * hop); pooling="leaf"
+samples LEAF's Gaussian exactly at i * s_g, scales the energies by s_g and centres the frames
+where LEAF's SAME pooling does, so that the energies approximate LEAF's (the tests report
+how closely).
 
-Differences from the authors' PyTorch code (CPJKU/EfficientLEAF), on purpose:
-  * the groups' kernel sizes and strides are fixed when the layer is built, from
-    the initial filters (a static graph: XLA, TFLite). The forward pass clips
-    each group's sigma to K_g / conv_win_factor and mu to stride_factor * pi / s_g,
-    the region where the authors' per-step choice would give a kernel no longer
-    and a stride no finer than ours;
-  * initialisation is leaf-audio's (as `Leaf`), so the two can be compared;
-  * pooled energies are scaled by s_g (the reference leaves a per-group gain of
-    1 / s_g for the compression to absorb); the pooling width is resampled exactly;
-  * LogTBN subtracts the median in place (the reference appends the
-    median-subtracted bands as a second channel), keeping n_filters outputs.
+One difference from the authors' code remains, by necessity: the groups' kernel sizes and
+strides are fixed when the layer is built, from the initial filters (a static graph: XLA,
+TFLite); theirs are chosen again at every step from the current filters. The forward pass
+clips each group's sigma to (K_g + 1) / conv_win_factor and mu to stride_factor * pi / s_g, the
+region where their per-step choice would give a kernel no longer and a stride no finer
+than ours.
+Options for our earlier choices: initializer="leaf" (leaf-audio's mel-matrix measurement,
+as `Leaf`), pooling="leaf", median_bands="subtract", compression="pcen" (LEAF's sPCEN).
 """
 import math
 
@@ -38,12 +40,55 @@ import tf_keras
 
 from tf_frontends import composition
 from tf_frontends import compression as compression_module
-from tf_frontends import convolution
 from tf_frontends import impulse_responses
 from tf_frontends import initializers
 from tf_frontends import log_tbn
 
-COMPRESSIONS = ("pcen", "logtbn")
+COMPRESSIONS = ("logtbn", "pcen")
+INITIALIZERS = ("authors", "leaf")
+POOLINGS = ("authors", "leaf")
+MEDIAN_BANDS = ("append", "subtract", "off")
+# FWHM bounds of the Gabor filters, in samples: the authors' EfficientLeaf allows 2 (LEAF 4).
+_MIN_FWHM = 2.0
+_FWHM_PER_SIGMA = math.pi / math.sqrt(2.0 * math.log(2.0))
+
+
+def authors_gabor_params(n_filters, sample_rate, min_freq, max_freq):
+  """[n_filters, 2] (mu rad/sample, sigma samples): the authors' analytic mel initialisation.
+
+  Centres at the inner points of n_filters + 2 mel-spaced (HTK) frequencies; sigma from the
+  bandwidth between each centre's neighbours, sigma = (sample_rate / 2) / bandwidth_hz.
+  """
+  mels = np.linspace(1127.0 * np.log1p(min_freq / 700.0), 1127.0 * np.log1p(max_freq / 700.0),
+                     n_filters + 2)
+  hz = 700.0 * np.expm1(mels / 1127.0)
+  return np.stack([hz[1:-1] * 2.0 * math.pi / sample_rate,
+                   0.5 * sample_rate / (hz[2:] - hz[:-2])], axis=1)
+
+
+def sigma_bounds(window_size):
+  """The authors' sigma range: FWHM from 2 samples to the pooling window."""
+  return _MIN_FWHM / _FWHM_PER_SIGMA, window_size / _FWHM_PER_SIGMA
+
+
+@tf_keras.utils.register_keras_serializable(package="tf_frontends")
+class Bounds(tf_keras.constraints.Constraint):
+  """Clips a weight to [lower, upper] after each update (bounds broadcast over its last axis).
+
+  As the authors' code clamps the parameters in place before each step: a parameter pushed
+  past a bound sits on it and its next gradient can bring it back (a clip in the forward pass
+  alone would leave it outside, with zero gradient).
+  """
+
+  def __init__(self, lower, upper):
+    self.lower, self.upper = lower, upper
+
+  def __call__(self, weight):
+    return tf.clip_by_value(weight, tf.cast(self.lower, weight.dtype),
+                            tf.cast(self.upper, weight.dtype))
+
+  def get_config(self):
+    return {"lower": self.lower, "upper": self.upper}
 
 
 def group_structure(mu, sigma, num_groups, conv_win_factor, stride_factor,
@@ -119,7 +164,7 @@ def _strided_window_sums(inputs, windows, strides, frames):
 
 @tf_keras.utils.register_keras_serializable(package="tf_frontends")
 class EfficientLeaf(tf_keras.layers.Layer):
-  """Grouped, strided Gabor filterbank + resampled Gaussian pooling + PCEN or LogTBN.
+  """Grouped, strided Gabor filterbank + resampled Gaussian pooling + LogTBN or PCEN.
 
   Args:
     n_filters: number of output bands (>= 1).
@@ -127,15 +172,21 @@ class EfficientLeaf(tf_keras.layers.Layer):
     window_len: pooling window in ms (LEAF's 25 ms = 401 taps at 16 kHz).
     window_stride: hop in ms (10 ms = 160 samples).
     min_freq, max_freq: range of the mel initialisation, in Hz.
-    num_groups: filter groups, 1 ... n_filters (the paper uses 4 for 40 filters).
-    conv_win_factor: kernel taps per sigma of the widest filter in a group (> 0;
-      4.77 keeps the Gaussian envelope above ~6 % of its peak, the paper's value).
-    stride_factor: scales the strides (> 0; 1 samples the slowest filter of a
-      group at its centre frequency's Nyquist rate).
+    num_groups: filter groups, 1 ... n_filters (8, "Gabor 8G-opt").
+    conv_win_factor: kernel taps per sigma of the widest filter in a group (> 0; 6 cuts
+      the envelope at 4.4 % of its peak; 4.77, the class default of their code, at 6 %).
+    stride_factor: scales the strides (> 0; 1 samples the fastest filter of a group at
+      its centre frequency's Nyquist rate; 16, their recommendation, aliases on purpose:
+      the squared modulus and the pooling are smooth).
     pooling_init: initial relative width of the Gaussian pooling windows.
     learn_filters, learn_pooling: train the Gabor / pooling parameters.
     compression: "logtbn" (default, as the authors' code) or "pcen".
     log_gain_init: LogTBN's initial a (log1p(10^a x)); unused with "pcen".
+    median_bands: with "logtbn": "append" the median-subtracted bands to the compressed
+      ones (the authors'; 2 x n_filters outputs), "subtract" the median in place, or "off".
+    initializer: "authors" (analytic mel centres and bandwidths) or "leaf" (leaf-audio's,
+      measured on a mel matrix, as `Leaf`).
+    pooling: "authors" or "leaf" (LEAF's window, scale and frame centres; see above).
   Weights: `kernel` [n_filters, 2] (mu rad/sample, sigma samples), `pooling_sigma`
   [n_filters], and the compression's.
   """
@@ -143,10 +194,12 @@ class EfficientLeaf(tf_keras.layers.Layer):
   def __init__(self, n_filters: int = 40, sample_rate: int = 16000,
                window_len: float = 25.0, window_stride: float = 10.0,
                min_freq: float = 60.0, max_freq: float = 7800.0,
-               num_groups: int = 4, conv_win_factor: float = 4.77,
-               stride_factor: float = 1.0, pooling_init: float = 0.4,
+               num_groups: int = 8, conv_win_factor: float = 6.0,
+               stride_factor: float = 16.0, pooling_init: float = 0.4,
                learn_filters: bool = True, learn_pooling: bool = True,
-               compression: str = "logtbn", log_gain_init: float = 5.0, **kwargs):
+               compression: str = "logtbn", log_gain_init: float = 5.0,
+               median_bands: str = "append", initializer: str = "authors",
+               pooling: str = "authors", **kwargs):
     kwargs.setdefault("dtype", "float32")  # filter math stays float32 under mixed precision
     super().__init__(**kwargs)
     self.window_size, self.hop = composition.frame_sizes(
@@ -159,9 +212,12 @@ class EfficientLeaf(tf_keras.layers.Layer):
       raise ValueError(
           "EfficientLeaf: need conv_win_factor > 0, stride_factor > 0 and "
           f"0 < pooling_init <= 0.5; got {conv_win_factor}, {stride_factor}, {pooling_init}.")
-    if compression not in COMPRESSIONS:
-      raise ValueError(f"EfficientLeaf: compression must be one of {COMPRESSIONS}, "
-                       f"got {compression!r}.")
+    for name, value, choices in (("compression", compression, COMPRESSIONS),
+                                 ("median_bands", median_bands, MEDIAN_BANDS),
+                                 ("initializer", initializer, INITIALIZERS),
+                                 ("pooling", pooling, POOLINGS)):
+      if value not in choices:
+        raise ValueError(f"EfficientLeaf: {name} must be one of {choices}, got {value!r}.")
     self.n_filters = n_filters
     self.sample_rate = sample_rate
     self.window_len = window_len
@@ -176,27 +232,46 @@ class EfficientLeaf(tf_keras.layers.Layer):
     self.learn_pooling = learn_pooling
     self.compression = compression
     self.log_gain_init = log_gain_init
+    self.median_bands = median_bands
+    self.initializer = initializer
+    self.pooling = pooling
     if compression == "pcen":  # LEAF's sPCEN
       self._compression = compression_module.PCEN(
           floor=1e-12, learn_params=True, learn_smooth_coef=True, name="pcen",
           dtype="float32")
     else:
-      self._compression = log_tbn.LogTBN(log_gain_init, name="log_tbn", dtype="float32")
+      self._compression = log_tbn.LogTBN(
+          log_gain_init, median_filter=median_bands != "off",
+          append_filtered=median_bands == "append", name="log_tbn", dtype="float32")
+
+  @property
+  def output_bins(self) -> int:
+    """Features per frame: 2 x n_filters with the median-filtered bands appended."""
+    appended = self.compression == "logtbn" and self.median_bands == "append"
+    return 2 * self.n_filters if appended else self.n_filters
 
   def build(self, input_shape):
-    init = initializers.GaborInit(self.sample_rate, self.min_freq, self.max_freq)
+    if self.initializer == "leaf":
+      init = initializers.GaborInit(self.sample_rate, self.min_freq, self.max_freq)
+    else:
+      init = tf_keras.initializers.Constant(authors_gabor_params(
+          self.n_filters, self.sample_rate, self.min_freq, self.max_freq).astype(np.float32))
+    sigma_min, sigma_max = sigma_bounds(self.window_size)
     self.kernel = self.add_weight(
         name="kernel", shape=(self.n_filters, 2), dtype=tf.float32,
-        initializer=init, trainable=self.learn_filters)
+        initializer=init, trainable=self.learn_filters,
+        constraint=Bounds([0.0, sigma_min], [math.pi, sigma_max]))
     self.pooling_sigma = self.add_weight(
         name="pooling_sigma", shape=(self.n_filters,), dtype=tf.float32,
         initializer=tf_keras.initializers.Constant(self.pooling_init),
-        trainable=self.learn_pooling)
+        trainable=self.learn_pooling,
+        constraint=Bounds(2.0 / self.window_size, 0.5))
     # The structure depends on the config only (the initial filters), so a
     # reloaded or retrained layer runs the same graph.
     with tf.init_scope():
-      params = convolution.GaborConstraint(self.window_size)(
-          init((self.n_filters, 2))).numpy()
+      params = init((self.n_filters, 2), dtype=tf.float32).numpy()
+    params = np.stack([np.clip(params[:, 0], 0.0, math.pi),
+                       np.clip(params[:, 1], *sigma_bounds(self.window_size))], axis=1)
     self.groups = tuple(group_structure(params[:, 0], params[:, 1], self.num_groups,
                                   self.conv_win_factor, self.stride_factor,
                                   self.window_size, self.hop))
@@ -206,11 +281,12 @@ class EfficientLeaf(tf_keras.layers.Layer):
 
   def _group_params(self, start, stop, stride, kernel_size):
     """Gabor (mu, sigma) of one group, clipped to what its kernel and stride can hold."""
-    sigma_min, sigma_max = convolution.gabor_sigma_bounds(self.window_size)
+    sigma_min, sigma_max = sigma_bounds(self.window_size)
     mu_max = math.pi if stride == 1 else min(math.pi, self.stride_factor * math.pi / stride)
     mu = tf.clip_by_value(self.kernel[start:stop, 0], 0.0, mu_max)
+    # int(conv_win_factor * sigma) made odd is kernel_size up to sigma = (K + 1) / factor.
     sigma = tf.clip_by_value(self.kernel[start:stop, 1], sigma_min,
-                             min(sigma_max, kernel_size / self.conv_win_factor))
+                             min(sigma_max, (kernel_size + 1) / self.conv_win_factor))
     return mu, sigma
 
   def impulse_responses(self):
@@ -225,21 +301,33 @@ class EfficientLeaf(tf_keras.layers.Layer):
     return tuple(tf.concat(part, axis=0) for part in zip(*parts))
 
   def _pool_windows(self, start, stop, stride, pool_taps):
-    """[pool_taps, group filters]: LEAF's Gaussian at samples i * stride, times stride."""
+    """[pool_taps, group filters]: a Gaussian over taps i = -(W - 1) / 2 ... (W - 1) / 2.
+
+    "leaf": LEAF's Gaussian (width sigma (P - 1) / 2 samples) at samples i * stride, times
+    stride. "authors": their window, exp(-0.5 (2 i / ((W - 1) sigma'))^2) with
+    sigma' = sigma P / (stride W): a width of sigma (W - 1) P / (2 W) samples.
+    """
     sigma = tf.clip_by_value(self.pooling_sigma[start:stop], 2.0 / self.window_size, 0.5)
-    half_width = 0.5 * (self.window_size - 1) * sigma[tf.newaxis, :]
+    if self.pooling == "leaf":
+      span_samples, gain = self.window_size - 1, float(stride)
+    else:
+      span_samples, gain = max(pool_taps - 1, 1) * self.window_size / pool_taps, 1.0
+    half_width = 0.5 * span_samples * sigma[tf.newaxis, :]
     offsets = stride * (tf.range(pool_taps, dtype=tf.float32)[:, tf.newaxis] -
                         (pool_taps - 1) // 2)
-    return stride * tf.exp(-0.5 * tf.square(offsets / half_width))
+    return gain * tf.exp(-0.5 * tf.square(offsets / half_width))
 
   def energies(self, inputs):
     """Pooled squared Gabor responses [batch, frames, n_filters], before compression."""
     waveform = composition.as_mono_waveform(inputs, "EfficientLeaf")
     length = tf.shape(waveform)[1]
     frames = -(-length // self.hop)
-    # LEAF's SAME pooling centres frame m on sample m * hop + centre_offset.
-    pad_total = tf.maximum((frames - 1) * self.hop + self.window_size - length, 0)
-    centre_offset = (self.window_size - 1) // 2 - pad_total // 2
+    # Frame m is centred on sample m * hop + centre_offset: 0 in the authors' code, where
+    # LEAF's SAME pooling centres it with "leaf".
+    centre_offset = 0
+    if self.pooling == "leaf":
+      pad_total = tf.maximum((frames - 1) * self.hop + self.window_size - length, 0)
+      centre_offset = (self.window_size - 1) // 2 - pad_total // 2
     reach = [k // 2 + (w - 1) // 2 * s for _, _, s, k, w in self.groups]
     padded = tf.pad(waveform, [[0, 0], [max(reach), max(reach) + (self.window_size - 1) // 2],
                                [0, 0]])
@@ -273,7 +361,7 @@ class EfficientLeaf(tf_keras.layers.Layer):
     return self._compression(outputs, training=training)
 
   def compute_output_shape(self, input_shape):
-    return composition.framed_output_shape(input_shape, self.hop, self.n_filters)
+    return composition.framed_output_shape(input_shape, self.hop, self.output_bins)
 
   def get_config(self):
     return {**super().get_config(), "n_filters": self.n_filters,
@@ -283,4 +371,5 @@ class EfficientLeaf(tf_keras.layers.Layer):
             "conv_win_factor": self.conv_win_factor, "stride_factor": self.stride_factor,
             "pooling_init": self.pooling_init, "learn_filters": self.learn_filters,
             "learn_pooling": self.learn_pooling, "compression": self.compression,
-            "log_gain_init": self.log_gain_init}
+            "log_gain_init": self.log_gain_init, "median_bands": self.median_bands,
+            "initializer": self.initializer, "pooling": self.pooling}

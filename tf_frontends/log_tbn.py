@@ -1,11 +1,13 @@
 """EfficientLEAF's alternative to PCEN: log1p, median subtraction, temporal batch norm.
 
-    y = TBN(log(1 + 10^a_c x) - median_t log(1 + 10^a_c x))
+    l = log(1 + 10^a_c x),  y = TBN([l, l - median_t l])  (append_filtered)
+                            y = TBN(l - median_t l)        (median subtracted in place)
 
-[batch, time, channels] -> same shape. `a_c` is learnable per channel; the median
-is taken over the whole clip's time axis, per example and channel; temporal batch
-normalisation normalises each channel over batch and time (Schlueter & Gutenbrunner,
-EUSIPCO 2022).
+[batch, time, channels] -> [batch, time, 2 x channels] with append_filtered (the authors'
+EfficientLEAF: the filtered bands after the unfiltered ones), else the same shape. `a_c` is
+learnable per channel; the median is taken over the whole clip's time axis, per example and
+channel; temporal batch normalisation normalises each output channel over batch and time
+(Schlueter & Gutenbrunner, EUSIPCO 2022).
 """
 import tensorflow as tf
 import tf_keras
@@ -33,6 +35,8 @@ class LogTBN(tf_keras.layers.Layer):
     log_gain_init: initial a_c (the paper's a = 5: gain 10^5 before log1p).
     learn_log_gain: train a_c.
     median_filter: subtract the per-example, per-channel median over time.
+    append_filtered: with median_filter, append the median-subtracted channels to the
+      unfiltered ones instead of replacing them (each output channel has its own batch norm).
     momentum, epsilon: of the batch normalisation over batch and time (torch's
       BatchNorm1d defaults: running averages updated by 10 % per step, eps 1e-5).
   a_c is clipped to [-10, 10] in the forward pass.
@@ -40,15 +44,18 @@ class LogTBN(tf_keras.layers.Layer):
   """
 
   def __init__(self, log_gain_init: float = 5.0, learn_log_gain: bool = True,
-               median_filter: bool = True, momentum: float = 0.9,
-               epsilon: float = 1e-5, **kwargs):
+               median_filter: bool = True, append_filtered: bool = False,
+               momentum: float = 0.9, epsilon: float = 1e-5, **kwargs):
     super().__init__(**kwargs)
     if not 0.0 <= momentum < 1.0 or epsilon <= 0.0:
       raise ValueError(f"LogTBN: need 0 <= momentum < 1 and epsilon > 0; got "
                        f"momentum={momentum}, epsilon={epsilon}.")
+    if append_filtered and not median_filter:
+      raise ValueError("LogTBN: append_filtered needs median_filter=True.")
     self.log_gain_init = log_gain_init
     self.learn_log_gain = learn_log_gain
     self.median_filter = median_filter
+    self.append_filtered = append_filtered
     self.momentum = momentum
     self.epsilon = epsilon
     self._batch_norm = tf_keras.layers.BatchNormalization(
@@ -60,20 +67,26 @@ class LogTBN(tf_keras.layers.Layer):
         name="log_gain", shape=(input_shape[-1],), dtype=tf.float32,
         trainable=self.learn_log_gain,
         initializer=tf_keras.initializers.Constant(self.log_gain_init))
+    output_shape = tf.TensorShape(input_shape)
+    if self.append_filtered:
+      output_shape = output_shape[:-1].concatenate([2 * output_shape[-1]])
     with tf.name_scope(self._batch_norm.name):
-      self._batch_norm.build(input_shape)
+      self._batch_norm.build(output_shape)
     super().build(input_shape)
 
   def call(self, inputs, training=None):
     # Clipped so that no training step can make 10^a overflow float32 (inf - inf = NaN).
     log_gain = tf.clip_by_value(self.log_gain, -MAX_LOG_GAIN, MAX_LOG_GAIN)
     outputs = tf.math.log1p(tf.pow(10.0, log_gain) * inputs)
-    if self.median_filter:
+    if self.append_filtered:
+      outputs = tf.concat([outputs, outputs - lower_median_over_time(outputs)], axis=-1)
+    elif self.median_filter:
       outputs -= lower_median_over_time(outputs)
     return self._batch_norm(outputs, training=training)
 
   def get_config(self):
     return {**super().get_config(), "log_gain_init": self.log_gain_init,
             "learn_log_gain": self.learn_log_gain,
-            "median_filter": self.median_filter, "momentum": self.momentum,
+            "median_filter": self.median_filter, "append_filtered": self.append_filtered,
+            "momentum": self.momentum,
             "epsilon": self.epsilon}

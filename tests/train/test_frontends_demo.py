@@ -17,7 +17,9 @@ def test_demo_writes_pngs_for_spoken_sentence(tmp_path):
       cwd=ROOT, capture_output=True, text=True, timeout=600)
   assert result.returncode == 0, result.stderr[-2000:]
   lines = [l for l in result.stdout.splitlines() if "samples ->" in l]
-  assert len(lines) == len(tf_frontends.FRONTENDS) and all(", 40)" in l for l in lines)
+  assert len(lines) == len(tf_frontends.FRONTENDS)
+  # EfficientLEAF appends its median-filtered bands (the authors' default): 2 x 40 features.
+  assert all((", 80)" if l.startswith("efficientleaf") else ", 40)") in l for l in lines)
   expected = {"features.png"} | {f"{n}_filters.png" for n in
                                  ("leaf", "sincnet", "sincnet_plus", "tdfbanks", "efficientleaf")}
   assert expected <= set(os.listdir(tmp_path))
