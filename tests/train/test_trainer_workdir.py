@@ -183,9 +183,12 @@ def test_export_needs_only_the_workdir(trained, data_dir, tmp_path):
       os.path.join("best", "ckpt-6")
 
 
-class _Requested:
-  """preemption.SigtermFlag after SIGTERM arrived (during the first train_loop call)."""
-  requested = True
+class _Requested(preemption.StopSignals):
+  """preemption.StopSignals after SIGTERM arrived (during the first train_loop call)."""
+
+  def __init__(self):
+    super().__init__()
+    self.signum = signal.SIGTERM
 
 
 def test_stop_request_saves_a_checkpoint_at_the_current_step(data_dir, tmp_path):
