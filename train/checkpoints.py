@@ -82,7 +82,7 @@ def restore_index(directory: str) -> None:
     return
   found = in_directory(directory)
   if found:
-    tf.train.update_checkpoint_state(directory, found[0], list(reversed(found)))
+    tf.compat.v1.train.update_checkpoint_state(directory, found[0], list(reversed(found)))
     logging.warning("Wrote %s for the checkpoints found there.",
                     os.path.join(directory, "checkpoint"))
 
@@ -127,8 +127,12 @@ def check_matches(model, path: str, model_description: str) -> None:
   and, when the checkpoint lies in a workdir (WORKDIR/checkpoints/ckpt-N), unless that run's
   fingerprint is the model's (mel filterbanks have no variables to compare)."""
   owner = os.path.dirname(os.path.dirname(os.path.abspath(path)))
-  if workdir_lib.has_run_info(owner):
-    theirs = workdir_lib.read_run_info(owner)["model_fingerprint"]
+  try:
+    theirs = (workdir_lib.read_run_info(owner)["model_fingerprint"]
+              if workdir_lib.has_run_info(owner) else None)
+  except workdir_lib.CorruptFileError:    # the variables are still compared below
+    theirs = None
+  if theirs is not None:
     ours = workdir_lib.model_fingerprint(model)
     if theirs != ours:
       raise CheckpointMismatchError(
