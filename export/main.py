@@ -16,7 +16,9 @@ OUT/
   .tf_frontends_export.json   what export wrote (export/output_dir.py)
 
 Everything export needs comes from the workdir (config.json, run_info.json, a
-checkpoint). The verification clips and the int8 calibration clips come from the
+checkpoint). Export only reads the workdir, so it may run while a trainer holds the workdir's
+lock (a warning names the trainer): it exports the newest complete checkpoint, listing the
+folder again when the trainer rotates away the one being read. The verification clips and the int8 calibration clips come from the
 run's eval split (--data_dir, default the run's data folder); when that folder is
 gone, from synthetic signals, with a warning (no mAP in the report then).
 

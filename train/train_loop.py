@@ -12,7 +12,8 @@ Workdir layout (export and eval rebuild a run from it; train/workdir.py reads an
     run_info.json          classes, sample rate, crop length, model fingerprint
     checkpoints/           tf.train.CheckpointManager of Checkpoint(model, optimizer, step)
     best/                  the same objects at the best eval mAP (centre crops) + best.json
-    eval_results.json      the latest evaluation (centre crop and full clip)
+    eval_results.json      the latest evaluation (centre crop and full clip), strict JSON
+    .lock                  while a trainer runs: who it is (workdir.lock)
     train/, eval/          TensorBoard logs
 
 Resuming: a restarted run restores checkpoints/ and continues. Each epoch reads a
@@ -176,10 +177,12 @@ def _evaluate_and_keep_best(model, config, workdir, step, chief, eval_writer, be
 
 
 def _read_results(workdir: str) -> dict:
-  """WORKDIR/eval_results.json; {} when there is none or it is unreadable."""
+  """WORKDIR/eval_results.json as evaluation returned it (a metric written as null, being not
+  finite, comes back as NaN); {} when there is none or it is unreadable."""
   try:
     with tf.io.gfile.GFile(os.path.join(workdir, evaluation.RESULTS_NAME)) as f:
-      results = json.load(f)
+      results = json.load(f, object_hook=lambda d: {k: math.nan if v is None else v
+                                                    for k, v in d.items()})
   except (tf.errors.NotFoundError, ValueError):
     return {}
   return results if isinstance(results, dict) else {}
@@ -361,6 +364,8 @@ def _train(config, workdir, mode, strategy, chief, info, run_info, stop) -> dict
                    "none", final_step)
       results, best_map = evaluate(final_step, best_map=best_map)
     elif not results:                       # a rerun of a complete run: its results
+      logging.info("%s is of step %d, the last checkpoint's: not evaluating again.",
+                   os.path.join(workdir, evaluation.RESULTS_NAME), final_step)
       results = _read_results(workdir)
   if mode == "train" and not checkpoints.in_directory(directories[1]):
     best_manager.save(checkpoint_number=final_step)   # no eval: best is the last

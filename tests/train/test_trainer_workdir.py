@@ -6,6 +6,7 @@ checkpoints without their index, leftovers of killed saves, resumes with fewer s
 descriptions, strict JSON, input checked at train start, checkpoints rotated while read."""
 import glob
 import json
+import math
 import os
 import shutil
 import signal
@@ -307,10 +308,18 @@ def test_a_rerun_evaluates_when_the_results_are_older_than_the_last_checkpoint(
   with open(os.path.join(workdir, checkpoints.BEST_DIR, checkpoints.BEST_NAME)) as f:
     assert json.load(f)["step"] == 6
 
-  # Up to date: a rerun does not evaluate again, and reports the results it has.
+  # Up to date: a rerun does not evaluate again, and reports the results it has (a metric
+  # written as null, d' of a perfect AUC, reads back as NaN and prints).
+  path = os.path.join(workdir, evaluation.RESULTS_NAME)
+  with open(path) as f:
+    stored = json.load(f)
+  stored["centre_crop"]["dprime"] = None
+  atomic_json.write(path, stored)
   monkeypatch.setattr(evaluation, "evaluate", lambda *a, **k: pytest.fail("evaluated again"))
   again = train_loop.train_and_evaluate(config, workdir)
-  assert again["step"] == 6 and again["centre_crop"] == results["centre_crop"]
+  assert again["step"] == 6 and again["centre_crop"]["mAP"] == results["centre_crop"]["mAP"]
+  assert math.isnan(again["centre_crop"]["dprime"])
+  assert "nan" in evaluation.format_results(again).splitlines()[1]
 
 
 def test_checkpoints_without_their_index_are_resumed_never_overwritten(
