@@ -77,8 +77,8 @@ class StopSignals:
           self.signum = signum      # the loop saves and stops
           continue
         name = signal.Signals(signum).name
-        doing = "while saving a checkpoint" if self.signum is not None else (
-            "outside the training steps: nothing unsaved")
+        doing = ("at a second signal, without waiting for the checkpoint"
+                 if self.signum is not None else "outside the training steps: nothing unsaved")
         print(f"{name}: stopped {doing}; rerun the same command to resume", file=sys.stderr,
               flush=True)
         os._exit(exit_status(signum))

@@ -474,3 +474,19 @@ def test_a_checkpoint_rotated_away_while_export_reads_it_is_not_called_damaged(
   monkeypatch.setattr(checkpoints, "candidates", listed_then_rotated)
   _, _, path = checkpoints.restore_run(str(workdir), "latest")
   assert path == os.path.join(folder, "ckpt-9")
+
+
+def test_export_while_a_trainer_holds_the_workdir_names_it_and_reads_on(trained, tmp_path,
+                                                                       monkeypatch, info_logs):
+  """Export only reads: it goes on (restore_run copes with rotation) and says whose run it is."""
+  workdir = str(shutil.copytree(trained, tmp_path / "run"))
+
+  def restored(workdir_, which):
+    raise RuntimeError(f"restore_run({which})")
+  monkeypatch.setattr(checkpoints, "restore_run", restored)
+  with workdir_lib.lock(workdir, "train.main --mode=train"):
+    with pytest.raises(RuntimeError, match=r"restore_run\(latest\)"):
+      export_main.export(workdir, str(tmp_path / "out"), checkpoint="latest")
+  assert (f"{workdir} is being written by pid {os.getpid()} on host " in info_logs.text
+          and "train.main --mode=train started" in info_logs.text
+          and "exporting its latest checkpoint as of now" in info_logs.text)
