@@ -18,9 +18,10 @@ OUT/
 Everything export needs comes from the workdir (config.json, run_info.json, a
 checkpoint). Export only reads the workdir, so it may run while a trainer holds the workdir's
 lock (a warning names the trainer): it exports the newest complete checkpoint, listing the
-folder again when the trainer rotates away the one being read. The verification clips and the int8 calibration clips come from the
-run's eval split (--data_dir, default the run's data folder); when that folder is
-gone, from synthetic signals, with a warning (no mAP in the report then).
+folder again when the trainer rotates away the one being read. The verification clips and the
+int8 calibration clips come from the run's eval split (--data_dir, default the run's data
+folder); when that folder is gone, from synthetic signals, with a warning (no mAP in the report
+then).
 
 OUT must be new, empty or an earlier export (--overwrite): export never writes
 into, over or around a training workdir and never deletes what it did not write.
@@ -33,7 +34,6 @@ import legacy_keras  # noqa: F401,E402  (before TF: tf.keras must be tf_keras)
 
 import json
 import os
-import sys
 
 from absl import app
 from absl import flags

@@ -26,7 +26,6 @@ from train import preemption
 from train import evaluation
 from train import train_loop
 from train import validation
-from train import workdir as workdir_lib
 
 FLAGS = flags.FLAGS
 USAGE_ERROR = 2
@@ -52,7 +51,9 @@ def main(argv):
   except preemption.Preempted as e:
     logging.warning("%s", e)
     sys.exit(preemption.exit_status(e.signum))
-  except (workdir_lib.RunError, OSError, tf_errors.OpError) as e:
+  # ValueError: RunError and the data readers' (a corrupt dataset_info.json); OpError: a full
+  # disk while saving; FloatingPointError: a diverged loss.
+  except (ValueError, OSError, tf_errors.OpError, FloatingPointError) as e:
     console.fail("train", e)
   if "centre_crop" in results:
     print(evaluation.format_results(results), flush=True)

@@ -62,7 +62,8 @@ def _read_json(path: str, what: str):
       text = f.read()
     return json.loads(text)
   except (ValueError, UnicodeDecodeError) as e:
-    raise CorruptFileError(_corrupt_message(path, "empty" if text is not None and not text.strip() else str(e))) from None
+    empty = text is not None and not text.strip()
+    raise CorruptFileError(_corrupt_message(path, "empty" if empty else str(e))) from None
 
 
 def _corrupt_message(path: str, what: str) -> str:

@@ -104,7 +104,8 @@ def test_fail_keeps_a_list_of_bad_values_whole(monkeypatch, capsys):
   with pytest.raises(SystemExit) as exit_:
     console.fail("train", ValueError("Bad config:\n  a must be >= 0\n  b must be >= 1"), 2)
   assert exit_.value.code == 2
-  assert capsys.readouterr().err == "train failed: Bad config:\n  a must be >= 0\n  b must be >= 1\n"
+  assert capsys.readouterr().err == ("train failed: Bad config:\n  a must be >= 0\n"
+                                     "  b must be >= 1\n")
 
 
 def test_an_unknown_config_key_is_a_usage_error_naming_it(tmp_path):
