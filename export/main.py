@@ -16,9 +16,12 @@ OUT/
   .tf_frontends_export.json   what export wrote (export/output_dir.py)
 
 Everything export needs comes from the workdir (config.json, run_info.json, a
-checkpoint). The verification clips and the int8 calibration clips come from the
-run's eval split (--data_dir, default the run's data folder); when that folder is
-gone, from synthetic signals, with a warning (no mAP in the report then).
+checkpoint). Export only reads the workdir, so it may run while a trainer holds the workdir's
+lock (a warning names the trainer): it exports the newest complete checkpoint, listing the
+folder again when the trainer rotates away the one being read. The verification clips and the
+int8 calibration clips come from the run's eval split (--data_dir, default the run's data
+folder); when that folder is gone, from synthetic signals, with a warning (no mAP in the report
+then).
 
 OUT must be new, empty or an earlier export (--overwrite): export never writes
 into, over or around a training workdir and never deletes what it did not write.
@@ -31,7 +34,6 @@ import legacy_keras  # noqa: F401,E402  (before TF: tf.keras must be tf_keras)
 
 import json
 import os
-import sys
 
 from absl import app
 from absl import flags
@@ -159,7 +161,8 @@ def _write_tflite(model, num_samples, quantizations, representative, out_dir, fi
   """
   converted = tflite.convert(
       lambda w: classifier_module.classifier_outputs(model, w), num_samples, quantizations,
-      representative_waveforms=representative, float_scope=model.frontend.name)
+      representative_waveforms=representative, float_scope=model.frontend.name,
+      tmp_parent=out_dir)          # inside the staging folder: removed with it, even after a kill
   os.makedirs(os.path.join(out_dir, "tflite"))
   runners, task_runners = {}, {}
   for q, content in converted.items():
@@ -188,6 +191,10 @@ def export(workdir: str, output_dir: str, *, checkpoint: str = "best", formats=F
     raise ValueError(f"Unknown formats {unknown}; choose from {list(FORMATS)}.")
   output_dir = os.path.abspath(output_dir)
   output_dir_lib.check(output_dir, workdir, overwrite)
+  holder = workdir_lib.lock_holder(workdir)
+  if holder is not None:         # a reader may go on: restore_run reads a complete checkpoint
+    logging.warning("%s is being written by %s: exporting its %s checkpoint as of now.",
+                    workdir, workdir_lib.describe_holder(holder), checkpoint)
   for path in output_dir_lib.clean_leftovers(output_dir):
     logging.info("Removed %s, left by a killed export.", path)
   model, config, path = checkpoints.restore_run(workdir, checkpoint)
@@ -279,9 +286,8 @@ def main(argv):
                     num_representative_clips=FLAGS.num_representative_clips,
                     latency_repeats=FLAGS.latency_repeats, overwrite=FLAGS.overwrite,
                     data_dir=FLAGS.data_dir)
-  except (OSError, ValueError) as e:
-    print(f"export failed: {e}", file=sys.stderr, flush=True)
-    sys.exit(1)
+  except (OSError, ValueError, tf.errors.OpError) as e:   # OpError: e.g. a full disk
+    console.fail("export", e)
   for line in verify.summary_lines(report):
     print(line)
   out = os.path.abspath(FLAGS.output_dir)

@@ -216,7 +216,8 @@ def convert_savedmodel(path: str, quantization: str = "float",
 
 
 def convert(outputs_fn: Callable, num_samples: int, quantizations=QUANTIZATIONS,
-            representative_waveforms=None, float_scope: Optional[str] = None) -> dict:
+            representative_waveforms=None, float_scope: Optional[str] = None,
+            tmp_parent: Optional[str] = None) -> dict:
   """{quantization: tflite bytes} for each requested quantisation.
 
   float_scope: name scope of the frontend (its layer name). In the int8 model
@@ -225,9 +226,11 @@ def convert(outputs_fn: Callable, num_samples: int, quantizations=QUANTIZATIONS,
   computed from its parameters at run time, so they are not constant weights
   and dynamic-range quantisation leaves them (and the frontend) in float; only
   the backbone's and head's weights become int8.
+  tmp_parent: where the temporary SavedModels go (default the system's temp folder); export
+  passes its staging folder, whose leftovers it removes after a kill.
   """
   outputs_fn = guarded(outputs_fn)
-  workdir = tempfile.mkdtemp(prefix="tflite_signature_")
+  workdir = tempfile.mkdtemp(prefix="tflite_signature_", dir=tmp_parent)
   try:
     with native_output_quiet():
       path = os.path.join(workdir, "folded")

@@ -12,9 +12,16 @@ older one is restored. A checkpoint whose model variables differ from the model'
 frontend, another filter count, another run) is refused before anything is assigned: restores
 are complete for the model. Optimizer state may be absent (an imported or best/ checkpoint);
 then the optimizer starts fresh, with a warning.
+
+Checkpoint files without their `checkpoint` index (copied without it, or the index lost) are
+found by name (ckpt-N.index), newest first, with a warning; the trainer writes the index back
+(restore_index) so that it resumes from them and rotates them instead of starting over. A
+checkpoint removed while it is being read (a running trainer rotating checkpoints/ or best/)
+is not damaged: "best" and "latest" list the folder again and read the newest one.
 """
 import json
 import os
+import re
 
 from absl import logging
 import tensorflow as tf
@@ -26,6 +33,11 @@ from train import workdir as workdir_lib
 CHECKPOINTS_DIR = "checkpoints"
 BEST_DIR = "best"
 BEST_NAME = "best.json"      # in BEST_DIR: {"step", "mAP"} of its checkpoint
+# tf.train.CheckpointManager's file names: PREFIX-N.index / .data-*, and the folder a sharded
+# save writes first (renamed to the final files when complete; left behind by a kill).
+_CHECKPOINT_FILE = re.compile(r"^ckpt-(\d+)\.index$")
+_PARTIAL_SAVE = re.compile(r"^ckpt-\d+_temp$")
+_VANISHED_RETRIES = 5
 # Reading a truncated or corrupt checkpoint raises one of these.
 _DAMAGED = (tf.errors.OpError, IndexError, ValueError, UnicodeDecodeError)
 
@@ -34,14 +46,57 @@ class CheckpointMismatchError(workdir_lib.RunError):
   """The checkpoint holds another model than the one being restored."""
 
 
+class CheckpointsVanishedError(IOError):
+  """Every checkpoint tried was removed while it was being read."""
+
+
+def _unindexed(directory: str) -> list:
+  """Prefixes of the ckpt-N checkpoints in directory by file name, newest first."""
+  if not tf.io.gfile.isdir(directory):
+    return []
+  numbered = [(int(m.group(1)), m.group(0)[:-len(".index")])
+              for m in map(_CHECKPOINT_FILE.match, tf.io.gfile.listdir(directory)) if m]
+  return [os.path.join(directory, name) for _, name in sorted(numbered, reverse=True)]
+
+
 def in_directory(directory: str) -> list:
-  """Checkpoint prefixes a CheckpointManager recorded in directory, newest first."""
+  """Checkpoint prefixes a CheckpointManager recorded in directory, newest first; without its
+  index, the ckpt-N files found there (with a warning naming them)."""
   state = tf.train.get_checkpoint_state(directory)
   if state is None:
-    return []
+    found = _unindexed(directory)
+    if found:
+      logging.warning("%s has no checkpoint index (%s): using the checkpoint files found "
+                      "there: %s.", directory, os.path.join(directory, "checkpoint"),
+                      ", ".join(os.path.basename(p) for p in found))
+    return found
   # TF has already joined the recorded names to `directory` (relative or absolute)
   paths = list(state.all_model_checkpoint_paths) or [state.model_checkpoint_path]
   return [p for p in reversed(paths) if tf.io.gfile.exists(p + ".index")]
+
+
+def restore_index(directory: str) -> None:
+  """Writes directory's `checkpoint` index from the ckpt-N files when it is missing, so that a
+  CheckpointManager there resumes from them and rotates them (it reads only its index)."""
+  if tf.train.get_checkpoint_state(directory) is not None:
+    return
+  found = in_directory(directory)
+  if found:
+    tf.compat.v1.train.update_checkpoint_state(directory, found[0], list(reversed(found)))
+    logging.warning("Wrote %s for the checkpoints found there.",
+                    os.path.join(directory, "checkpoint"))
+
+
+def remove_partial_saves(directory: str) -> list:
+  """Removes the ckpt-N_temp folders that saves killed half-way left in directory (a
+  checkpoints/ or best/ folder whose writer holds the workdir's lock); returns them."""
+  removed = []
+  for name in tf.io.gfile.listdir(directory) if tf.io.gfile.isdir(directory) else []:
+    path = os.path.join(directory, name.rstrip("/"))
+    if _PARTIAL_SAVE.match(name.rstrip("/")) and tf.io.gfile.isdir(path):
+      tf.io.gfile.rmtree(path)
+      removed.append(path)
+  return removed
 
 
 def candidates(workdir: str, which: str = "best") -> list:
@@ -72,8 +127,12 @@ def check_matches(model, path: str, model_description: str) -> None:
   and, when the checkpoint lies in a workdir (WORKDIR/checkpoints/ckpt-N), unless that run's
   fingerprint is the model's (mel filterbanks have no variables to compare)."""
   owner = os.path.dirname(os.path.dirname(os.path.abspath(path)))
-  if workdir_lib.has_run_info(owner):
-    theirs = workdir_lib.read_run_info(owner)["model_fingerprint"]
+  try:
+    theirs = (workdir_lib.read_run_info(owner)["model_fingerprint"]
+              if workdir_lib.has_run_info(owner) else None)
+  except workdir_lib.CorruptFileError:    # the variables are still compared below
+    theirs = None
+  if theirs is not None:
     ours = workdir_lib.model_fingerprint(model)
     if theirs != ours:
       raise CheckpointMismatchError(
@@ -97,7 +156,7 @@ def restore(checkpoint: tf.train.Checkpoint, model, paths, *,
   warning; a mismatching one raises CheckpointMismatchError (an older one would not match
   either). Raises IOError when every candidate is damaged.
   """
-  damaged = []
+  damaged, vanished = [], []
   for path in paths:
     try:
       check_matches(model, path, model_description)
@@ -112,6 +171,11 @@ def restore(checkpoint: tf.train.Checkpoint, model, paths, *,
     except _DAMAGED as e:
       if isinstance(e, CheckpointMismatchError):
         raise
+      if _vanished(path):
+        logging.info("Checkpoint %s was removed while being read (rotated by a running "
+                     "trainer).", path)
+        vanished.append(path)
+        continue
       logging.warning("Checkpoint %s is damaged (%s: %s); trying the previous one.", path,
                       type(e).__name__, str(e).splitlines()[0] if str(e) else "")
       damaged.append(path)
@@ -119,7 +183,19 @@ def restore(checkpoint: tf.train.Checkpoint, model, paths, *,
     if damaged:
       logging.warning("Restored %s instead of the damaged %s.", path, ", ".join(damaged))
     return path
+  if vanished:
+    raise CheckpointsVanishedError(
+        f"Checkpoints {', '.join(vanished)} were removed while being read"
+        + (f"; damaged: {', '.join(damaged)}" if damaged else ""))
   raise IOError(f"Every checkpoint is damaged: {', '.join(damaged)}")
+
+
+def _vanished(path: str) -> bool:
+  """True when checkpoint `path` is gone from its folder (not damaged: removed)."""
+  directory = os.path.dirname(path)
+  return (not tf.io.gfile.exists(path + ".index")
+          or (tf.train.get_checkpoint_state(directory) is not None
+              and path not in in_directory(directory)))
 
 
 def restore_run(workdir: str, which: str = "best"):
@@ -142,8 +218,16 @@ def restore_run(workdir: str, which: str = "best"):
         f"{fingerprint}) other than the one trained in {workdir} ({workdir_lib.RUN_INFO_NAME}: "
         f"{info['model_fingerprint']}).")
   step = tf.Variable(0, dtype=tf.int64)
-  path = restore(tf.train.Checkpoint(model=model, step=step), model, paths,
-                 model_description=f"the model of workdir {workdir}")
+  for attempt in range(_VANISHED_RETRIES):
+    try:
+      path = restore(tf.train.Checkpoint(model=model, step=step), model, paths,
+                     model_description=f"the model of workdir {workdir}")
+      break
+    except CheckpointsVanishedError as e:
+      if which not in ("best", "latest") or attempt == _VANISHED_RETRIES - 1:
+        raise CheckpointsVanishedError(
+            f"{e} (is a trainer rotating them?). Retry, or stop the trainer first.") from None
+      paths = candidates(workdir, which)      # the trainer's newer ones
   logging.info("Restored %s (step %d)", path, int(step.numpy()))
   return model, config, path
 

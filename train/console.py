@@ -13,10 +13,12 @@ are quietened where they run (export.tflite.native_output_quiet). The library
     from train import console  # first: TensorFlow's C++ log level
     ...
     console.define_verbose_flag()   # in the binary's flag definitions (--help, parsing)
+    console.fail("train", error, status)   # one line (the traceback with --verbose), exit
 """
 import logging
 import os
 import sys
+import traceback
 
 from absl import flags
 
@@ -51,6 +53,19 @@ def define_verbose_flag() -> None:
   """Declares --verbose to absl (read before TensorFlow loads by quiet_tensorflow)."""
   if "verbose" not in flags.FLAGS:
     flags.DEFINE_bool("verbose", False, "Show TensorFlow's C++ INFO and WARNING log lines.")
+
+
+def fail(binary: str, error: BaseException, status: int = 1) -> None:
+  """Prints "BINARY failed: <the error's first line>" (and the traceback under --verbose) to
+  stderr and exits with `status`: a user's mistake is one line, not a stack."""
+  if verbose_requested(sys.argv):
+    traceback.print_exception(error)
+  lines = str(error).strip().splitlines() or [type(error).__name__]
+  # Multi-line messages of our own (a list of bad config values) stay whole; TensorFlow's
+  # errors carry their C++ context after the first line.
+  text = "\n".join(lines) if lines[0].endswith(":") else lines[0]
+  print(f"{binary} failed: {text}", file=sys.stderr, flush=True)
+  sys.exit(status)
 
 
 quiet_tensorflow()

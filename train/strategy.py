@@ -7,6 +7,7 @@
 import json
 import os
 
+from absl import logging
 import tensorflow as tf
 
 STRATEGIES = ("auto", "default", "mirrored", "multi_worker", "tpu")
@@ -28,6 +29,8 @@ def create_strategy(name: str = "auto", tpu: str = "") -> tf.distribute.Strategy
     else:
       name = "default"
   if name == "tpu":
+    # Connecting can hang for minutes on a wrong address: say what the process waits for.
+    logging.info("Connecting to TPU %r (SIGTERM / Ctrl-C stop the wait)...", tpu)
     resolver = tf.distribute.cluster_resolver.TPUClusterResolver(tpu=tpu)
     tf.config.experimental_connect_to_cluster(resolver)
     tf.tpu.experimental.initialize_tpu_system(resolver)

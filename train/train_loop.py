@@ -12,7 +12,8 @@ Workdir layout (export and eval rebuild a run from it; train/workdir.py reads an
     run_info.json          classes, sample rate, crop length, model fingerprint
     checkpoints/           tf.train.CheckpointManager of Checkpoint(model, optimizer, step)
     best/                  the same objects at the best eval mAP (centre crops) + best.json
-    eval_results.json      the latest evaluation (centre crop and full clip)
+    eval_results.json      the latest evaluation (centre crop and full clip), strict JSON
+    .lock                  while a trainer runs: who it is (workdir.lock)
     train/, eval/          TensorBoard logs
 
 Resuming: a restarted run restores checkpoints/ and continues. Each epoch reads a
@@ -21,6 +22,9 @@ and SpecAugment masks are stateless functions of (seed, step), so a run killed a
 restarted ends with the weights of an unkilled one (up to the stateful RNG of
 dropout / stochastic depth, which restart with the process).
 """
+import contextlib
+import functools
+import json
 import math
 import os
 import shutil
@@ -172,30 +176,90 @@ def _evaluate_and_keep_best(model, config, workdir, step, chief, eval_writer, be
   return results, best_map
 
 
+def _read_results(workdir: str) -> dict:
+  """WORKDIR/eval_results.json as evaluation returned it (a metric written as null, being not
+  finite, comes back as NaN); {} when there is none or it is unreadable."""
+  try:
+    with tf.io.gfile.GFile(os.path.join(workdir, evaluation.RESULTS_NAME)) as f:
+      results = json.load(f, object_hook=lambda d: {k: math.nan if v is None else v
+                                                    for k, v in d.items()})
+  except (tf.errors.NotFoundError, ValueError):
+    return {}
+  return results if isinstance(results, dict) else {}
+
+
+def _evaluated_step(results: dict) -> int:
+  """The training step eval results are of; -1 if none (--mode=eval's are of best/)."""
+  step = results.get("step", -1)
+  return step if isinstance(step, int) else -1
+
+
+def _remove_worker_dir(workdir: str, strategy) -> None:
+  """A non-chief worker's throw-away folder, and WORKDIR/tmp_workers once empty."""
+  shutil.rmtree(strategy_lib.worker_dir(workdir, strategy, ""), ignore_errors=True)
+  with contextlib.suppress(OSError):
+    os.rmdir(os.path.join(workdir, strategy_lib.WORKER_TMP_DIR))
+
+
+def _check_workdir_path(workdir: str) -> None:
+  if tf.io.gfile.exists(workdir) and not tf.io.gfile.isdir(workdir):
+    raise workdir_lib.RunError(f"--workdir {workdir} is a file, not a folder: pass a new "
+                               "folder or a training workdir.")
+
+
+def _read_run_info(workdir: str):
+  """run_info.json, or None when there is none or it is corrupt: a corrupt one is rewritten
+  once the checkpoints prove they hold the given config's model."""
+  if not workdir_lib.has_run_info(workdir):
+    return None
+  try:
+    return workdir_lib.read_run_info(workdir)
+  except workdir_lib.CorruptFileError as e:
+    logging.warning("%s It is rewritten once the checkpoints are restored.", e)
+    return None
+
+
 def train_and_evaluate(config, workdir: str, mode: str = "train_and_eval", tpu: str = "",
                        stop=None) -> dict:
   """Trains (resuming from workdir) and/or evaluates; returns the last eval results.
 
   A config that builds another model than the workdir's, or data with other classes, is
   refused before anything is written. The caller's config is not changed (the run's copy
-  gets num_classes from the data). `stop` (e.g. a preemption.SigtermFlag): when
-  `stop.requested` turns true, a checkpoint is saved at the current step and
-  preemption.Preempted is raised.
+  gets num_classes from the data). The workdir is locked for the run (workdir.lock; a
+  non-chief worker locks its own folder in it). `stop` (a preemption.StopSignals): when
+  `stop.requested` turns true during training steps, a checkpoint is saved at the current
+  step and preemption.Preempted is raised. In train_and_eval mode the final evaluation runs
+  whenever eval_results.json is older than the last checkpoint, also when the training is
+  already complete (a run killed while evaluating).
   """
   if mode not in validation.MODES:
     raise ValueError(f"mode={mode!r} is not one of {validation.MODES}")
   validation.validate_config(config)
+  _check_workdir_path(workdir)
   info = dataset_info.read(config.dataset.data_dir)
   validation.check_splits(config, info, mode)
   if mode == "eval":
-    return evaluation.evaluate_workdir(workdir, config)
+    with workdir_lib.lock(workdir, "train.main --mode=eval"):
+      return evaluation.evaluate_workdir(workdir, config)
   config = validation.resolved_config(config, info)
-  run_info = workdir_lib.read_run_info(workdir) if workdir_lib.has_run_info(workdir) else None
+  run_info = _read_run_info(workdir)
   if run_info:
     workdir_lib.check_data_matches(run_info, info, config.dataset.data_dir, workdir)
 
   strategy = strategy_lib.create_strategy(config.strategy, tpu)
   chief = strategy_lib.is_chief(strategy)
+  # Non-chief workers write only their own throw-away folder: they lock that one.
+  lock_dir = workdir if chief else strategy_lib.worker_dir(workdir, strategy, "")
+  with workdir_lib.lock(lock_dir, f"train.main --mode={mode}"):
+    results = _train(config, workdir, mode, strategy, chief, info, run_info,
+                     stop or preemption.StopSignals())
+  if not chief:
+    _remove_worker_dir(workdir, strategy)
+  return results
+
+
+def _train(config, workdir, mode, strategy, chief, info, run_info, stop) -> dict:
+  """train_and_evaluate once the workdir is locked."""
   tf_keras.utils.set_random_seed(config.seed)
   steps_per_epoch, total_steps, num_epochs = _schedule_lengths(config, info)
   logging.info("%s, %d replicas; %d steps (%d epochs of %d), global batch %d",
@@ -212,13 +276,21 @@ def train_and_evaluate(config, workdir: str, mode: str = "train_and_eval", tpu: 
   if run_info and fingerprint != run_info["model_fingerprint"]:
     raise workdir_lib.RunError(_mismatch_message(workdir, config, fingerprint, run_info))
   checkpoint = tf.train.Checkpoint(model=model, optimizer=optimizer, step=step)
-  manager = tf.train.CheckpointManager(
-      checkpoint, strategy_lib.worker_dir(workdir, strategy, checkpoints.CHECKPOINTS_DIR),
-      max_to_keep=config.max_checkpoints_to_keep)
-  best_manager = tf.train.CheckpointManager(
-      checkpoint, strategy_lib.worker_dir(workdir, strategy, checkpoints.BEST_DIR),
-      max_to_keep=1)
+  directories = [strategy_lib.worker_dir(workdir, strategy, name)
+                 for name in (checkpoints.CHECKPOINTS_DIR, checkpoints.BEST_DIR)]
+  for directory in directories:      # before a CheckpointManager reads its index
+    for path in checkpoints.remove_partial_saves(directory):
+      logging.info("Removed %s, left by a save that was killed.", path)
+    checkpoints.restore_index(directory)
+  manager = tf.train.CheckpointManager(checkpoint, directories[0],
+                                       max_to_keep=config.max_checkpoints_to_keep)
+  best_manager = tf.train.CheckpointManager(checkpoint, directories[1], max_to_keep=1)
   _resume(workdir, config, checkpoint, model, fingerprint, run_info)
+  if int(step.numpy()) > total_steps:
+    raise workdir_lib.RunError(
+        f"Workdir {workdir} has trained {int(step.numpy())} steps, more than the {total_steps} "
+        "the config asks for (num_train_steps, or num_epochs x steps_per_epoch). Nothing was "
+        "written. Pass at least as many steps to continue it, or use a new --workdir.")
   if chief:         # the run has proved it matches the workdir: now it may describe it
     workdir_lib.write_config(workdir, config)
     workdir_lib.write_run_info(
@@ -226,6 +298,8 @@ def train_and_evaluate(config, workdir: str, mode: str = "train_and_eval", tpu: 
         crop_seconds=config.dataset.crop_seconds, multi_label=config.model.multi_label,
         model_fingerprint=fingerprint)
   best_map = checkpoints.read_best_map(workdir)
+  # Read before this run evaluates, so that every worker decides the same.
+  evaluated_step = _evaluated_step(_read_results(workdir))
 
   if chief:
     train_writer = tf.summary.create_file_writer(os.path.join(workdir, "train"))
@@ -234,36 +308,44 @@ def train_and_evaluate(config, workdir: str, mode: str = "train_and_eval", tpu: 
     train_writer = eval_writer = tf.summary.create_noop_writer()
   train_loop = make_train_loop(model, optimizer, strategy, step, config)
   dataset_fn = _make_dataset_fn(config, steps_per_epoch, total_steps)
+  evaluate = functools.partial(_evaluate_and_keep_best, model, config, workdir, chief=chief,
+                               eval_writer=eval_writer, best_manager=best_manager)
 
   results = {}
   t0, t0_step = time.time(), int(step.numpy())
   while int(step.numpy()) < total_steps:
     epoch, skip = divmod(int(step.numpy()), steps_per_epoch)
     epoch_end = min((epoch + 1) * steps_per_epoch, total_steps)
-    iterator = iter(strategy.distribute_datasets_from_function(
-        lambda ctx, e=epoch, s=skip: dataset_fn(ctx, e, s)))
-    while int(step.numpy()) < epoch_end:
+    with stop.deferred():
+      iterator = iter(strategy.distribute_datasets_from_function(
+          lambda ctx, e=epoch, s=skip: dataset_fn(ctx, e, s)))
+      while int(step.numpy()) < epoch_end:
+        current = int(step.numpy())
+        boundary = min(epoch_end,
+                       (current // config.steps_per_loop + 1) * config.steps_per_loop,
+                       (current // config.log_every_steps + 1) * config.log_every_steps,
+                       (current // config.checkpoint_every_steps + 1) *
+                       config.checkpoint_every_steps)
+        loss = float(train_loop(iterator, tf.constant(boundary - current)))
+        current = int(step.numpy())
+        if not math.isfinite(loss):
+          raise FloatingPointError(f"loss is {loss} at step {current}")
+        if current % config.log_every_steps == 0 or current == epoch_end:
+          steps_per_s = (current - t0_step) / max(time.time() - t0, 1e-9)
+          _log_progress(train_writer, config, current, total_steps, loss,
+                        float(schedule(current)), steps_per_s)
+          t0, t0_step = time.time(), current
+        if current % config.checkpoint_every_steps == 0 or current == epoch_end:
+          manager.save(checkpoint_number=current)
+        if stop.requested:
+          break
+    # A signal during the steps (or after the last check, the epoch's end saved).
+    if stop.requested:
       current = int(step.numpy())
-      boundary = min(epoch_end,
-                     (current // config.steps_per_loop + 1) * config.steps_per_loop,
-                     (current // config.log_every_steps + 1) * config.log_every_steps,
-                     (current // config.checkpoint_every_steps + 1) * config.checkpoint_every_steps)
-      loss = float(train_loop(iterator, tf.constant(boundary - current)))
-      current = int(step.numpy())
-      if not math.isfinite(loss):
-        raise FloatingPointError(f"loss is {loss} at step {current}")
-      if current % config.log_every_steps == 0 or current == epoch_end:
-        steps_per_s = (current - t0_step) / max(time.time() - t0, 1e-9)
-        _log_progress(train_writer, config, current, total_steps, loss,
-                      float(schedule(current)), steps_per_s)
-        t0, t0_step = time.time(), current
-      if current % config.checkpoint_every_steps == 0 or current == epoch_end:
-        manager.save(checkpoint_number=current)
-      if stop is not None and stop.requested:
-        saved_now = (manager.latest_checkpoint or "").endswith(f"-{current}")
-        path = manager.latest_checkpoint if saved_now else manager.save(current)
-        train_writer.flush()
-        raise preemption.Preempted(current, path)
+      saved_now = (manager.latest_checkpoint or "").endswith(f"-{current}")
+      path = manager.latest_checkpoint if saved_now else manager.save(current)
+      train_writer.flush()
+      raise preemption.Preempted(current, path, stop.signum)
     # end of an epoch
     current = int(step.numpy())
     epoch_index = math.ceil(current / steps_per_epoch)
@@ -271,16 +353,25 @@ def train_and_evaluate(config, workdir: str, mode: str = "train_and_eval", tpu: 
     # statistics (sync-on-read) and saving are collectives all workers must join.
     if mode == "train_and_eval" and (current == total_steps or (
         config.eval_every_epochs and epoch_index % config.eval_every_epochs == 0)):
-      results, best_map = _evaluate_and_keep_best(model, config, workdir, current, chief,
-                                                  eval_writer, best_manager, best_map)
+      results, best_map = evaluate(current, best_map=best_map)
+      evaluated_step = current
     t0, t0_step = time.time(), current
-  if mode == "train" and not checkpoints.in_directory(os.path.join(workdir, checkpoints.BEST_DIR)):
-    best_manager.save(checkpoint_number=int(step.numpy()))   # no eval: best is the last
-  if not chief:
-    shutil.rmtree(os.path.join(workdir, strategy_lib.WORKER_TMP_DIR), ignore_errors=True)
+  final_step = int(step.numpy())
+  if mode == "train_and_eval":
+    if evaluated_step < final_step:         # e.g. killed during the final evaluation
+      logging.info("The last evaluation (%s) is older than the checkpoint at step %d: "
+                   "evaluating it.", f"step {evaluated_step}" if evaluated_step >= 0 else
+                   "none", final_step)
+      results, best_map = evaluate(final_step, best_map=best_map)
+    elif not results:                       # a rerun of a complete run: its results
+      logging.info("%s is of step %d, the last checkpoint's: not evaluating again.",
+                   os.path.join(workdir, evaluation.RESULTS_NAME), final_step)
+      results = _read_results(workdir)
+  if mode == "train" and not checkpoints.in_directory(directories[1]):
+    best_manager.save(checkpoint_number=final_step)   # no eval: best is the last
   train_writer.flush()
   eval_writer.flush()
-  results["final_step"] = int(step.numpy())
+  results["final_step"] = final_step
   results["param_checksum"] = float(sum(
       np.sum(np.abs(v.numpy().astype(np.float64))) for v in model.trainable_variables))
   logging.info("final step %d param_checksum %.10g", results["final_step"],

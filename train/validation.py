@@ -5,6 +5,10 @@
     resolved_config(config, info)         a copy with model.num_classes decided (the caller's
                                           config is left as given)
 """
+import os
+
+import tensorflow as tf
+
 import tf_frontends
 from train import models
 from train import strategy
@@ -46,8 +50,12 @@ def validate_config(config) -> None:
   if config.optimizer.base_learning_rate <= 0:
     errors.append(f"optimizer.base_learning_rate must be > 0, got "
                   f"{config.optimizer.base_learning_rate}")
-  if config.optimizer.frontend_lr_multiplier < 0:
-    errors.append("optimizer.frontend_lr_multiplier must be >= 0")
+  for key in ("frontend_lr_multiplier", "weight_decay", "clip_global_norm"):
+    if not config.optimizer[key] >= 0:         # NaN too
+      errors.append(f"optimizer.{key} must be >= 0, got {config.optimizer[key]}")
+  if not config.dataset.mixup_alpha >= 0:
+    errors.append(f"dataset.mixup_alpha must be >= 0 (0: no mixup), got "
+                  f"{config.dataset.mixup_alpha}")
   if config.mixed_precision not in models.PRECISION_POLICIES:
     errors.append(f"mixed_precision={config.mixed_precision!r} is not one of "
                   f"{tuple(models.PRECISION_POLICIES)}")
@@ -61,9 +69,27 @@ def validate_config(config) -> None:
     raise ValueError("Bad config:\n  " + "\n  ".join(errors))
 
 
+def _check_info(info, path: str) -> None:
+  """RunError naming the file and key unless dataset_info.json has what training reads."""
+  if not isinstance(info, dict):
+    raise RunError(f"{path} is not what data prep writes: not a JSON object")
+  expected = {"classes": list, "sample_rate": int, "splits": dict}
+  for key, kind in expected.items():
+    if not isinstance(info.get(key), kind):
+      raise RunError(f"{path} is not what data prep writes: "
+                     + (f"no {key!r}" if key not in info else f"{key!r} is not a {kind.__name__}")
+                     + "; rerun data prep into that folder")
+  for split, entry in info["splits"].items():
+    if not isinstance(entry, dict) or not isinstance(entry.get("files"), list):
+      raise RunError(f"{path} is not what data prep writes: split {split!r} lists no 'files'")
+
+
 def check_splits(config, info: dict, mode: str) -> None:
-  """Raises ValueError unless the splits this mode reads exist and hold examples."""
-  path = dataset_info.path(config.dataset.data_dir)
+  """Raises RunError unless dataset_info.json is well formed and the splits this mode reads
+  exist, hold examples and have all their shard files."""
+  data_dir = config.dataset.data_dir
+  path = dataset_info.path(data_dir)
+  _check_info(info, path)
   needed = {"train": [config.dataset.train_split], "eval": [config.dataset.eval_split],
             "train_and_eval": [config.dataset.train_split, config.dataset.eval_split]}[mode]
   for split in needed:
@@ -75,6 +101,13 @@ def check_splits(config, info: dict, mode: str) -> None:
           f"Split {split!r} of {path} has no usable examples (data prep skipped "
           f"{entry.get('num_skipped', 0)}: see 'skipped' in that file); nothing to "
           f"{'train' if split == config.dataset.train_split else 'evaluate'} on.")
+    missing = [name for name in entry["files"]
+               if not tf.io.gfile.exists(os.path.join(data_dir, name))]
+    if missing:
+      raise RunError(f"Split {split!r} of {path} lists shards that are not there: "
+                     f"{', '.join(os.path.join(data_dir, m) for m in missing[:3])}"
+                     + (f" (and {len(missing) - 3} more)" if len(missing) > 3 else "")
+                     + "; rerun data prep into that folder")
 
 
 def resolved_config(config, info: dict):

@@ -13,12 +13,21 @@ shapes its features (the frontend's class, filter count, sample rate, window): a
 frontend, or 40 and 64 filters, give different fingerprints; the same config always gives the
 same one. `checkpoint_structure` reads the variable part from a checkpoint file, so a
 checkpoint can be matched against a model before it is restored.
+
+    with lock(workdir, "train.main"):   one writer per workdir (see `lock`)
+    lock_holder(workdir)                who holds it, for readers (export)
 """
 import collections
+import contextlib
+import datetime
+import errno
+import fcntl
 import hashlib
 import json
 import os
+import socket
 
+from absl import logging
 import ml_collections
 import tensorflow as tf
 
@@ -27,6 +36,7 @@ from train.configs import default
 from train.data import dataset_info as dataset_info_lib
 
 CONFIG_NAME = "config.json"
+LOCK_NAME = ".lock"
 RUN_INFO_NAME = "run_info.json"
 RUN_INFO_VERSION = 1
 # Under this name the trainer's tf.train.Checkpoint holds the model.
@@ -39,15 +49,122 @@ class RunError(ValueError):
   message, no traceback)."""
 
 
+class CorruptFileError(RunError):
+  """config.json or run_info.json is empty or not what train.main writes."""
+
+
 def _read_json(path: str, what: str):
   if not tf.io.gfile.exists(path):
     raise FileNotFoundError(f"{path} not found: {what}")
+  text = None
   try:
     with tf.io.gfile.GFile(path) as f:
-      return json.load(f)
+      text = f.read()
+    return json.loads(text)
   except (ValueError, UnicodeDecodeError) as e:
-    raise RunError(f"{path} is corrupt ({e}); it is written by train.main, restore it from a "
-                     "backup or retrain in a new workdir") from None
+    empty = text is not None and not text.strip()
+    raise CorruptFileError(_corrupt_message(path, "empty" if empty else str(e))) from None
+
+
+def _corrupt_message(path: str, what: str) -> str:
+  # The checkpoints do not depend on these files: the trainer rewrites them once a checkpoint
+  # has proved it matches the config it is given.
+  return (f"{path} is corrupt ({what}). The checkpoints beside it are not affected: run "
+          "train.main once more on this workdir with the run's own config to rewrite it (it "
+          "resumes from the latest checkpoint).")
+
+
+# ---------------------------------------------------------------- the lock
+
+def _local(workdir: str) -> bool:
+  return "://" not in workdir
+
+
+def describe_holder(holder: dict) -> str:
+  return (f"pid {holder.get('pid', '?')} on host {holder.get('host', '?')}, "
+          f"{holder.get('program', 'a program')} started {holder.get('started', '?')}")
+
+
+def _read_holder(f) -> dict:
+  f.seek(0)
+  try:
+    holder = json.loads(f.read() or "{}")
+  except ValueError:
+    return {}
+  return holder if isinstance(holder, dict) else {}
+
+
+@contextlib.contextmanager
+def lock(workdir: str, program: str):
+  """Holds WORKDIR/.lock exclusively while the block runs; RunError naming the holder if another
+  process holds it.
+
+  An advisory flock(2) lock: the kernel releases it when its holder dies, SIGKILL included, so
+  a lock left by a killed run is taken over (with a warning naming that run) instead of
+  blocking the workdir for ever. The file names its holder (pid, host, program, start time)
+  for the message others get; it is removed on release. Remote workdirs (gs://...) are not
+  locked (no flock there): a warning says so.
+  """
+  if not _local(workdir):
+    logging.warning("%s is not on a local file system: it is not locked against a second "
+                    "writer.", workdir)
+    yield
+    return
+  os.makedirs(workdir, exist_ok=True)
+  path = os.path.join(workdir, LOCK_NAME)
+  while True:
+    f = open(path, "a+", encoding="utf-8")
+    try:
+      fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError as e:
+      holder = _read_holder(f)
+      f.close()
+      if e.errno not in (errno.EAGAIN, errno.EACCES):
+        raise
+      raise RunError(f"Workdir {workdir} is in use by {describe_holder(holder)} "
+                     f"(lock {path}). Wait for it to end, or use another --workdir.") from None
+    # The file we locked may have been removed by a holder releasing it meanwhile: lock
+    # the one at the path.
+    try:
+      same = os.path.samestat(os.fstat(f.fileno()), os.stat(path))
+    except FileNotFoundError:
+      same = False
+    if same:
+      break
+    f.close()
+  previous = _read_holder(f)
+  if previous:
+    logging.warning("Took over the lock of %s: %s, which is gone (killed?).", workdir,
+                    describe_holder(previous))
+  f.seek(0)
+  f.truncate()
+  f.write(json.dumps({"pid": os.getpid(), "host": socket.gethostname(), "program": program,
+                      "started": datetime.datetime.now().astimezone().isoformat(
+                          timespec="seconds")}) + "\n")
+  f.flush()
+  try:
+    yield
+  finally:
+    with contextlib.suppress(FileNotFoundError):
+      os.remove(path)
+    f.close()          # releases the lock
+
+
+def lock_holder(workdir: str):
+  """The holder dict of a workdir's lock while a live process holds it, else None (reads
+  only: never creates the lock file)."""
+  path = os.path.join(workdir, LOCK_NAME)
+  if not _local(workdir) or not os.path.isfile(path):
+    return None
+  try:
+    with open(path, encoding="utf-8") as f:
+      try:
+        fcntl.flock(f, fcntl.LOCK_SH | fcntl.LOCK_NB)
+      except OSError:
+        return _read_holder(f) or {}
+      return None
+  except FileNotFoundError:       # released meanwhile
+    return None
 
 
 # ---------------------------------------------------------------- config
@@ -83,7 +200,8 @@ def load_config(workdir: str) -> ml_collections.ConfigDict:
   saved = _read_json(os.path.join(workdir, CONFIG_NAME),
                      f"{workdir!r} is not a training workdir")
   if not isinstance(saved, dict):
-    raise RunError(f"{os.path.join(workdir, CONFIG_NAME)} is corrupt: not a JSON object")
+    raise CorruptFileError(_corrupt_message(os.path.join(workdir, CONFIG_NAME),
+                                            "not a JSON object"))
   defaults = default.get_config().to_dict()
   # frontend arguments the file lacks take the frontend's own defaults (in its constructor);
   # the default config's frontend block is another frontend's
@@ -119,7 +237,7 @@ def read_run_info(workdir: str) -> dict:
               "model_fingerprint")
   missing = [k for k in required if not isinstance(info, dict) or k not in info]
   if missing:
-    raise RunError(f"{path} is corrupt: missing {', '.join(missing)}")
+    raise CorruptFileError(_corrupt_message(path, f"missing {', '.join(missing)}"))
   if info["format_version"] != RUN_INFO_VERSION:
     raise RunError(f"{path} has format_version {info['format_version']}; this code reads "
                      f"version {RUN_INFO_VERSION}")

@@ -80,3 +80,39 @@ def test_export_output_is_the_binarys_own(tmp_path):
   for noise in ("XNNPACK", "fully_quantize", "INFO:tensorflow", "WARNING:tensorflow"):
     assert noise not in output, noise
   assert "modules written to" in output
+
+
+@pytest.mark.parametrize("verbose", [False, True])
+def test_fail_prints_one_line_and_the_traceback_only_with_verbose(verbose, monkeypatch, capsys):
+  """Issue 25: a user's mistake (a config value, a full disk) printed a traceback."""
+  monkeypatch.setattr(sys, "argv", ["train"] + ["--verbose"] * verbose)
+  try:
+    raise tf.errors.ResourceExhaustedError(None, None, "/out/x; No space left on device\n  in C++")
+  except tf.errors.OpError as e:
+    with pytest.raises(SystemExit) as exit_:
+      console.fail("export", e, 1)
+  assert exit_.value.code == 1
+  stderr = capsys.readouterr().err
+  assert stderr.endswith("export failed: /out/x; No space left on device\n")
+  assert ("Traceback (most recent call last)" in stderr) == verbose
+  assert len(stderr.splitlines()) == 1 or verbose
+
+
+def test_fail_keeps_a_list_of_bad_values_whole(monkeypatch, capsys):
+  monkeypatch.setattr(sys, "argv", ["train"])
+  with pytest.raises(SystemExit) as exit_:
+    console.fail("train", ValueError("Bad config:\n  a must be >= 0\n  b must be >= 1"), 2)
+  assert exit_.value.code == 2
+  assert capsys.readouterr().err == ("train failed: Bad config:\n  a must be >= 0\n"
+                                     "  b must be >= 1\n")
+
+
+def test_an_unknown_config_key_is_a_usage_error_naming_it(tmp_path):
+  """Issue 25: ml_collections' AttributeError escaped flag parsing as a 40-line traceback."""
+  proc = subprocess.run(main_command(str(tmp_path / "data"), tmp_path / "run",
+                                     {"optimizer.weight_decy": 0.1}),
+                        capture_output=True, text=True, timeout=300, cwd=REPO)
+  assert proc.returncode == 2
+  assert proc.stderr.strip().splitlines()[-1].startswith(
+      "train failed: --config.optimizer.weight_decy=0.1: not a key of the config"), proc.stderr
+  assert "Traceback" not in proc.stderr and not (tmp_path / "run").exists()

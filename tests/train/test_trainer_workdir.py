@@ -1,7 +1,12 @@
 """The trainer and its workdir: a mismatching config or checkpoint is refused before anything is
-written, eval and export need only the workdir, damaged checkpoints fall back, SIGTERM saves."""
+written, eval and export need only the workdir, damaged checkpoints fall back, SIGTERM saves.
+
+Issue 25 (each failed on ec0ace3): the workdir lock, a final evaluation that always happens,
+checkpoints without their index, leftovers of killed saves, resumes with fewer steps, corrupt
+descriptions, strict JSON, input checked at train start, checkpoints rotated while read."""
 import glob
 import json
+import math
 import os
 import shutil
 import signal
@@ -15,7 +20,7 @@ import tf_keras
 
 from export import main as export_main
 from tests.harness import REPO, main_command, tiny_config, wait_for_line
-from train import checkpoints, evaluation, preemption, train_loop
+from train import atomic_json, checkpoints, evaluation, preemption, train_loop
 from train import workdir as workdir_lib
 
 
@@ -183,9 +188,12 @@ def test_export_needs_only_the_workdir(trained, data_dir, tmp_path):
       os.path.join("best", "ckpt-6")
 
 
-class _Requested:
-  """preemption.SigtermFlag after SIGTERM arrived (during the first train_loop call)."""
-  requested = True
+class _Requested(preemption.StopSignals):
+  """preemption.StopSignals after SIGTERM arrived (during the first train_loop call)."""
+
+  def __init__(self):
+    super().__init__()
+    self.signum = signal.SIGTERM
 
 
 def test_stop_request_saves_a_checkpoint_at_the_current_step(data_dir, tmp_path):
@@ -223,6 +231,24 @@ def test_sigterm_saves_a_checkpoint_and_the_next_start_resumes_there(data_dir, t
   assert f"Resumed from {latest} at step {step}" in resumed.stderr, resumed.stderr[-3000:]
 
 
+@pytest.mark.slow
+def test_ctrl_c_saves_a_checkpoint_and_exits_130_without_a_traceback(data_dir, tmp_path):
+  """Before: a KeyboardInterrupt traceback and no checkpoint (up to checkpoint_every_steps lost).
+  Resuming from the checkpoint is the SIGTERM test's."""
+  overrides = {"num_epochs": 6, "checkpoint_every_steps": 1000, "steps_per_loop": 1,
+               "log_every_steps": 1}
+  workdir = tmp_path / "run"
+  proc = subprocess.Popen(main_command(data_dir, workdir, overrides, "train"), cwd=REPO,
+                          stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+  output = wait_for_line(proc, r"step 2/36 ", timeout_s=300)
+  proc.send_signal(signal.SIGINT)
+  output += proc.communicate(timeout=120)[0]
+  assert proc.returncode == 130, output[-3000:]
+  latest = tf.train.latest_checkpoint(str(workdir / "checkpoints"))
+  assert latest and f"SIGINT: saved checkpoint {latest} at step" in output
+  assert "Traceback" not in output and "KeyboardInterrupt" not in output
+
+
 def test_restoring_a_mixed_precision_run_leaves_the_global_policy_alone(trained, tmp_path):
   """Before: restore_model set the global policy to the run's, so an export changed it for the
   whole process."""
@@ -246,3 +272,221 @@ def test_training_leaves_the_callers_config_as_given(data_dir, tmp_path):
   train_loop.train_and_evaluate(config, workdir, mode="train")
   assert config.to_dict() == given and config.model.num_classes == -1
   assert workdir_lib.load_config(workdir).model.num_classes == 3      # decided once, recorded
+
+
+# ---------------------------------------------------------------- issue 25
+
+@pytest.fixture
+def info_logs(caplog):
+  """caplog at INFO, absl's verbosity too (an earlier test may have left WARNING)."""
+  verbosity = absl_logging.get_verbosity()
+  absl_logging.set_verbosity(absl_logging.INFO)
+  with caplog.at_level("INFO"):
+    yield caplog
+  absl_logging.set_verbosity(verbosity)
+
+
+def _one_epoch(data_dir):
+  config = tiny_config(data_dir)
+  config.num_epochs = 1
+  return config
+
+
+def test_a_rerun_evaluates_when_the_results_are_older_than_the_last_checkpoint(
+    trained, data_dir, tmp_path, monkeypatch):
+  """Before: killed during the final evaluation, the rerun exited 0 without evaluating (the
+  trainer evaluated only inside its training loop)."""
+  workdir = str(shutil.copytree(trained, tmp_path / "run"))
+  atomic_json.write(os.path.join(workdir, evaluation.RESULTS_NAME),
+                    {"step": 3, "centre_crop": {"mAP": 0.1}})       # an earlier evaluation
+  config = _one_epoch(data_dir)
+  config.dataset.full_clip_eval = False           # centre crops are enough here, and quicker
+  results = train_loop.train_and_evaluate(config, workdir)
+  assert results["step"] == 6 and results["centre_crop"]["num_examples"] == 24
+  with open(os.path.join(workdir, evaluation.RESULTS_NAME)) as f:
+    assert json.load(f)["step"] == 6
+  with open(os.path.join(workdir, checkpoints.BEST_DIR, checkpoints.BEST_NAME)) as f:
+    assert json.load(f)["step"] == 6
+
+  # Up to date: a rerun does not evaluate again, and reports the results it has (a metric
+  # written as null, d' of a perfect AUC, reads back as NaN and prints).
+  path = os.path.join(workdir, evaluation.RESULTS_NAME)
+  with open(path) as f:
+    stored = json.load(f)
+  stored["centre_crop"]["dprime"] = None
+  atomic_json.write(path, stored)
+  monkeypatch.setattr(evaluation, "evaluate", lambda *a, **k: pytest.fail("evaluated again"))
+  again = train_loop.train_and_evaluate(config, workdir)
+  assert again["step"] == 6 and again["centre_crop"]["mAP"] == results["centre_crop"]["mAP"]
+  assert math.isnan(again["centre_crop"]["dprime"])
+  assert "nan" in evaluation.format_results(again).splitlines()[1]
+
+
+def test_checkpoints_without_their_index_are_resumed_never_overwritten(
+    trained, data_dir, tmp_path, info_logs):
+  """Before: without checkpoints/checkpoint the run restarted from step 0 and overwrote them."""
+  workdir = tmp_path / "run"
+  shutil.copytree(trained, workdir)
+  os.remove(workdir / "checkpoints" / "checkpoint")
+  saved = {name: data for name, data in _snapshot(workdir / "checkpoints").items()}
+  results = train_loop.train_and_evaluate(_one_epoch(data_dir), str(workdir), mode="train")
+  assert results["final_step"] == 6
+  assert "has no checkpoint index" in info_logs.text and "ckpt-6, ckpt-3" in info_logs.text
+  assert f"Resumed from {workdir / 'checkpoints' / 'ckpt-6'} at step 6" in info_logs.text
+  after = _snapshot(workdir / "checkpoints")
+  assert {n: after[n] for n in saved} == saved                  # not one byte rewritten
+  assert checkpoints.in_directory(str(workdir / "checkpoints"))[0].endswith("ckpt-6")
+
+
+def test_leftovers_of_killed_saves_are_removed_and_nothing_else(trained, data_dir, tmp_path):
+  """Before: every kill during a save left a ckpt-N_temp folder (225 MB after five)."""
+  workdir = tmp_path / "run"
+  shutil.copytree(trained, workdir)
+  ours = [workdir / "checkpoints" / "ckpt-9_temp", workdir / "best" / "ckpt-2_temp"]
+  theirs = [workdir / "checkpoints" / "notes_temp", workdir / "checkpoints" / "ckpt-9_tmp"]
+  for folder in ours + theirs:
+    folder.mkdir()
+    (folder / "part-00000-of-00001.index").write_bytes(b"x")
+  train_loop.train_and_evaluate(_one_epoch(data_dir), str(workdir), mode="train")
+  assert [f.exists() for f in ours] == [False, False]
+  assert [f.exists() for f in theirs] == [True, True]
+
+
+def test_a_resume_with_fewer_steps_than_done_is_an_error_and_writes_nothing(
+    trained, data_dir, tmp_path):
+  """Before: it did nothing, said nothing and rewrote config.json."""
+  workdir = tmp_path / "run"
+  shutil.copytree(trained, workdir)
+  before = _snapshot(workdir)
+  config = _one_epoch(data_dir)
+  config.num_train_steps = 4
+  with pytest.raises(workdir_lib.RunError, match=f"Workdir {workdir} has trained 6 steps, more "
+                                                 "than the 4 the config asks for"):
+    train_loop.train_and_evaluate(config, str(workdir), mode="train")
+  assert _snapshot(workdir) == before
+
+
+def test_an_empty_config_or_run_info_beside_intact_checkpoints_is_rewritten(
+    trained, data_dir, tmp_path):
+  """Before: "corrupt ... retrain in a new workdir", though the checkpoints were intact."""
+  workdir = tmp_path / "run"
+  shutil.copytree(trained, workdir)
+  expected = {name: (workdir / name).read_text()
+              for name in (workdir_lib.CONFIG_NAME, workdir_lib.RUN_INFO_NAME)}
+  for name in expected:
+    (workdir / name).write_text("")
+  with pytest.raises(workdir_lib.RunError) as error:
+    checkpoints.restore_model(str(workdir))                     # what export and eval see
+  assert "empty" in str(error.value) and "retrain" not in str(error.value)
+  assert "run train.main once more on this workdir with the run's own config" in str(error.value)
+  results = train_loop.train_and_evaluate(_one_epoch(data_dir), str(workdir), mode="train")
+  assert results["final_step"] == 6
+  assert {name: (workdir / name).read_text() for name in expected} == expected
+
+
+def test_a_locked_workdir_is_refused_naming_the_holder(trained, data_dir, tmp_path):
+  """Before: a second trainer on the same workdir resumed from the first's checkpoint and both
+  wrote ckpt-8..24."""
+  workdir = tmp_path / "run"
+  shutil.copytree(trained, workdir)
+  with workdir_lib.lock(str(workdir), "the first trainer"):
+    before = _snapshot(workdir)
+    for mode in ("train", "eval"):
+      with pytest.raises(workdir_lib.RunError) as error:
+        train_loop.train_and_evaluate(_one_epoch(data_dir), str(workdir), mode=mode)
+      assert f"Workdir {workdir} is in use by pid {os.getpid()} on host " in str(error.value)
+      assert "the first trainer started " in str(error.value)
+    assert _snapshot(workdir) == before
+  assert not (workdir / workdir_lib.LOCK_NAME).exists()
+
+
+def test_a_workdir_that_is_a_file_is_a_clear_error(data_dir, tmp_path):
+  path = tmp_path / "notes.txt"
+  path.write_text("mine")
+  with pytest.raises(workdir_lib.RunError, match=f"--workdir {path} is a file, not a folder"):
+    train_loop.train_and_evaluate(_one_epoch(data_dir), str(path))
+  assert path.read_text() == "mine"
+
+
+@pytest.mark.parametrize("damage, message", [
+    (lambda d: (d / "dataset_info.json").write_text("{}"), "dataset_info.json is not what "
+                                                           "data prep writes: no 'classes'"),
+    (lambda d: os.remove(d / "train-00001-of-00002.tfrecord"),
+     "Split 'train' of .*dataset_info.json lists shards that are not there: .*"
+     "train-00001-of-00002.tfrecord"),
+])
+def test_broken_data_is_reported_at_train_start(data_dir, tmp_path, damage, message):
+  """Before: a KeyError traceback ({}), a NotFoundError from inside the loop (a deleted shard)."""
+  data = shutil.copytree(data_dir, tmp_path / "data")
+  damage(data)
+  with pytest.raises(workdir_lib.RunError, match=message):
+    train_loop.train_and_evaluate(tiny_config(str(data)), str(tmp_path / "run"))
+  assert not (tmp_path / "run").exists()
+
+
+@pytest.mark.parametrize("key, value", [("optimizer.weight_decay", -1e-4),
+                                        ("optimizer.clip_global_norm", -1.0),
+                                        ("dataset.mixup_alpha", -0.2)])
+def test_negative_regularisation_is_refused_before_the_workdir_is_written(
+    data_dir, tmp_path, key, value):
+  """Before: accepted (mixup_alpha wrote the workdir, then crashed)."""
+  config = tiny_config(data_dir)
+  config.update_from_flattened_dict({key: value})
+  with pytest.raises(ValueError, match=f"{key} must be >= 0"):
+    train_loop.train_and_evaluate(config, str(tmp_path / "run"))
+  assert not (tmp_path / "run").exists()
+
+
+def test_json_files_are_strict_non_finite_values_become_null(tmp_path, info_logs):
+  """Before: eval_results.json held Infinity / NaN, which JSON readers refuse."""
+  path = str(tmp_path / evaluation.RESULTS_NAME)
+  evaluation.write_results(str(tmp_path), {
+      "centre_crop": {"mAP": float("nan"), "dprime": float("inf"), "mAUC": 0.5},
+      "per_class": [0.25, float("-inf")]})
+
+  def refuse(token):
+    raise ValueError(f"not JSON: {token}")
+  with open(path) as f:
+    results = json.load(f, parse_constant=refuse)
+  assert results == {"centre_crop": {"mAP": None, "dprime": None, "mAUC": 0.5},
+                     "per_class": [0.25, None]}
+  assert "centre_crop.mAP=nan, centre_crop.dprime=inf, per_class[1]=-inf" in info_logs.text
+
+
+def test_a_checkpoint_rotated_away_while_export_reads_it_is_not_called_damaged(
+    trained, tmp_path, monkeypatch):
+  """Before: export of --checkpoint=latest while training rotated checkpoints failed "Every
+  checkpoint is damaged" (the listed ones had been deleted meanwhile)."""
+  workdir = tmp_path / "run"
+  shutil.copytree(trained, workdir)
+  folder = str(workdir / "checkpoints")
+  real_candidates = checkpoints.candidates
+
+  def listed_then_rotated(workdir_, which):
+    listed = real_candidates(workdir_, which)
+    if len(listed) == 2:                 # the first listing: the trainer saves ckpt-9, drops both
+      for path in glob.glob(os.path.join(folder, "ckpt-6.*")):
+        os.rename(path, path.replace("ckpt-6", "ckpt-9"))
+      for path in glob.glob(os.path.join(folder, "ckpt-3.*")):
+        os.remove(path)
+      tf.compat.v1.train.update_checkpoint_state(folder, os.path.join(folder, "ckpt-9"))
+    return listed
+  monkeypatch.setattr(checkpoints, "candidates", listed_then_rotated)
+  _, _, path = checkpoints.restore_run(str(workdir), "latest")
+  assert path == os.path.join(folder, "ckpt-9")
+
+
+def test_export_while_a_trainer_holds_the_workdir_names_it_and_reads_on(trained, tmp_path,
+                                                                       monkeypatch, info_logs):
+  """Export only reads: it goes on (restore_run copes with rotation) and says whose run it is."""
+  workdir = str(shutil.copytree(trained, tmp_path / "run"))
+
+  def restored(workdir_, which):
+    raise RuntimeError(f"restore_run({which})")
+  monkeypatch.setattr(checkpoints, "restore_run", restored)
+  with workdir_lib.lock(workdir, "train.main --mode=train"):
+    with pytest.raises(RuntimeError, match=r"restore_run\(latest\)"):
+      export_main.export(workdir, str(tmp_path / "out"), checkpoint="latest")
+  assert (f"{workdir} is being written by pid {os.getpid()} on host " in info_logs.text
+          and "train.main --mode=train started" in info_logs.text
+          and "exporting its latest checkpoint as of now" in info_logs.text)
