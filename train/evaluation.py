@@ -201,6 +201,12 @@ def format_results(results: dict) -> str:
   return "\n".join(lines)
 
 
+def summary_line(results: dict) -> str:
+  """One line of the headline metrics (the full table is format_results)."""
+  return ", ".join(f"{name} mAP {results[name]['mAP']:.4f} d' {results[name]['dprime']:.3f}"
+                   for name in ("centre_crop", "full_clip") if name in results)
+
+
 def write_summaries(results: dict, step: int, writer) -> None:
   with writer.as_default(step=step):
     for name in ("centre_crop", "full_clip"):
@@ -231,7 +237,8 @@ def write_results(workdir: str, results: dict) -> None:
 
 
 def evaluate_workdir(workdir: str, data_config, strategy=None) -> dict:
-  """--mode=eval: the best checkpoint (else the latest) on the eval split.
+  """--mode=eval: the best checkpoint (else the latest) on the eval split, and under "test" on
+  the test split when `dataset.test_split` names one.
 
   The model, classes and crop length are the workdir's; the data (dataset.*, eval_batch_size)
   data_config's, which must have the run's classes. The workdir's config is left as restored.
@@ -245,12 +252,16 @@ def evaluate_workdir(workdir: str, data_config, strategy=None) -> dict:
   which = "best"                    # falls back to the latest
   eval_config = data_config.copy_and_resolve_references()
   eval_config.dataset.crop_seconds = run_info["crop_seconds"]   # the crop the run trained on
+  test_split = eval_config.dataset.get("test_split", "")
   with strategy.scope():            # evaluate's default strategy is this one too
     model, _, _ = checkpoints.restore_run(workdir, which)
     results = evaluate(model, eval_config)
+    if test_split:                  # scored once per finished run, never used to choose
+      results["test"] = evaluate(model, eval_config, split=test_split)
   results["random_scores"] = random_score_metrics(eval_config)
   results["checkpoint"] = which
-  logging.info("\n%s", format_results(results))
+  if test_split:
+    results["test"]["random_scores"] = random_score_metrics(eval_config, split=test_split)
   if strategy_lib.is_chief(strategy):
     write_results(workdir, results)
   return results

@@ -57,6 +57,8 @@ def main(argv):
     console.fail("train", e)
   if "centre_crop" in results:
     print(evaluation.format_results(results), flush=True)
+  if "test" in results:
+    print(evaluation.format_results(results["test"]), flush=True)
   logging.info("done")
 
 

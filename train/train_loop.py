@@ -155,14 +155,15 @@ def _make_dataset_fn(config, steps_per_epoch: int, total_steps: int):
   return dataset_fn
 
 
-def _evaluate_and_keep_best(model, config, workdir, step, chief, eval_writer, best_manager,
-                            best_map: float):
-  """Evaluates, logs and writes the results; saves best/ on a new best. -> (results, best_map)"""
-  results = evaluation.evaluate(model, config)
+def _evaluate_and_keep_best(model, config, workdir, step, strategy, chief, eval_writer,
+                            best_manager, best_map: float):
+  """Evaluates under the strategy, logs and writes the results; saves best/ on a new best.
+  -> (results, best_map)"""
+  results = evaluation.evaluate(model, config, strategy=strategy)
   results["step"] = step
   images = evaluation.frontend_images(model, config)
   if chief:
-    logging.info("step %d\n%s", step, evaluation.format_results(results))
+    logging.info("step %d: %s", step, evaluation.summary_line(results))
     evaluation.write_summaries(results, step, eval_writer)
     with eval_writer.as_default(step=step):
       for name, image in images.items():
@@ -238,16 +239,17 @@ def train_and_evaluate(config, workdir: str, mode: str = "train_and_eval", tpu: 
   _check_workdir_path(workdir)
   info = dataset_info.read(config.dataset.data_dir)
   validation.check_splits(config, info, mode)
-  if mode == "eval":
-    with workdir_lib.lock(workdir, "train.main --mode=eval"):
-      return evaluation.evaluate_workdir(workdir, config)
+  strategy = strategy_lib.create_strategy(config.strategy, tpu)
+  chief = strategy_lib.is_chief(strategy)
+  if mode == "eval":                # every worker scores its share; the chief writes
+    with (workdir_lib.lock(workdir, "train.main --mode=eval") if chief
+          else contextlib.nullcontext()):
+      return evaluation.evaluate_workdir(workdir, config, strategy=strategy)
   config = validation.resolved_config(config, info)
   run_info = _read_run_info(workdir)
   if run_info:
     workdir_lib.check_data_matches(run_info, info, config.dataset.data_dir, workdir)
 
-  strategy = strategy_lib.create_strategy(config.strategy, tpu)
-  chief = strategy_lib.is_chief(strategy)
   # Non-chief workers write only their own throw-away folder: they lock that one.
   lock_dir = workdir if chief else strategy_lib.worker_dir(workdir, strategy, "")
   with workdir_lib.lock(lock_dir, f"train.main --mode={mode}"):
@@ -308,8 +310,9 @@ def _train(config, workdir, mode, strategy, chief, info, run_info, stop) -> dict
     train_writer = eval_writer = tf.summary.create_noop_writer()
   train_loop = make_train_loop(model, optimizer, strategy, step, config)
   dataset_fn = _make_dataset_fn(config, steps_per_epoch, total_steps)
-  evaluate = functools.partial(_evaluate_and_keep_best, model, config, workdir, chief=chief,
-                               eval_writer=eval_writer, best_manager=best_manager)
+  evaluate = functools.partial(_evaluate_and_keep_best, model, config, workdir,
+                               strategy=strategy, chief=chief, eval_writer=eval_writer,
+                               best_manager=best_manager)
 
   results = {}
   t0, t0_step = time.time(), int(step.numpy())

@@ -90,7 +90,9 @@ def check_splits(config, info: dict, mode: str) -> None:
   data_dir = config.dataset.data_dir
   path = dataset_info.path(data_dir)
   _check_info(info, path)
-  needed = {"train": [config.dataset.train_split], "eval": [config.dataset.eval_split],
+  needed = {"train": [config.dataset.train_split],
+            "eval": [config.dataset.eval_split] + [config.dataset.test_split] * bool(
+                config.dataset.test_split),
             "train_and_eval": [config.dataset.train_split, config.dataset.eval_split]}[mode]
   for split in needed:
     if split not in info["splits"]:

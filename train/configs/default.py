@@ -30,7 +30,8 @@ def get_config():
   config.dataset = ml_collections.ConfigDict()
   config.dataset.data_dir = ""           # TFRecord shards + dataset_info.json (prepare_data)
   config.dataset.train_split = "train"
-  config.dataset.eval_split = "eval"
+  config.dataset.eval_split = "eval"     # scored during training; chooses the best checkpoint
+  config.dataset.test_split = ""         # scored by --mode=eval next to eval_split ("": none)
   config.dataset.crop_seconds = 5.0      # random crops for training, centre crops for eval
   config.dataset.mixup_alpha = 0.0
   config.dataset.full_clip_eval = True   # also score whole clips (mean over crop-sized windows)

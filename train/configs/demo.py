@@ -28,6 +28,7 @@ def get_config(frontend: str = "leaf"):
   config.dataset.data_dir = "demo_out/demo_data"   # relative to the project root
   # choices (best checkpoint, the recipe) on validation; the test split is scored by --mode=eval
   config.dataset.eval_split = "validation"
+  config.dataset.test_split = "test"
   config.dataset.crop_seconds = 1.0
   config.frontend = default.frontend_config(frontend or "leaf", n_filters=40)
   config.model.backbone = "resnet"
