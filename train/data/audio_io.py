@@ -217,14 +217,20 @@ def to_int16(samples: np.ndarray) -> np.ndarray:
   out = np.empty(samples.shape, "<i2")
   for start in range(0, samples.shape[0], _BLOCK_FRAMES):
     block = samples[start:start + _BLOCK_FRAMES] * samples.dtype.type(32768.0)
-    out[start:start + _BLOCK_FRAMES] = np.clip(np.rint(block, out=block), -32768, 32767)
+    out[start:start + _BLOCK_FRAMES] = np.clip(np.rint(block, out=block), -32768, 32767, out=block)
   return out
 
 
 def encode_wav(samples: np.ndarray, sample_rate: int) -> bytes:
-  """float [num_samples] in [-1, 1] -> canonical 16-bit PCM mono WAV bytes (deterministic): the
-  44-byte header the wave module writes, then int16 little-endian PCM."""
-  pcm = to_int16(samples)
+  """float [num_samples] in [-1, 1] -> canonical 16-bit PCM mono WAV bytes (deterministic)."""
+  return pcm_wav(to_int16(samples), sample_rate)
+
+
+def pcm_wav(pcm: np.ndarray, sample_rate: int) -> bytes:
+  """int16 [num_samples] -> WAV bytes: the 44-byte header the wave module writes, then the PCM
+  little-endian (a caller that drops its float samples first holds two copies of the PCM at
+  most)."""
+  pcm = np.asarray(pcm, "<i2")
   data_bytes = pcm.nbytes
   header = struct.pack("<4sI4s4sIHHIIHH4sI", b"RIFF", 36 + data_bytes, b"WAVE", b"fmt ", 16, 1, 1,
                        int(sample_rate), 2 * int(sample_rate), 2, 16, b"data", data_bytes)

@@ -66,6 +66,16 @@ def _stray_quote(path, what, first, last):
                     f"{last}, so lines {first}-{last} would be read as one row (a stray '\"'?)")
 
 
+def _first_non_utf8_line(path: str) -> int:
+  with open(path, "rb") as f:
+    for line_no, line in enumerate(f, 1):
+      try:
+        line.decode("utf-8")
+      except UnicodeDecodeError:
+        return line_no
+  return 0
+
+
 def _csv_rows(f, path: str, what: str, multiline_columns=()):
   """Yields (line number, fields) of each non-empty CSV record; `#` comment lines are skipped.
 
@@ -74,12 +84,21 @@ def _csv_rows(f, path: str, what: str, multiline_columns=()):
   a quote opened and closed lines later, which would silently join those lines into one field,
   and raises ValueError naming the line. So do a quote never closed, text after a closing
   quote, and bytes that are not UTF-8. `multiline_columns` may be filled in by the caller once
-  it has read the header row.
+  it has read the header row. The first field keeps the spaces it starts with (the csv module's
+  skipinitialspace, which quoted fields after ", " need, would drop them).
   """
-  lines = ("\n" if line.lstrip().startswith("#") else line for line in f)   # keeps numbering
-  reader = csv.reader(lines, skipinitialspace=True, strict=True)
+  texts = []                     # the lines of the record being read (the reader reads no further)
+
+  def lines():
+    for line in f:
+      line = "\n" if line.lstrip().startswith("#") else line              # keeps numbering
+      texts.append(line)
+      yield line
+
+  reader = csv.reader(lines(), skipinitialspace=True, strict=True)
   last = 0
   while True:
+    texts.clear()
     first = last + 1
     try:
       row = next(reader, None)
@@ -89,8 +108,8 @@ def _csv_rows(f, path: str, what: str, multiline_columns=()):
       raise ValueError(f"{what} {path}: line {reader.line_num}: {e} (a stray '\"'? quote a "
                        'whole field: "a, b")') from None
     except UnicodeDecodeError as e:
-      raise ValueError(f"{what} {path}: after line {last}: not UTF-8 text ({e.reason} at "
-                       f"byte {e.start} of a block); save it as UTF-8") from None
+      raise ValueError(f"{what} {path}: line {_first_non_utf8_line(path)}: not UTF-8 text "
+                       f"({e.reason}); save it as UTF-8") from None
     if row is None:
       return
     last = reader.line_num
@@ -99,6 +118,12 @@ def _csv_rows(f, path: str, what: str, multiline_columns=()):
     if last > first and any("\n" in field or "\r" in field for k, field in enumerate(row)
                             if k not in multiline_columns):
       raise _stray_quote(path, what, first, last)
+    text = next((t for t in texts if t.strip()), "")
+    unquoted = text.lstrip(" ")
+    if not unquoted.startswith('"'):
+      # skipinitialspace drops the spaces a file name may begin with: give them back to the
+      # first field (its readers strip what is only padding)
+      row[0] = text[:len(text) - len(unquoted)] + row[0]
     yield first, row
 
 
@@ -116,6 +141,7 @@ def _dict_rows(f, path: str, what: str, hint: str, multiline=()):
   header = next(rows, (0, None))[1]
   if header is None:
     return None, []
+  header = [name.strip() for name in header]
   multiline_columns.update(k for k, name in enumerate(header) if name in multiline)
   records = []
   for line_no, row in rows:

@@ -90,7 +90,9 @@ def _convert(task):
                 "peak": round(float(max(samples.max(), -samples.min())), 4)} if over else None)
     if over:            # a new array: samples may be the caller's own (a float array source)
       samples = np.clip(samples, -1.0, 1.0)
-    return "ok", audio_io.encode_wav(samples, sample_rate), int(samples.shape[0]), clipped
+    pcm = audio_io.to_int16(samples)
+    del samples         # before the WAV bytes exist: at most the float clip + its PCM at once
+    return "ok", audio_io.pcm_wav(pcm, sample_rate), int(pcm.shape[0]), clipped
   except audio_io.AudioError as e:
     return "skip", str(e)
   except Exception as e:  # noqa: BLE001  (a bad file must never stop the run)
