@@ -167,12 +167,14 @@ def _unchunk(tree):
 def _what_it_holds(stream: _Stream, size: int) -> str:
   """Says what a file that does not start with a map holds (parsed only when small)."""
   if size > 1 << 20 or not size:
-    return "it does not start with a msgpack map" if size else "it is empty"
+    return "it does not start with a msgpack map of named parameters" if size else "it is empty"
   try:
     kind = type(stream.value()).__name__
   except ValueError:
     return "it does not hold a msgpack value"
-  return f"it holds a single {kind}" if not stream.left else "it does not hold one msgpack value"
+  if stream.left:
+    return "it does not hold one msgpack value"
+  return f"it holds a single {kind}, not a map of named parameters"
 
 
 def read(path: str) -> dict:
@@ -196,7 +198,7 @@ def read(path: str) -> dict:
     stream = _Stream(f, size, path)
     if not first or not (0x80 <= first[0] <= 0x8f or first[0] in (0xde, 0xdf)):
       raise NotAFlaxCheckpoint(f"{path} is not a flax msgpack checkpoint ({size} bytes): "
-                               f"{_what_it_holds(stream, size)}, not a map of named parameters")
+                               f"{_what_it_holds(stream, size)}")
     try:
       tree = stream.value()
     except (ValueError, TypeError, struct.error) as e:

@@ -140,6 +140,42 @@ def test_flax_msgpack_decodes_every_leaf_type(tmp_path):
   assert sorted(flax_msgpack.flatten(state)) == ["a/w", "big", "c", "n", "s"]
 
 
+def test_flax_msgpack_streams_arrays_into_their_buffers(tmp_path):
+  import tracemalloc
+  weights = np.random.default_rng(0).normal(size=(4_000_000,)).astype(np.float32)   # 16 MB
+  tree = {"params": {"w": _ndarray(weights), "b": _ndarray(np.arange(3, dtype=np.int8))},
+          "step": 7}
+  (tmp_path / "ckpt").write_bytes(msgpack.packb(tree))
+  tracemalloc.start()
+  state = flax_msgpack.read(str(tmp_path / "ckpt"))
+  peak = tracemalloc.get_traced_memory()[1]
+  tracemalloc.stop()
+  np.testing.assert_array_equal(state["params"]["w"], weights)
+  np.testing.assert_array_equal(state["params"]["b"], [0, 1, 2])
+  assert state["step"] == 7
+  assert peak < 1.2 * weights.nbytes          # the array once (reading the file whole: ~3x)
+
+
+@pytest.mark.parametrize("contents,message", [
+    # a map whose only value declares a 4 GiB byte string: refused before any allocation
+    (b"\x81\xa1w\xc6\xff\xff\xff\xff" + b"x" * 10,
+     r"a value declares 4294967295 bytes, only 10 are left"),
+    (b"\x81\xa1w\xdd\x7f\xff\xff\xff", r"declares 2147483647 elements, only 0 bytes"),
+    (msgpack.packb({"w": msgpack.ExtType(1, msgpack.packb([[2**40], "float32", b""]))}),
+     r"shape \(1099511627776,\) and dtype float32 with 0 bytes"),
+    (msgpack.packb({"w": msgpack.ExtType(1, msgpack.packb([[1], "object", b"x" * 8]))}),
+     r"an array of Python objects"),
+    (msgpack.packb({"w": 1}) + b"\x00", r"1 bytes follow its msgpack value"),
+    (b"\x00" * (2 << 20), r"it does not start with a msgpack map"),
+])
+def test_flax_msgpack_refuses_hostile_lengths_naming_the_file(tmp_path, contents, message):
+  path = tmp_path / "checkpoint_1"
+  path.write_bytes(contents)
+  with pytest.raises(flax_msgpack.NotAFlaxCheckpoint, match=message) as error:
+    flax_msgpack.read(str(path))
+  assert str(error.value).startswith(f"{path} is not a flax msgpack checkpoint")
+
+
 # ---------------------------------------------------------------- bad input
 
 def _raw_tree(path):
