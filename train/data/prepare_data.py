@@ -248,26 +248,29 @@ def prepare(entries: Dict[str, List[manifests.Entry]], classes: List[dict], outp
       # one shard at a time: the task queue and the results held stay bounded by a shard
       tasks = [task(entry) for entry in job["entries"]]
       results = pool.imap(_convert, tasks, chunksize=4) if pool else map(_convert, tasks)
-      records, counts, shard_skips, seconds, clipped = [], [0] * len(classes), [], 0.0, []
-      for entry in job["entries"]:
-        status, *payload = next(results)
-        if progress:
-          progress.update()
-        if status == "skip":
-          shard_skips.append(manifests.skipped(entry.origin, payload[0]))
-          continue
-        records.append(tfrecords.make_example(payload[0], entry.labels, entry.id,
-                                               entry.events))
-        if payload[2]:
-          clipped.append({"file": entry.origin, **payload[2]})
-        for label in entry.labels:
-          counts[label] += 1
-        seconds += payload[1] / sample_rate
-      tfrecords.write_shard(os.path.join(output_dir, job["name"]), records)
-      job["state"] = dict(fingerprint=job["fingerprint"], num_examples=len(records),
-                          num_bytes=os.path.getsize(os.path.join(output_dir, job["name"])),
-                          class_counts=counts, skipped=shard_skips, seconds=seconds,
-                          clipped=clipped)
+      state = dict(fingerprint=job["fingerprint"], num_examples=0, class_counts=[0] * len(classes),
+                   skipped=[], seconds=0.0, clipped=[])
+
+      def shard_records(entries=job["entries"], results=results, state=state):
+        """Each converted record as it comes (written at once, not held for the shard)."""
+        for entry in entries:
+          status, *payload = next(results)
+          if progress:
+            progress.update()
+          if status == "skip":
+            state["skipped"].append(manifests.skipped(entry.origin, payload[0]))
+            continue
+          yield tfrecords.make_example(payload[0], entry.labels, entry.id, entry.events)
+          if payload[2]:
+            state["clipped"].append({"file": entry.origin, **payload[2]})
+          for label in entry.labels:
+            state["class_counts"][label] += 1
+          state["num_examples"] += 1
+          state["seconds"] += payload[1] / sample_rate
+
+      shard_path = os.path.join(output_dir, job["name"])
+      tfrecords.write_shard(shard_path, shard_records())
+      job["state"] = {**state, "num_bytes": os.path.getsize(shard_path)}
       _write_json(job["state_path"], job["state"])
   finally:
     if pool:
