@@ -17,6 +17,11 @@ Under tf.distribute, pass the InputContext (distribute_datasets_from_function): 
 input_pipeline_id (examples, if there are fewer files than pipelines) and batch_size is per replica.
 audax-layout TFRecords (FLAC bytes, `label`) are not read here: convert them once with
 `python -m train.data.prepare_data --audax_tfrecords=...` (TF has no in-graph FLAC decoder).
+
+The folder is checked when the dataset is made (dataset_info.read, check_shards: every shard
+present with the size prep wrote; the first record's sample rate); while it is read, every record's
+WAV rate is checked against dataset_info.json and every shard's record count against what prep
+wrote, so a shard damaged mid-epoch stops with an InvalidArgumentError naming it.
 """
 import functools
 import os
@@ -140,25 +145,33 @@ def _check_first_rate(shard: str, info: dict, data_dir: str) -> None:
         f"{info['sample_rate']} Hz; rerun data prep into that folder")
 
 
+def _fail(message: tf.Tensor) -> tf.Tensor:
+  """Graph op: raises InvalidArgumentError with `message` (a string tensor) when it runs."""
+  with tf.control_dependencies([tf.debugging.Assert(False, [message], summarize=1)]):
+    return tf.constant(False)
+
+
 def _read_shard(path: tf.Tensor, expected: tf.Tensor) -> tf.data.Dataset:
   """The records of a shard that should hold `expected` (what data prep wrote): one that holds
   fewer readable records (truncated, or corrupt mid-file: DataLossError) fails at its end with
   an error naming it, instead of being read silently short or failing without its name."""
-  checked = tf.data.TFRecordDataset(path).ignore_errors().map(lambda r: (r, False)).concatenate(
-      tf.data.Dataset.from_tensors((tf.constant(b""), True)))
+  # an empty record marks the end (a serialized Example of ours is never empty)
+  records = tf.data.TFRecordDataset(path).ignore_errors().concatenate(
+      tf.data.Dataset.from_tensors(tf.constant(b"")))
 
-  def count(n, item):
-    record, is_end = item
-    ok = tf.logical_or(tf.logical_not(is_end), tf.equal(n, expected))
-    check = tf.debugging.Assert(ok, [tf.strings.join([
+  def count(n, record):
+    is_end = tf.equal(tf.strings.length(record), 0)
+    short = tf.logical_and(is_end, tf.not_equal(n, expected))
+    # the message is built only for a short shard (per record it would cost more than the read)
+    checked = tf.cond(short, lambda: _fail(tf.strings.join([
         "shard ", path, " holds ", tf.strings.as_string(n), " readable records, data prep wrote ",
-        tf.strings.as_string(expected), " (truncated or corrupt); rerun data prep"])],
-        summarize=1)
-    with tf.control_dependencies([check]):
-      return n + 1, (tf.identity(record), is_end)
+        tf.strings.as_string(expected), " (truncated or corrupt); rerun data prep"])),
+        lambda: tf.constant(True))
+    with tf.control_dependencies([checked]):
+      return n + 1, tf.identity(record)
 
-  return checked.scan(tf.constant(0, tf.int64), count).filter(
-      lambda record, is_end: tf.logical_not(is_end)).map(lambda record, is_end: record)
+  return records.scan(tf.constant(0, tf.int64), count).filter(
+      lambda record: tf.strings.length(record) > 0)
 
 
 def make_dataset(data_dir: str, split: str, *, batch_size: int, crop_seconds: float,
@@ -188,14 +201,17 @@ def make_dataset(data_dir: str, split: str, *, batch_size: int, crop_seconds: fl
   ds = tf.data.Dataset.from_tensor_slices((files, tf.constant(counts, tf.int64)))
   read = (_read_shard if min(counts) >= 0     # a folder without per-shard counts: read as is
           else lambda path, expected: tf.data.TFRecordDataset(path))
+  # files in order, one after the other; the next ones are opened (and counted) in parallel
+  in_order = functools.partial(ds.interleave, read, cycle_length=1, deterministic=True,
+                               num_parallel_calls=tf.data.AUTOTUNE)
   if shard_examples:             # same fixed record order in every pipeline, so shards are disjoint
-    ds = ds.flat_map(read).shard(num_pipelines, pipeline_id)
+    ds = in_order().shard(num_pipelines, pipeline_id)
   elif training:
     ds = ds.shuffle(len(files), seed=base_seed, reshuffle_each_iteration=True)
     ds = ds.interleave(read, cycle_length=min(len(files), CYCLE_LENGTH),
                        block_length=1, num_parallel_calls=tf.data.AUTOTUNE)
   else:
-    ds = ds.flat_map(read)
+    ds = in_order()
   if training:                   # shuffle before repeat: every epoch is seen whole
     ds = ds.shuffle(SHUFFLE_BUFFER, seed=base_seed, reshuffle_each_iteration=True).repeat()
   ds = ds.map(lambda s: _decode(s, num_classes, info["sample_rate"], dataset_info.path(data_dir)),
