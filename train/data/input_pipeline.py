@@ -126,6 +126,13 @@ def _files(data_dir, info, split):
   return files, dataset_info.shard_examples(info, split)
 
 
+def check_data(data_dir: str, info: dict, splits) -> None:
+  """The checks make_dataset runs on a split's shards (present, the size prep wrote, the first
+  record's rate), for `splits` at once: a trainer calls it before it writes anything."""
+  for split in splits:
+    _files(data_dir, info, split)
+
+
 def _check_first_rate(shard: str, info: dict, data_dir: str) -> None:
   """DataError naming the shard and dataset_info.json when the first record's WAV header
   disagrees with the folder's sample rate (the graph checks every record; this says it before

@@ -188,6 +188,8 @@ def prepare(entries: Dict[str, List[manifests.Entry]], classes: List[dict], outp
     raise ValueError("examples_per_shard, sample_rate and max_clip_seconds must be positive")
   if os.path.exists(output_dir) and not os.path.isdir(output_dir):
     raise ValueError(f"--output_dir {output_dir} exists and is not a folder")
+  # what dataset_info.read will demand of the folder: refused now, not at train start
+  manifests.check_class_names(classes, "classes", [f"class {c['index']}" for c in classes])
   skipped = {split: list(s) for split, s in (skipped or {}).items()}
   seen, plan = set(), {}
   for split, split_entries in entries.items():

@@ -269,6 +269,8 @@ def test_a_shard_cut_to_half_is_refused_naming_it(data_dir, tmp_path):
   with pytest.raises(FileNotFoundError, match=rf"shard {shard} listed in .*dataset_info.json is "
                                                "missing"):
     _eval_ids(out)
+  with pytest.raises(FileNotFoundError, match=rf"shard {shard} listed"):   # what a trainer runs
+    input_pipeline.check_data(out, dataset_info.read(out), ["train", "eval"])
 
 
 @pytest.mark.parametrize("damage", ["flip_a_byte", "cut_after_opening"])
