@@ -1,7 +1,9 @@
 """Audio decoding and encoding for data prep: any soundfile format in, 16-bit PCM mono WAV bytes out.
 
 Pure numpy / soundfile / scipy (no TensorFlow), so prep workers stay light. Every failure
-that data prep must count instead of crashing on is raised as `AudioError(reason)`.
+that data prep must count instead of crashing on is raised as `AudioError(reason)`, among them
+a header rate outside MIN/MAX_SAMPLE_RATE_HZ or a header length over `max_seconds`, refused
+before a sample is decoded. Files are decoded block by block straight into the output array.
 
   load_clip(path_or_bytes, sample_rate)  -> float32 [num_samples] in [-1, 1]  (mono, resampled)
   encode_wav(samples, sample_rate)        -> bytes  (44-byte header + int16 little-endian PCM)
@@ -127,7 +129,7 @@ def decode(source, max_seconds: float = DEFAULT_MAX_SECONDS, mono: bool = False)
       with sf.SoundFile(raw) as f:
         expected, rate, container = f.frames, f.samplerate, f.format
         check_rate_and_length(expected, rate, max_seconds)
-        limit = int(max_seconds * rate)
+        limit = max_seconds * rate
         samples = _read_blocks(f, expected, limit, mono)
     except (sf.LibsndfileError, RuntimeError, TypeError, ValueError) as e:
       # libsndfile's own message, without soundfile's "<BytesIO object at 0x...>" (not deterministic)
@@ -140,7 +142,7 @@ def decode(source, max_seconds: float = DEFAULT_MAX_SECONDS, mono: bool = False)
   return samples, rate
 
 
-def _read_blocks(f, expected: int, limit: int, mono: bool) -> np.ndarray:
+def _read_blocks(f, expected: int, limit: float, mono: bool) -> np.ndarray:
   """Every frame of the open SoundFile f into one float32 array sized from the header; more
   frames than the header said (MP3 estimates) are appended, up to `limit`."""
   out, done, extra = None, 0, []
@@ -157,7 +159,7 @@ def _read_blocks(f, expected: int, limit: int, mono: bool) -> np.ndarray:
     if take < block.shape[0]:
       extra.append(block[take:])
       if done + take + sum(len(x) for x in extra) > limit:
-        raise AudioError(f"too long: more than {limit} frames decoded, the header said "
+        raise AudioError(f"too long: more than {limit:.0f} frames decoded, the header said "
                          f"{expected} (exceeds --max_clip_seconds)")
     done += take
     if block.shape[0] < _BLOCK_FRAMES:

@@ -192,3 +192,33 @@ def test_encode_wav_writes_the_wave_modules_bytes_without_float64_copies():
   tracemalloc.stop()
   assert data == reference.getvalue()
   assert peak < 2.5 * x.size * 2       # PCM + WAV bytes + one block; float64 copies made it 8x
+
+
+def test_frames_beyond_an_estimated_header_count_are_kept_up_to_the_limit(monkeypatch):
+  # MP3 headers estimate the frame count; decoding may yield more, never past the limit
+  data = np.linspace(-0.5, 0.5, 500, dtype=np.float32).reshape(250, 2)
+
+  class EstimatingFile:
+    frames, samplerate, format = 100, 16000, "MPEG"
+
+    def __init__(self, *_):
+      self.position = 0
+
+    def __enter__(self):
+      return self
+
+    def __exit__(self, *_):
+      return False
+
+    def read(self, frames, **_):
+      block = data[self.position:self.position + frames]
+      self.position += block.shape[0]
+      return block
+
+  monkeypatch.setattr(audio_io.sf, "SoundFile", EstimatingFile)
+  monkeypatch.setattr(audio_io, "_BLOCK_FRAMES", 64)
+  mono, _ = audio_io.decode(b"ID3....", max_seconds=1.0, mono=True)
+  np.testing.assert_array_equal(mono, data.mean(axis=1, dtype=np.float32))
+  with pytest.raises(audio_io.AudioError, match="too long: more than 200 frames decoded, the "
+                                                "header said 100"):
+    audio_io.decode(b"ID3....", max_seconds=200 / 16000, mono=True)
