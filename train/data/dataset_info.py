@@ -69,8 +69,9 @@ def _check(info, file_path: str) -> None:
   if isinstance(rate, bool) or not isinstance(rate, int) or rate < 1:
     bad(f"'sample_rate' is {rate!r}, not a positive integer (Hz)")
   classes = info["classes"]
+  fields = {"index", "id", "display_name"}
   if (not isinstance(classes, list) or not classes
-      or not all(isinstance(c, dict) and {"index", "id", "display_name"} <= set(c) for c in classes)):
+      or not all(isinstance(c, dict) and fields <= set(c) for c in classes)):
     bad("'classes' must be a non-empty list of {index, id, display_name}")
   if sorted(c["index"] for c in classes) != list(range(len(classes))):
     bad(f"class indices must be 0..{len(classes) - 1}, each once")
@@ -120,6 +121,6 @@ def check_frontend_rate(frontend_rate_hz: int, info: dict, data_dir: str) -> Non
   another rate would read every filter and window at the wrong frequency."""
   if int(frontend_rate_hz) != int(info["sample_rate"]):
     raise DataError(f"the frontend runs at {int(frontend_rate_hz)} Hz (config.frontend."
-                    f"sample_rate) but {path(data_dir)} says the audio is {info['sample_rate']} Hz; "
-                    f"set --config.frontend.sample_rate={info['sample_rate']} or prepare the data "
-                    f"at {int(frontend_rate_hz)} Hz")
+                    f"sample_rate) but {path(data_dir)} says the audio is "
+                    f"{info['sample_rate']} Hz; set --config.frontend.sample_rate="
+                    f"{info['sample_rate']} or prepare the data at {int(frontend_rate_hz)} Hz")

@@ -221,9 +221,9 @@ def prepare(entries: Dict[str, List[manifests.Entry]], classes: List[dict], outp
       state_path = os.path.join(output_dir, _STATE_DIR, name + ".json")
       state = _load_state(state_path)
       shard_path = os.path.join(output_dir, name)
+      size = os.path.getsize(shard_path) if os.path.isfile(shard_path) else None
       done = (state is not None and state.get("fingerprint") == fingerprint
-              and os.path.isfile(shard_path)
-              and os.path.getsize(shard_path) == state.get("num_bytes", os.path.getsize(shard_path)))
+              and size is not None and size == state.get("num_bytes", size))   # not truncated
       jobs.append(dict(split=split, name=name, entries=shard_entries, fingerprint=fingerprint,
                        state_path=state_path, state=state if done else None))
   pending = [job for job in jobs if job["state"] is None]
@@ -328,6 +328,11 @@ def _remove_shards(output_dir: str, names) -> None:
         os.remove(path)
 
 
+def _shard_bytes(job, output_dir) -> int:
+  """The size prep wrote (states of runs before sizes were recorded: the file's, as reused)."""
+  return job["state"].get("num_bytes", os.path.getsize(os.path.join(output_dir, job["name"])))
+
+
 def _dataset_info(jobs, plan, classes, sample_rate, skipped, extra_info, output_dir):
   splits, all_skipped, all_clipped = {}, [], []
   for split in list(plan) + [s for s in skipped if s not in plan]:
@@ -342,9 +347,7 @@ def _dataset_info(jobs, plan, classes, sample_rate, skipped, extra_info, output_
         "files": [j["name"] for j in split_jobs],
         # what each shard held when written: readers refuse a shard that differs
         "shards": {j["name"]: {"num_examples": j["state"]["num_examples"],
-                               "num_bytes": j["state"].get(
-                                   "num_bytes", os.path.getsize(os.path.join(output_dir, j["name"])))}
-                   for j in split_jobs},
+                               "num_bytes": _shard_bytes(j, output_dir)} for j in split_jobs},
         "hours": round(sum(j["state"]["seconds"] for j in split_jobs) / 3600.0, 4),
         "class_counts": {c["id"]: int(n) for c, n in zip(classes, counts)},
         "num_skipped": len(split_skips),

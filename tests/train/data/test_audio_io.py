@@ -155,7 +155,8 @@ def test_a_clip_longer_than_the_limit_is_refused_from_its_header(tmp_path, monke
   sf.write(path, np.zeros(16000 * 3, np.float32), 16000, subtype="PCM_16")   # 3 s
   read_calls = []
   real_read = sf.SoundFile.read
-  monkeypatch.setattr(sf.SoundFile, "read", lambda *a, **k: read_calls.append(1) or real_read(*a, **k))
+  monkeypatch.setattr(sf.SoundFile, "read",
+                      lambda *a, **k: read_calls.append(1) or real_read(*a, **k))
   with pytest.raises(audio_io.AudioError, match=r"too long: 3\.0 s .*--max_clip_seconds=2\.5"):
     audio_io.decode(str(path), max_seconds=2.5)
   assert not read_calls                       # judged from the header: no sample decoded

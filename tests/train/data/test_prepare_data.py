@@ -381,3 +381,17 @@ def test_binary_errors_are_one_line_naming_the_file(tmp_path):
       1, [f"data prep failed: label map {labels}: line 3: duplicate class display names: 'Dog' "
           "is also on line 2"])
   assert not (tmp_path / "o").exists()
+
+
+def test_a_rerun_rewrites_a_truncated_shard_instead_of_reusing_it(tmp_path, monkeypatch):
+  manifest, label_map, _ = _make_inputs(tmp_path)
+  out = tmp_path / "out"
+  _prepare(manifest, label_map, str(out))
+  before = _hashes(out)
+  shard = out / "train-00001-of-00005.tfrecord"
+  shard.write_bytes(shard.read_bytes()[:100])
+  converted = []
+  real_convert = prepare_data._convert
+  monkeypatch.setattr(prepare_data, "_convert", lambda t: converted.append(t) or real_convert(t))
+  _prepare(manifest, label_map, str(out))
+  assert _hashes(out) == before and len(converted) == 2        # that shard's two entries only
