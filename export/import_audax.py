@@ -28,6 +28,7 @@ import legacy_keras  # noqa: F401  (first: tf.keras must be tf_keras)
 import json
 import os
 import shutil
+import sys
 import tempfile
 
 from absl import app
@@ -252,13 +253,17 @@ def define_flags():
 
 
 def main(argv):
+  """Bad input is one line on stderr naming the file (exit 1; 2 for stray arguments), not the
+  flag help and not a traceback."""
   if len(argv) > 1:
-    raise app.UsageError(f"Unexpected arguments: {argv[1:]}")
+    print(f"import_audax failed: unexpected arguments {argv[1:]}", file=sys.stderr, flush=True)
+    sys.exit(2)
   try:
     import_checkpoint(FLAGS.checkpoint, FLAGS.label_map, FLAGS.workdir,
                       audax_config=FLAGS.audax_config, data_dir=FLAGS.data_dir)
   except (ValueError, FileNotFoundError, FileExistsError) as e:
-    raise app.UsageError(str(e)) from None
+    print(f"import_audax failed: {e}", file=sys.stderr, flush=True)
+    sys.exit(1)
   print(f"Imported {FLAGS.checkpoint} into {os.path.abspath(FLAGS.workdir)}", flush=True)
 
 

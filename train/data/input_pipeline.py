@@ -17,6 +17,11 @@ Under tf.distribute, pass the InputContext (distribute_datasets_from_function): 
 input_pipeline_id (examples, if there are fewer files than pipelines) and batch_size is per replica.
 audax-layout TFRecords (FLAC bytes, `label`) are not read here: convert them once with
 `python -m train.data.prepare_data --audax_tfrecords=...` (TF has no in-graph FLAC decoder).
+
+The folder is checked when the dataset is made (dataset_info.read, check_shards: every shard
+present with the size prep wrote; the first record's sample rate); while it is read, every record's
+WAV rate is checked against dataset_info.json and every shard's record count against what prep
+wrote, so a shard damaged mid-epoch stops with an InvalidArgumentError naming it.
 """
 import functools
 import os
@@ -74,9 +79,15 @@ def crop_labels(x: dict, offset: tf.Tensor, crop_samples: int, sample_rate: int,
   return tf.where(has_events, multi_hot(heard, num_classes), x["labels"])
 
 
-def _decode(serialized, num_classes):
+def _decode(serialized, num_classes, sample_rate, info_path):
   parsed = tfrecords.parse_example(serialized)
-  audio, _ = tf.audio.decode_wav(parsed["audio"], desired_channels=1)
+  audio, rate = tf.audio.decode_wav(parsed["audio"], desired_channels=1)
+  # every record's WAV header against dataset_info.json: a wrong rate would shift every frequency
+  check = tf.debugging.Assert(tf.equal(rate, sample_rate), [tf.strings.join([
+      "example ", parsed["id"], " holds ", tf.strings.as_string(rate), " Hz audio but ",
+      info_path, f" says {sample_rate} Hz; rerun data prep"])], summarize=1)
+  with tf.control_dependencies([check]):
+    audio = tf.identity(audio)
   return {"audio": audio[:, 0], "labels": multi_hot(parsed["labels"], num_classes),
           "id": parsed["id"], "event_labels": parsed["event_labels"],
           "event_start_s": parsed["event_start_s"], "event_end_s": parsed["event_end_s"]}
@@ -103,13 +114,71 @@ def mixup(batch: dict, alpha: float, seed: Optional[tf.Tensor] = None) -> dict:
 
 
 def _files(data_dir, info, split):
+  """-> (shard paths, records prep wrote into each or -1), after dataset_info.check_shards and a
+  look at the first record's sample rate."""
   if split not in info["splits"]:
     raise ValueError(f"split {split!r} not in {dataset_info.path(data_dir)} "
                      f"(has: {sorted(info['splits'])})")
-  files = [os.path.join(data_dir, name) for name in info["splits"][split]["files"]]
+  files = dataset_info.check_shards(data_dir, info, split)
   if not files:
     raise ValueError(f"split {split!r} of {data_dir} has no shards (everything skipped?)")
-  return files
+  _check_first_rate(files[0], info, data_dir)
+  return files, dataset_info.shard_examples(info, split)
+
+
+def check_data(data_dir: str, info: dict, splits) -> None:
+  """The checks make_dataset runs on a split's shards (present, the size prep wrote, the first
+  record's rate), for `splits` at once: a trainer calls it before it writes anything."""
+  for split in splits:
+    _files(data_dir, info, split)
+
+
+def _check_first_rate(shard: str, info: dict, data_dir: str) -> None:
+  """DataError naming the shard and dataset_info.json when the first record's WAV header
+  disagrees with the folder's sample rate (the graph checks every record; this says it before
+  a model is built)."""
+  try:
+    first = next(iter(tf.data.TFRecordDataset(shard).take(1)), None)
+  except tf.errors.OpError as e:
+    raise dataset_info.DataError(f"shard {shard} is unreadable ({e.message.splitlines()[0]}); "
+                                 "rerun data prep") from None
+  if first is None:
+    return
+  wav = tfrecords.parse_example(first)["audio"].numpy()
+  rate = int.from_bytes(wav[24:28], "little") if wav[:4] == b"RIFF" and len(wav) >= 28 else None
+  if rate != info["sample_rate"]:
+    raise dataset_info.DataError(
+        f"shard {shard} holds {rate} Hz audio but {dataset_info.path(data_dir)} says "
+        f"{info['sample_rate']} Hz; rerun data prep into that folder")
+
+
+def _fail(message: tf.Tensor) -> tf.Tensor:
+  """Graph op: raises InvalidArgumentError with `message` (a string tensor) when it runs."""
+  with tf.control_dependencies([tf.debugging.Assert(False, [message], summarize=1)]):
+    return tf.constant(False)
+
+
+def _read_shard(path: tf.Tensor, expected: tf.Tensor) -> tf.data.Dataset:
+  """The records of a shard that should hold `expected` (what data prep wrote): one that holds
+  fewer readable records (truncated, or corrupt mid-file: DataLossError) fails at its end with
+  an error naming it, instead of being read silently short or failing without its name."""
+  # an empty record marks the end (a serialized Example of ours is never empty)
+  records = tf.data.TFRecordDataset(path).ignore_errors().concatenate(
+      tf.data.Dataset.from_tensors(tf.constant(b"")))
+
+  def count(n, record):
+    is_end = tf.equal(tf.strings.length(record), 0)
+    short = tf.logical_and(is_end, tf.not_equal(n, expected))
+    # the message is built only for a short shard (per record it would cost more than the read)
+    checked = tf.cond(short, lambda: _fail(tf.strings.join([
+        "shard ", path, " holds ", tf.strings.as_string(n), " readable records, data prep wrote ",
+        tf.strings.as_string(expected), " (truncated or corrupt); rerun data prep"])),
+        lambda: tf.constant(True))
+    with tf.control_dependencies([checked]):
+      return n + 1, tf.identity(record)
+
+  return records.scan(tf.constant(0, tf.int64), count).filter(
+      lambda record: tf.strings.length(record) > 0)
 
 
 def make_dataset(data_dir: str, split: str, *, batch_size: int, crop_seconds: float,
@@ -124,30 +193,36 @@ def make_dataset(data_dir: str, split: str, *, batch_size: int, crop_seconds: fl
   info = dataset_info.read(data_dir)
   num_classes = len(info["classes"])
   num_crop_samples = crop_length_samples(crop_seconds, info["sample_rate"])
-  files = _files(data_dir, info, split)
+  files, counts = _files(data_dir, info, split)
   training = mode == "train"
   num_pipelines, pipeline_id = 1, 0
   if input_context is not None:
     num_pipelines, pipeline_id = input_context.num_input_pipelines, input_context.input_pipeline_id
   shard_examples = num_pipelines > 1 and len(files) < num_pipelines
   if num_pipelines > 1 and not shard_examples:
-    files = files[pipeline_id::num_pipelines]
+    files, counts = files[pipeline_id::num_pipelines], counts[pipeline_id::num_pipelines]
   base_seed = None if seed is None else int(seed) * 1_000_003 + pipeline_id
 
   options = tf.data.Options()
   options.deterministic = seed is not None or not training
-  ds = tf.data.Dataset.from_tensor_slices(files)
+  ds = tf.data.Dataset.from_tensor_slices((files, tf.constant(counts, tf.int64)))
+  read = (_read_shard if min(counts) >= 0     # a folder without per-shard counts: read as is
+          else lambda path, expected: tf.data.TFRecordDataset(path))
+  # files in order, one after the other; the next ones are opened (and counted) in parallel
+  in_order = functools.partial(ds.interleave, read, cycle_length=1, deterministic=True,
+                               num_parallel_calls=tf.data.AUTOTUNE)
   if shard_examples:             # same fixed record order in every pipeline, so shards are disjoint
-    ds = tf.data.TFRecordDataset(ds).shard(num_pipelines, pipeline_id)
+    ds = in_order().shard(num_pipelines, pipeline_id)
   elif training:
     ds = ds.shuffle(len(files), seed=base_seed, reshuffle_each_iteration=True)
-    ds = ds.interleave(tf.data.TFRecordDataset, cycle_length=min(len(files), CYCLE_LENGTH),
+    ds = ds.interleave(read, cycle_length=min(len(files), CYCLE_LENGTH),
                        block_length=1, num_parallel_calls=tf.data.AUTOTUNE)
   else:
-    ds = tf.data.TFRecordDataset(ds)
+    ds = in_order()
   if training:                   # shuffle before repeat: every epoch is seen whole
     ds = ds.shuffle(SHUFFLE_BUFFER, seed=base_seed, reshuffle_each_iteration=True).repeat()
-  ds = ds.map(lambda s: _decode(s, num_classes), num_parallel_calls=tf.data.AUTOTUNE)
+  ds = ds.map(lambda s: _decode(s, num_classes, info["sample_rate"], dataset_info.path(data_dir)),
+              num_parallel_calls=tf.data.AUTOTUNE)
 
   if mode == "full_clip":
     ds = ds.map(lambda x: {**_without_events(x),

@@ -2,10 +2,14 @@
 
 Label map: a CSV with a header naming `index`, `id` (or AudioSet's `mid`) and `display_name` columns
 (AudioSet's class_labels_indices.csv works as is), or JSON: a list of {"index", "id", "display_name"}
-objects or any object with such a list under "classes" (a dataset_info.json works).
+objects or any object with such a list under "classes" (a dataset_info.json works). Ids and display
+names are unique, hold no control character (newline, tab, ...), and no display name is another
+class's id, so that every label names one class.
 
 Manifest CSV: header `path,labels` plus optional `id` and `split` columns. Paths are relative to the
-manifest's folder unless absolute. In `labels`, `;` separates labels; a field without `;` is split
+manifest's folder unless absolute; spaces around a path are dropped unless a file has the name with
+them; a quoted path may hold a newline (the csv module's rules; a newline anywhere else is taken for
+a stray quote). In `labels`, `;` separates labels; a field without `;` is split
 on `,` (quote it: `"a,b"`). A field equal to one display name (commas and all) is that one label.
 Each label is looked up as a class id, then as a display name. The id defaults to the path.
 
@@ -25,6 +29,7 @@ import csv
 import dataclasses
 import json
 import os
+import unicodedata
 from typing import Optional, Sequence
 
 AUDIO_EXTENSIONS = (".wav", ".flac", ".ogg", ".oga", ".opus", ".mp3", ".aif", ".aiff", ".au")
@@ -50,23 +55,75 @@ def _require_file(path: str, what: str) -> None:
     raise ValueError(f"{what} {path!r} does not exist or is not a file")
 
 
-def _csv_rows(f, path: str, what: str):
+def _open_text(path: str):
+  """A CSV file as text for the csv module (a UTF-8 byte-order mark, as spreadsheets write, is
+  not part of the first column's name)."""
+  return open(path, newline="", encoding="utf-8-sig")
+
+
+def _stray_quote(path, what, first, last):
+  return ValueError(f"{what} {path}: line {first}: a quote opened on this line runs to line "
+                    f"{last}, so lines {first}-{last} would be read as one row (a stray '\"'?)")
+
+
+def _first_non_utf8_line(path: str) -> int:
+  with open(path, "rb") as f:
+    for line_no, line in enumerate(f, 1):
+      try:
+        line.decode("utf-8")
+      except UnicodeDecodeError:
+        return line_no
+  return 0
+
+
+def _csv_rows(f, path: str, what: str, multiline_columns=()):
   """Yields (line number, fields) of each non-empty CSV record; `#` comment lines are skipped.
 
-  Raises ValueError when a record spans lines: a quote opened there and closed lines later
-  (or never), which would silently join those lines into one field.
+  The csv module's rules (strict): a quoted field may hold newlines, but only the columns
+  numbered in `multiline_columns` (file names) may: anywhere else a record that spans lines is
+  a quote opened and closed lines later, which would silently join those lines into one field,
+  and raises ValueError naming the line. So do a quote never closed, text after a closing
+  quote, and bytes that are not UTF-8. `multiline_columns` may be filled in by the caller once
+  it has read the header row. The first field keeps the spaces it starts with (the csv module's
+  skipinitialspace, which quoted fields after ", " need, would drop them).
   """
-  lines = ("\n" if line.lstrip().startswith("#") else line for line in f)   # keeps numbering
-  reader = csv.reader(lines, skipinitialspace=True)
+  texts = []                     # the lines of the record being read (the reader reads no further)
+
+  def lines():
+    for line in f:
+      line = "\n" if line.lstrip().startswith("#") else line              # keeps numbering
+      texts.append(line)
+      yield line
+
+  reader = csv.reader(lines(), skipinitialspace=True, strict=True)
   last = 0
-  for row in reader:
-    first, last = last + 1, reader.line_num
+  while True:
+    texts.clear()
+    first = last + 1
+    try:
+      row = next(reader, None)
+    except csv.Error as e:
+      if "unexpected end of data" in str(e):
+        raise _stray_quote(path, what, first, reader.line_num) from None
+      raise ValueError(f"{what} {path}: line {reader.line_num}: {e} (a stray '\"'? quote a "
+                       'whole field: "a, b")') from None
+    except UnicodeDecodeError as e:
+      raise ValueError(f"{what} {path}: line {_first_non_utf8_line(path)}: not UTF-8 text "
+                       f"({e.reason}); save it as UTF-8") from None
+    if row is None:
+      return
+    last = reader.line_num
     if not row:
       continue
-    if last > first and any("\n" in field for field in row):
-      raise ValueError(f"{what} {path}: line {first}: a quote opened on this line runs to line "
-                       f"{last}, so lines {first}-{last} would be read as one row (a stray "
-                       "'\"'?)")
+    if last > first and any("\n" in field or "\r" in field for k, field in enumerate(row)
+                            if k not in multiline_columns):
+      raise _stray_quote(path, what, first, last)
+    text = next((t for t in texts if t.strip()), "")
+    unquoted = text.lstrip(" ")
+    if not unquoted.startswith('"'):
+      # skipinitialspace drops the spaces a file name may begin with: give them back to the
+      # first field (its readers strip what is only padding)
+      row[0] = text[:len(text) - len(unquoted)] + row[0]
     yield first, row
 
 
@@ -76,10 +133,16 @@ def _check_columns(row, header, line_no, path, what, hint):
                      f"{len(header)} ({hint})")
 
 
-def _dict_rows(f, path: str, what: str, hint: str):
-  """(header, [(line number, {column: value})]) of a CSV with a header row."""
-  rows = _csv_rows(f, path, what)
+def _dict_rows(f, path: str, what: str, hint: str, multiline=()):
+  """(header, [(line number, {column: value})]) of a CSV with a header row; newlines are allowed
+  in the (quoted) fields of the columns named in `multiline`."""
+  multiline_columns = set()
+  rows = _csv_rows(f, path, what, multiline_columns)
   header = next(rows, (0, None))[1]
+  if header is None:
+    return None, []
+  header = [name.strip() for name in header]
+  multiline_columns.update(k for k, name in enumerate(header) if name in multiline)
   records = []
   for line_no, row in rows:
     _check_columns(row, header, line_no, path, what, hint)
@@ -88,20 +151,25 @@ def _dict_rows(f, path: str, what: str, hint: str):
 
 
 def load_label_map(path: str) -> list:
-  """-> [{"index", "id", "display_name"}, ...] sorted by index, indices 0..C-1, ids unique."""
+  """-> [{"index", "id", "display_name"}, ...] sorted by index, indices 0..C-1; names checked by
+  check_class_names (errors name the file and line, or the entry of a JSON list)."""
   _require_file(path, "label map")
   if path.lower().endswith(".json"):
     with open(path, encoding="utf-8") as f:
-      data = json.load(f)
+      try:
+        data = json.load(f)
+      except (ValueError, UnicodeDecodeError) as e:
+        raise ValueError(f"label map {path} is not JSON ({e})") from None
     rows = data.get("classes") if isinstance(data, dict) else data
     if not isinstance(rows, list):
       raise ValueError(f"label map {path}: expected a list of classes or an object with 'classes'")
+    located = [(f"entry {k}", row) for k, row in enumerate(rows)]
   else:
-    with open(path, newline="", encoding="utf-8") as f:
-      rows = [row for _, row in _dict_rows(f, path, "label map",
-                                           'unquoted comma in a display name? quote it: "a, b"')[1]]
-  classes = []
-  for row in rows:
+    with _open_text(path) as f:
+      located = [(f"line {line_no}", row) for line_no, row in _dict_rows(
+          f, path, "label map", 'unquoted comma in a display name? quote it: "a, b"')[1]]
+  classes, where = [], {}
+  for location, row in located:
     if not isinstance(row, dict):
       raise ValueError(f"label map {path}: entries must be objects/rows, got {row!r}")
     class_id = row.get("id", row.get("mid"))
@@ -110,16 +178,50 @@ def load_label_map(path: str) -> list:
     try:
       index = int(row["index"])
     except (TypeError, ValueError):
-      raise ValueError(f"label map {path}: index {row['index']!r} is not an integer") from None
+      raise ValueError(f"label map {path}: {location}: index {row['index']!r} is not an "
+                       "integer") from None
     classes.append({"index": index, "id": str(class_id).strip(),
                     "display_name": str(row.get("display_name") or class_id).strip()})
+    where[id(classes[-1])] = location
   classes.sort(key=lambda c: c["index"])
   if [c["index"] for c in classes] != list(range(len(classes))) or not classes:
     raise ValueError(f"label map {path}: indices must be 0..{len(classes) - 1}, each once")
-  ids = [c["id"] for c in classes]
-  if len(set(ids)) != len(ids):
-    raise ValueError(f"label map {path}: duplicate class ids")
+  check_class_names(classes, f"label map {path}", [where[id(c)] for c in classes])
   return classes
+
+
+def _control_character(text: str) -> Optional[str]:
+  """The first control or line-separator character of text (repr), or None."""
+  bad = next((ch for ch in text if unicodedata.category(ch) in ("Cc", "Zl", "Zp")), None)
+  return None if bad is None else repr(bad)
+
+
+def check_class_names(classes: Sequence[dict], source: str, locations: Sequence[str]) -> None:
+  """ValueError naming `source` and the location (e.g. "line 4") of the first class whose id or
+  display name is empty, holds a control character (a newline breaks label files and the
+  exported class-name CSV), repeats another class's, or whose display name is another class's
+  id: a manifest label must name exactly one class."""
+  ids, names = {}, {}
+  for c, location in zip(classes, locations):
+    for key in ("id", "display_name"):
+      value = c[key]
+      if not isinstance(value, str) or not value:
+        raise ValueError(f"{source}: {location}: {key} {value!r} must be a non-empty string")
+      bad = _control_character(value)
+      if bad:
+        raise ValueError(f"{source}: {location}: {key} {value!r} holds the control character "
+                         f"{bad}")
+    for key, plural, seen in (("id", "ids", ids), ("display_name", "display names", names)):
+      if c[key] in seen:
+        raise ValueError(f"{source}: {location}: duplicate class {plural}: {c[key]!r} is also "
+                         f"on {seen[c[key]]}")
+      seen[c[key]] = location
+  for c, location in zip(classes, locations):
+    other = ids.get(c["display_name"])
+    if other is not None and other != location:
+      raise ValueError(f"{source}: {location}: display_name {c['display_name']!r} is the id of "
+                       f"{other}, so a manifest label {c['display_name']!r} would name two "
+                       "classes")
 
 
 class LabelLookup:
@@ -156,27 +258,36 @@ def _label_entry(lookup, field, origin):
   return labels, None
 
 
+def _file_name(raw: str, base: str) -> str:
+  """The path as written when a file has that name (spaces at either end included), else
+  stripped: spreadsheets pad fields, file systems allow names that begin with a space."""
+  if raw.strip() and raw != raw.strip() and os.path.isfile(os.path.join(base, raw)):
+    return raw
+  return raw.strip()
+
+
 def read_manifest(path: str, classes: Sequence[dict], default_split: str = "train"):
   """-> ({split: [Entry]}, {split: [skipped]}) in file order. Duplicate ids keep the first."""
   _require_file(path, "manifest")
   lookup = LabelLookup(classes)
   base = os.path.dirname(os.path.abspath(path))
   entries, skips, seen = {}, {}, set()
-  with open(path, newline="", encoding="utf-8") as f:
+  with _open_text(path) as f:
     fieldnames, rows = _dict_rows(f, path, "manifest",
-                                  'unquoted comma in a label? quote the field: "a,b"')
+                                  'unquoted comma in a label? quote the field: "a,b"',
+                                  multiline=("path",))
     if not fieldnames or not {"path", "labels"} <= set(fieldnames):
       raise ValueError(f"manifest {path}: header must name 'path' and 'labels' columns, "
                        f"got {fieldnames}")
     for line_no, row in rows:
       split = (row.get("split") or default_split).strip()
-      rel = (row.get("path") or "").strip()
+      rel = _file_name(row.get("path") or "", base)
       origin = rel or f"{path}:{line_no}"
       skips.setdefault(split, [])
       if not rel:
         skips[split].append(skipped(origin, "empty path"))
         continue
-      full = rel if os.path.isabs(rel) else os.path.join(base, rel)
+      full = os.path.join(base, rel)          # an absolute rel replaces base
       labels, skip = _label_entry(lookup, row.get("labels"), origin)
       example_id = (row.get("id") or "").strip() or rel
       if skip is None and example_id in seen:
@@ -226,7 +337,7 @@ def read_audioset_segments(path: str, classes: Sequence[dict], audio_index: dict
   _require_file(path, "AudioSet segment CSV")
   lookup = LabelLookup(classes)
   entries, skips, seen = [], [], set()
-  with open(path, newline="", encoding="utf-8") as f:
+  with _open_text(path) as f:
     for line_no, row in _csv_rows(f, path, "AudioSet segment CSV"):
       _check_columns(row, range(4), line_no, path, "AudioSet segment CSV",
                      'unquoted comma in the labels? quote them: "/m/a,/m/b"')

@@ -14,9 +14,13 @@ Every input is decoded with soundfile (WAV, FLAC, OGG, ... any rate, any channel
 mono, resampled with scipy's polyphase filter to --sample_rate and stored as 16-bit PCM WAV bytes.
 Conversion runs in --num_workers processes; output is deterministic for the same inputs and flags.
 Bad inputs (missing / empty / corrupt / truncated / non-audio / NaN files, unknown labels, duplicate
-ids) are skipped and listed with their reason in dataset_info.json. Shards are written under a
-temporary name and renamed when complete; rerunning after a kill reuses the finished shards (their
-fingerprints and counts live in DIR/.prepare_state/).
+ids, sample rates outside 1-768 kHz, clips over --max_clip_seconds judged from their header) are
+skipped and listed with their reason in dataset_info.json. Shards are written under a temporary
+name and renamed when complete; rerunning after a kill reuses the finished shards (their
+fingerprints, record counts and sizes live in DIR/.prepare_state/). While a run writes, the folder
+holds dataset_info.incomplete and readers refuse it; shards of an earlier run that this run does
+not list are removed at the end (only names prep itself recorded). A bad flag or input file is one
+line on stderr (exit 2 for flags, 1 otherwise; --verbose shows the traceback).
 """
 import glob
 import hashlib
@@ -42,6 +46,7 @@ FLAGS = flags.FLAGS
 
 _STATE_DIR = ".prepare_state"
 _SPLIT_RE = re.compile(r"^[A-Za-z0-9_]+$")
+_SHARD_NAME_RE = re.compile(r"^[A-Za-z0-9_]+-\d{5}-of-\d{5}\.tfrecord$")   # what prep names shards
 
 
 def define_flags():
@@ -60,23 +65,34 @@ def define_flags():
   flags.DEFINE_integer("examples_per_shard", 256, "Shard size before skips (~80 MB of 10 s clips).")
   flags.DEFINE_integer("num_workers", os.cpu_count() or 1, "Conversion processes (1: in-process).")
   flags.DEFINE_integer("seed", 0, "Seed of the example order within a split.")
+  flags.DEFINE_float("max_clip_seconds", audio_io.DEFAULT_MAX_SECONDS, "Longer inputs are skipped "
+                     "(reason 'too long'), judged from their header before decoding: bounds "
+                     "prep's memory (about 12 bytes per output sample).")
 
 
 def _convert(task):
-  """Worker: (source, rate, sample_rate) -> ("ok", wav_bytes, num_samples, clipped) |
-  ("skip", reason); clipped: None, or {"clipped_samples", "peak"} of a clip beyond [-1, 1]."""
-  source, rate, sample_rate = task
+  """Worker: (source, rate, sample_rate, max_seconds) -> ("ok", wav_bytes, num_samples, clipped)
+  | ("skip", reason); clipped: None, or {"clipped_samples", "peak"} of a clip beyond [-1, 1].
+
+  Memory: the decoded mono float32 clip (its length checked against max_seconds from the header
+  first), then its int16 WAV bytes.
+  """
+  source, rate, sample_rate, max_seconds = task
   try:
     if source is None:
       return "skip", "record no longer readable"
     if not isinstance(source, np.ndarray):
-      source, rate = audio_io.decode(source)
-    samples = audio_io.resampled_mono(source, rate, sample_rate)
-    over = int(np.count_nonzero(np.abs(samples) > 1.0))
-    clipped = ({"clipped_samples": over, "peak": round(float(np.max(np.abs(samples))), 4)}
-               if over else None)
-    samples = np.clip(samples, -1.0, 1.0)
-    return "ok", audio_io.encode_wav(samples, sample_rate), int(samples.shape[0]), clipped
+      source, rate = audio_io.decode(source, max_seconds, mono=True)
+    samples = audio_io.resampled_mono(source, rate, sample_rate, max_seconds)
+    del source
+    over = int(np.count_nonzero(samples > 1.0)) + int(np.count_nonzero(samples < -1.0))
+    clipped = ({"clipped_samples": over,
+                "peak": round(float(max(samples.max(), -samples.min())), 4)} if over else None)
+    if over:            # a new array: samples may be the caller's own (a float array source)
+      samples = np.clip(samples, -1.0, 1.0)
+    pcm = audio_io.to_int16(samples)
+    del samples         # before the WAV bytes exist: at most the float clip + its PCM at once
+    return "ok", audio_io.pcm_wav(pcm, sample_rate), int(pcm.shape[0]), clipped
   except audio_io.AudioError as e:
     return "skip", str(e)
   except Exception as e:  # noqa: BLE001  (a bad file must never stop the run)
@@ -159,18 +175,21 @@ def _load_state(path):
 def prepare(entries: Dict[str, List[manifests.Entry]], classes: List[dict], output_dir: str, *,
             skipped: Optional[Dict[str, List[dict]]] = None, sample_rate: int = 16000,
             examples_per_shard: int = 256, num_workers: int = 1, seed: int = 0,
-            extra_info: Optional[dict] = None, quiet: bool = False) -> dict:
+            extra_info: Optional[dict] = None, quiet: bool = False,
+            max_clip_seconds: float = audio_io.DEFAULT_MAX_SECONDS) -> dict:
   """Converts `entries` ({split: [Entry]}) into shards; writes and returns dataset_info.
 
   `skipped` holds what the readers already rejected ({split: [{"file", "reason"}]}); ids repeated
-  across splits are skipped here (the first split listed keeps them).
+  across splits are skipped here (the first split listed keeps them). The folder is marked
+  incomplete (dataset_info.INCOMPLETE_MARKER, which readers refuse) before the first shard is
+  touched and unmarked last; shards an earlier run wrote that this run does not list are removed.
   """
-  if examples_per_shard < 1 or sample_rate < 1:
-    raise ValueError("examples_per_shard and sample_rate must be positive")
-  os.makedirs(os.path.join(output_dir, _STATE_DIR), exist_ok=True)
-  for folder in (output_dir, os.path.join(output_dir, _STATE_DIR)):
-    for stale in glob.glob(os.path.join(folder, "*" + tfrecords.TMP_SUFFIX)):
-      os.remove(stale)                             # half-written files of a killed run
+  if examples_per_shard < 1 or sample_rate < 1 or not max_clip_seconds > 0:
+    raise ValueError("examples_per_shard, sample_rate and max_clip_seconds must be positive")
+  if os.path.exists(output_dir) and not os.path.isdir(output_dir):
+    raise ValueError(f"--output_dir {output_dir} exists and is not a folder")
+  # what dataset_info.read will demand of the folder: refused now, not at train start
+  manifests.check_class_names(classes, "classes", [f"class {c['index']}" for c in classes])
   skipped = {split: list(s) for split, s in (skipped or {}).items()}
   seen, plan = set(), {}
   for split, split_entries in entries.items():
@@ -186,6 +205,13 @@ def prepare(entries: Dict[str, List[manifests.Entry]], classes: List[dict], outp
       kept.append(entry)
     plan[split] = _plan_shards(split, kept, examples_per_shard, seed) if kept else []
 
+  os.makedirs(os.path.join(output_dir, _STATE_DIR), exist_ok=True)
+  earlier_shards = _shards_written_before(output_dir)
+  with open(dataset_info.marker_path(output_dir), "w", encoding="utf-8") as f:
+    f.write("data prep is writing this folder; it is usable once this file is gone\n")
+  for folder in (output_dir, os.path.join(output_dir, _STATE_DIR)):
+    for stale in glob.glob(os.path.join(folder, "*" + tfrecords.TMP_SUFFIX)):
+      os.remove(stale)                             # half-written files of a killed run
   # Shards already complete (final file + matching fingerprint) are reused, not redone.
   jobs = []
   for split, shards in plan.items():
@@ -194,8 +220,10 @@ def prepare(entries: Dict[str, List[manifests.Entry]], classes: List[dict], outp
       fingerprint = _shard_fingerprint(shard_entries, classes, sample_rate)
       state_path = os.path.join(output_dir, _STATE_DIR, name + ".json")
       state = _load_state(state_path)
+      shard_path = os.path.join(output_dir, name)
+      size = os.path.getsize(shard_path) if os.path.isfile(shard_path) else None
       done = (state is not None and state.get("fingerprint") == fingerprint
-              and os.path.isfile(os.path.join(output_dir, name)))
+              and size is not None and size == state.get("num_bytes", size))   # not truncated
       jobs.append(dict(split=split, name=name, entries=shard_entries, fingerprint=fingerprint,
                        state_path=state_path, state=state if done else None))
   pending = [job for job in jobs if job["state"] is None]
@@ -214,41 +242,47 @@ def prepare(entries: Dict[str, List[manifests.Entry]], classes: List[dict], outp
     if isinstance(source, tfrecords.AudaxRecord):
       source = audax(source)
       if source is None:
-        return None, None, sample_rate
-    return source, entry.rate, sample_rate
+        return None, None, sample_rate, max_clip_seconds
+    return source, entry.rate, sample_rate, max_clip_seconds
 
   try:
     for job in pending:
       # one shard at a time: the task queue and the results held stay bounded by a shard
       tasks = [task(entry) for entry in job["entries"]]
       results = pool.imap(_convert, tasks, chunksize=4) if pool else map(_convert, tasks)
-      records, counts, shard_skips, seconds, clipped = [], [0] * len(classes), [], 0.0, []
-      for entry in job["entries"]:
-        status, *payload = next(results)
-        if progress:
-          progress.update()
-        if status == "skip":
-          shard_skips.append(manifests.skipped(entry.origin, payload[0]))
-          continue
-        records.append(tfrecords.make_example(payload[0], entry.labels, entry.id,
-                                               entry.events))
-        if payload[2]:
-          clipped.append({"file": entry.origin, **payload[2]})
-        for label in entry.labels:
-          counts[label] += 1
-        seconds += payload[1] / sample_rate
-      tfrecords.write_shard(os.path.join(output_dir, job["name"]), records)
-      job["state"] = dict(fingerprint=job["fingerprint"], num_examples=len(records),
-                          class_counts=counts, skipped=shard_skips, seconds=seconds,
-                          clipped=clipped)
+      state = dict(fingerprint=job["fingerprint"], num_examples=0, class_counts=[0] * len(classes),
+                   skipped=[], seconds=0.0, clipped=[])
+
+      def shard_records(entries=job["entries"], results=results, state=state):
+        """Each converted record as it comes (written at once, not held for the shard)."""
+        for entry in entries:
+          status, *payload = next(results)
+          if progress:
+            progress.update()
+          if status == "skip":
+            state["skipped"].append(manifests.skipped(entry.origin, payload[0]))
+            continue
+          yield tfrecords.make_example(payload[0], entry.labels, entry.id, entry.events)
+          if payload[2]:
+            state["clipped"].append({"file": entry.origin, **payload[2]})
+          for label in entry.labels:
+            state["class_counts"][label] += 1
+          state["num_examples"] += 1
+          state["seconds"] += payload[1] / sample_rate
+
+      shard_path = os.path.join(output_dir, job["name"])
+      tfrecords.write_shard(shard_path, shard_records())
+      job["state"] = {**state, "num_bytes": os.path.getsize(shard_path)}
       _write_json(job["state_path"], job["state"])
   finally:
     if pool:
       pool.terminate()
   if progress:
     progress.update(0, final=True)
-  info = _dataset_info(jobs, plan, classes, sample_rate, skipped, extra_info)
+  info = _dataset_info(jobs, plan, classes, sample_rate, skipped, extra_info, output_dir)
   _write_json(os.path.join(output_dir, dataset_info.FILE_NAME), info)
+  _remove_shards(output_dir, earlier_shards - {job["name"] for job in jobs})
+  os.remove(dataset_info.marker_path(output_dir))
   if info["clipped"] and not quiet:
     logging.warning("%d file(s) exceed [-1, 1] and were clipped (listed under 'clipped' in %s), "
                     "e.g. %s (peak %.3g, %d samples). Scale float sources into [-1, 1] first.",
@@ -271,7 +305,35 @@ def _reason_kind(reason: str) -> str:
   return re.split(r" \(|:| '| \d", reason, maxsplit=1)[0]
 
 
-def _dataset_info(jobs, plan, classes, sample_rate, skipped, extra_info):
+def _shards_written_before(output_dir: str) -> set:
+  """Names of the shards earlier prep runs wrote here: those with a prep state file, and those
+  the previous dataset_info.json lists (read leniently: it may be damaged)."""
+  state_dir = os.path.join(output_dir, _STATE_DIR)
+  names = {n[:-len(".json")] for n in os.listdir(state_dir) if n.endswith(".tfrecord.json")}
+  previous = _load_state(os.path.join(output_dir, dataset_info.FILE_NAME))
+  splits = previous.get("splits") if isinstance(previous, dict) else None
+  for split in (splits.values() if isinstance(splits, dict) else []):
+    files = split.get("files") if isinstance(split, dict) else None
+    names.update(f for f in (files if isinstance(files, list) else []) if isinstance(f, str))
+  return {n for n in names if _SHARD_NAME_RE.match(n)}
+
+
+def _remove_shards(output_dir: str, names) -> None:
+  """Removes shards (and their state) that an earlier prep run wrote and this one does not list,
+  so no reader globbing the folder finds a stale one. Names come from _shards_written_before."""
+  for name in sorted(names):
+    for path in (os.path.join(output_dir, name),
+                 os.path.join(output_dir, _STATE_DIR, name + ".json")):
+      if os.path.isfile(path):
+        os.remove(path)
+
+
+def _shard_bytes(job, output_dir) -> int:
+  """The size prep wrote (states of runs before sizes were recorded: the file's, as reused)."""
+  return job["state"].get("num_bytes", os.path.getsize(os.path.join(output_dir, job["name"])))
+
+
+def _dataset_info(jobs, plan, classes, sample_rate, skipped, extra_info, output_dir):
   splits, all_skipped, all_clipped = {}, [], []
   for split in list(plan) + [s for s in skipped if s not in plan]:
     split_jobs = [j for j in jobs if j["split"] == split]
@@ -283,6 +345,9 @@ def _dataset_info(jobs, plan, classes, sample_rate, skipped, extra_info):
     splits[split] = {
         "num_examples": int(sum(j["state"]["num_examples"] for j in split_jobs)),
         "files": [j["name"] for j in split_jobs],
+        # what each shard held when written: readers refuse a shard that differs
+        "shards": {j["name"]: {"num_examples": j["state"]["num_examples"],
+                               "num_bytes": _shard_bytes(j, output_dir)} for j in split_jobs},
         "hours": round(sum(j["state"]["seconds"] for j in split_jobs) / 3600.0, 4),
         "class_counts": {c["id"]: int(n) for c, n in zip(classes, counts)},
         "num_skipped": len(split_skips),
@@ -362,26 +427,28 @@ def _read_audax_file(path, classes, sample_rate):
   return new_entries, new_skips
 
 
-def main(argv):
-  del argv
+class _UsageError(ValueError):
+  """A flag given wrongly (exit status 2)."""
+
+
+def _run():
   if not FLAGS.output_dir:
-    raise app.UsageError("--output_dir is required")
+    raise _UsageError("--output_dir is required")
   if not FLAGS.label_map:
-    raise app.UsageError("--label_map is required (AudioSet: class_labels_indices.csv)")
+    raise _UsageError("--label_map is required (AudioSet: class_labels_indices.csv)")
   if not (FLAGS.manifest or FLAGS.audioset_segments or FLAGS.audax_tfrecords):
-    raise app.UsageError("give at least one of --manifest, --audioset_segments, --audax_tfrecords")
-  if FLAGS.num_workers < 1 or FLAGS.examples_per_shard < 1 or FLAGS.sample_rate < 1:
-    raise app.UsageError("--num_workers, --examples_per_shard and --sample_rate must be >= 1")
-  try:
-    classes = manifests.load_label_map(FLAGS.label_map)
-    entries, skipped = read_inputs(FLAGS.manifest, FLAGS.audioset_segments, FLAGS.audax_tfrecords,
-                                   classes, audio_dir=FLAGS.audio_dir,
-                                   audax_sample_rate=FLAGS.audax_sample_rate)
-  except ValueError as e:
-    raise app.UsageError(str(e)) from None
+    raise _UsageError("give at least one of --manifest, --audioset_segments, --audax_tfrecords")
+  for name in ("num_workers", "examples_per_shard", "sample_rate", "max_clip_seconds"):
+    if not FLAGS[name].value > 0:
+      raise _UsageError(f"--{name}={FLAGS[name].value} must be positive")
+  classes = manifests.load_label_map(FLAGS.label_map)
+  entries, skipped = read_inputs(FLAGS.manifest, FLAGS.audioset_segments, FLAGS.audax_tfrecords,
+                                 classes, audio_dir=FLAGS.audio_dir,
+                                 audax_sample_rate=FLAGS.audax_sample_rate)
   info = prepare(entries, classes, FLAGS.output_dir, skipped=skipped,
                  sample_rate=FLAGS.sample_rate, examples_per_shard=FLAGS.examples_per_shard,
-                 num_workers=FLAGS.num_workers, seed=FLAGS.seed)
+                 num_workers=FLAGS.num_workers, seed=FLAGS.seed,
+                 max_clip_seconds=FLAGS.max_clip_seconds)
   for split, s in info["splits"].items():
     logging.info("%s: %d examples in %d shard(s), %.2f h, %d skipped", split, s["num_examples"],
                  len(s["files"]), s["hours"], s["num_skipped"])
@@ -390,8 +457,24 @@ def main(argv):
   logging.info("Wrote %s", os.path.join(FLAGS.output_dir, dataset_info.FILE_NAME))
   empty = empty_splits(info)
   if empty:
-    sys.exit("data prep failed: " + "; ".join(empty) + f" (see 'skipped' in "
-             f"{os.path.join(FLAGS.output_dir, dataset_info.FILE_NAME)})")
+    raise ValueError("; ".join(empty) + f" (see 'skipped' in "
+                     f"{os.path.join(FLAGS.output_dir, dataset_info.FILE_NAME)})")
+
+
+def main(argv):
+  """Runs data prep; a bad flag (exit 2) or bad input file (exit 1) is one line on stderr, the
+  traceback only with --verbose."""
+  if len(argv) > 1:
+    print(f"data prep failed: unexpected arguments {argv[1:]} (flags are --name=value)",
+          file=sys.stderr, flush=True)
+    sys.exit(2)
+  try:
+    _run()
+  except (ValueError, OSError) as e:
+    if FLAGS.verbose:
+      raise
+    print(f"data prep failed: {e}", file=sys.stderr, flush=True)
+    sys.exit(2 if isinstance(e, _UsageError) else 1)
 
 
 if __name__ == "__main__":

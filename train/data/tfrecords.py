@@ -18,7 +18,7 @@ soundfile in the prep workers, because TF has no in-graph FLAC decoder without t
 """
 import collections
 import os
-from typing import Iterator, Sequence
+from typing import Iterable, Iterator, Sequence
 
 import tensorflow as tf
 
@@ -43,11 +43,29 @@ def _floats(values):
   return tf.train.Feature(float_list=tf.train.FloatList(value=[float(v) for v in values]))
 
 
+def _varint(n: int) -> bytes:
+  out = bytearray()
+  while True:
+    out.append((n & 0x7F) | (0x80 if n > 0x7F else 0))
+    n >>= 7
+    if not n:
+      return bytes(out)
+
+
+def _length_delimited(field_byte: int, length: int) -> bytes:
+  """The header of a length-delimited protobuf field (wire type 2) of `length` bytes."""
+  return bytes([field_byte]) + _varint(length)
+
+
 def make_example(wav_bytes: bytes, labels: Sequence[int], example_id: str,
                  events: Sequence[tuple] = ()) -> bytes:
-  """-> serialized tf.train.Example in our layout; events: ((class index, start_s, end_s), ...)."""
+  """-> serialized tf.train.Example in our layout; events: ((class index, start_s, end_s), ...).
+
+  The bytes of `Example.SerializeToString(deterministic=True)` (map entries sorted by key, so
+  "audio" first), with the audio spliced in by hand: the clip is copied once, not into a
+  message and again out of it (prep memory for long clips).
+  """
   feature = {
-      "audio": tf.train.Feature(bytes_list=tf.train.BytesList(value=[wav_bytes])),
       "labels": _ints(labels),
       "id": tf.train.Feature(bytes_list=tf.train.BytesList(value=[example_id.encode("utf-8")])),
   }
@@ -55,8 +73,33 @@ def make_example(wav_bytes: bytes, labels: Sequence[int], example_id: str,
     feature["event_labels"] = _ints(label for label, _, _ in events)
     feature["event_start_s"] = _floats(start for _, start, _ in events)
     feature["event_end_s"] = _floats(end for _, _, end in events)
-  example = tf.train.Example(features=tf.train.Features(feature=feature))
-  return example.SerializeToString(deterministic=True)   # map order fixed across processes
+  rest = tf.train.Example(features=tf.train.Features(feature=feature)).SerializeToString(
+      deterministic=True)                                  # map order fixed across processes
+  # rest = Example{features (1): Features{feature (1): entries}}; skip its two headers
+  _, after = _read_varint(rest, 1)
+  entries = rest[after:]
+  # Features.feature entry "audio": {key (1): "audio", value (2): Feature{bytes_list (1):
+  # BytesList{value (1): wav}}}
+  bytes_list = _length_delimited(0x0A, len(wav_bytes))
+  feature_len = len(bytes_list) + len(wav_bytes)
+  value = _length_delimited(0x0A, feature_len)
+  key = _length_delimited(0x0A, 5) + b"audio"
+  entry_len = len(key) + 1 + len(_varint(len(value) + feature_len)) + len(value) + feature_len
+  audio_head = (_length_delimited(0x0A, entry_len) + key
+                + _length_delimited(0x12, len(value) + feature_len) + value + bytes_list)
+  features_len = len(audio_head) + len(wav_bytes) + len(entries)
+  return b"".join((_length_delimited(0x0A, features_len), audio_head, wav_bytes, entries))
+
+
+def _read_varint(data: bytes, pos: int) -> tuple:
+  """(value, position after it) of the varint at data[pos]."""
+  value, shift = 0, 0
+  while True:
+    byte = data[pos]
+    value |= (byte & 0x7F) << shift
+    pos, shift = pos + 1, shift + 7
+    if byte < 0x80:
+      return value, pos
 
 
 def parse_example(serialized: tf.Tensor) -> dict:
@@ -73,8 +116,9 @@ def parse_example(serialized: tf.Tensor) -> dict:
 TMP_SUFFIX = ".tf_frontends-partial"
 
 
-def write_shard(path: str, records: Sequence[bytes]) -> None:
-  """Writes `path` atomically: a killed run leaves `path` + TMP_SUFFIX, never a short `path`."""
+def write_shard(path: str, records: Iterable[bytes]) -> None:
+  """Writes `path` atomically: a killed run leaves `path` + TMP_SUFFIX, never a short `path`.
+  `records` may be a generator: each record is written as it comes."""
   tmp = path + TMP_SUFFIX
   with tf.io.TFRecordWriter(tmp) as writer:
     for record in records:

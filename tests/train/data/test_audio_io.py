@@ -131,3 +131,95 @@ def test_truncated_flac_at_a_frame_boundary_is_reported(monkeypatch):
   monkeypatch.setattr(audio_io.sf, "SoundFile", ShortFile)
   with pytest.raises(audio_io.AudioError, match="truncated: decoded 60 of 100 frames"):
     audio_io.decode(b"fLaC....")
+
+
+def _wav_header(rate, num_frames, channels=1):
+  """A PCM-16 WAV header declaring num_frames at rate (the caller appends the samples)."""
+  data_bytes = 2 * channels * num_frames
+  return struct.pack("<4sI4s4sIHHIIHH4sI", b"RIFF", 36 + data_bytes, b"WAVE", b"fmt ", 16, 1,
+                     channels, rate, 2 * channels * rate, 2 * channels, 16, b"data", data_bytes)
+
+
+@pytest.mark.parametrize("rate", [1, 999, 768001])
+def test_an_absurd_header_rate_is_refused_before_decoding(rate):
+  # 96 KB of samples whose header says 1 Hz: resampled to 16 kHz that would be 13 hours
+  data = _wav_header(rate, 48000) + np.zeros(48000, "<i2").tobytes()
+  with pytest.raises(audio_io.AudioError, match=f"implausible sample rate {rate} Hz"):
+    audio_io.decode(data)
+  with pytest.raises(audio_io.AudioError, match=f"implausible sample rate {rate} Hz"):
+    audio_io.read_wav_ignoring_length(data)
+
+
+def test_a_clip_longer_than_the_limit_is_refused_from_its_header(tmp_path, monkeypatch):
+  path = tmp_path / "long.wav"
+  sf.write(path, np.zeros(16000 * 3, np.float32), 16000, subtype="PCM_16")   # 3 s
+  read_calls = []
+  real_read = sf.SoundFile.read
+  monkeypatch.setattr(sf.SoundFile, "read",
+                      lambda *a, **k: read_calls.append(1) or real_read(*a, **k))
+  with pytest.raises(audio_io.AudioError, match=r"too long: 3\.0 s .*--max_clip_seconds=2\.5"):
+    audio_io.decode(str(path), max_seconds=2.5)
+  assert not read_calls                       # judged from the header: no sample decoded
+  assert audio_io.decode(str(path), max_seconds=3.0)[0].shape == (48000, 1)
+  with pytest.raises(audio_io.AudioError, match="too long"):       # float arrays (audax tensors)
+    audio_io.resampled_mono(np.zeros(48000, np.float32), 16000, 16000, max_seconds=2.5)
+
+
+def test_mono_decoding_is_the_channel_mean_read_in_blocks(tmp_path, monkeypatch):
+  monkeypatch.setattr(audio_io, "_BLOCK_FRAMES", 1000)          # several blocks and a tail
+  stereo = np.stack([_sine(300, 16000, 0.3), 0.5 * _sine(700, 16000, 0.3)], axis=1) * 0.4
+  path = tmp_path / "stereo.wav"
+  sf.write(path, stereo, 16000, subtype="PCM_16")
+  ints = sf.read(path, dtype="int16")[0].astype(np.float64) / 32768.0
+  mono, rate = audio_io.decode(str(path), mono=True)
+  assert rate == 16000 and mono.dtype == np.float32 and mono.shape == (4800,)
+  np.testing.assert_allclose(mono, ints.mean(axis=1), atol=1e-7)
+
+
+def test_encode_wav_writes_the_wave_modules_bytes_without_float64_copies():
+  import tracemalloc
+  import wave
+  x = np.clip(np.random.default_rng(0).normal(0, 0.4, 2_000_000), -1, 1).astype(np.float32)
+  reference = io.BytesIO()
+  with wave.open(reference, "wb") as w:                           # the standard library's writer
+    w.setnchannels(1)
+    w.setsampwidth(2)
+    w.setframerate(22050)
+    w.writeframes(np.clip(np.rint(x.astype(np.float64) * 32768), -32768, 32767)
+                  .astype("<i2").tobytes())
+  tracemalloc.start()
+  data = audio_io.encode_wav(x, 22050)
+  peak = tracemalloc.get_traced_memory()[1]
+  tracemalloc.stop()
+  assert data == reference.getvalue()
+  assert peak < 2.5 * x.size * 2       # PCM + WAV bytes + one block; float64 copies made it 8x
+
+
+def test_frames_beyond_an_estimated_header_count_are_kept_up_to_the_limit(monkeypatch):
+  # MP3 headers estimate the frame count; decoding may yield more, never past the limit
+  data = np.linspace(-0.5, 0.5, 500, dtype=np.float32).reshape(250, 2)
+
+  class EstimatingFile:
+    frames, samplerate, format = 100, 16000, "MPEG"
+
+    def __init__(self, *_):
+      self.position = 0
+
+    def __enter__(self):
+      return self
+
+    def __exit__(self, *_):
+      return False
+
+    def read(self, frames, **_):
+      block = data[self.position:self.position + frames]
+      self.position += block.shape[0]
+      return block
+
+  monkeypatch.setattr(audio_io.sf, "SoundFile", EstimatingFile)
+  monkeypatch.setattr(audio_io, "_BLOCK_FRAMES", 64)
+  mono, _ = audio_io.decode(b"ID3....", max_seconds=1.0, mono=True)
+  np.testing.assert_array_equal(mono, data.mean(axis=1, dtype=np.float32))
+  with pytest.raises(audio_io.AudioError, match="too long: more than 200 frames decoded, the "
+                                                "header said 100"):
+    audio_io.decode(b"ID3....", max_seconds=200 / 16000, mono=True)

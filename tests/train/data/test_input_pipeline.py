@@ -227,3 +227,122 @@ def test_crop_labels_without_events_are_the_clip_labels():
        "event_start_s": tf.zeros([0]), "event_end_s": tf.zeros([0])}
   labels = input_pipeline.crop_labels(x, tf.constant(4000), 8000, 16000, 2)
   np.testing.assert_array_equal(labels.numpy(), [0.0, 1.0])
+
+
+# ---------------------------------------------------------------- damaged folders
+
+def _copy(data_dir, tmp_path):
+  import shutil
+  out = str(tmp_path / "copy")
+  shutil.copytree(data_dir, out)
+  return out
+
+
+def _eval_ids(data_dir):
+  ds = input_pipeline.make_dataset(data_dir, "eval", batch_size=4, crop_seconds=CROP_S, mode="eval")
+  return [_index(i) for b in ds for i in b["id"].numpy()]
+
+
+def _shard(data_dir, split, k):
+  return os.path.join(data_dir, dataset_info.read(data_dir)["splits"][split]["files"][k])
+
+
+def _records(path):
+  return [r.numpy() for r in tf.data.TFRecordDataset(path)]
+
+
+def _rewrite(path, records):
+  with tf.io.TFRecordWriter(path) as writer:
+    for record in records:
+      writer.write(record)
+
+
+def test_a_shard_cut_to_half_is_refused_naming_it(data_dir, tmp_path):
+  out = _copy(data_dir, tmp_path)
+  shard = _shard(out, "eval", 1)
+  records = _records(shard)
+  _rewrite(shard, records[:len(records) // 2])          # whole records: TF reads it silently
+  with pytest.raises(dataset_info.DataError, match=rf"shard {shard} holds \d+ bytes, data prep "
+                                                   r"wrote \d+ \(truncated\)"):
+    _eval_ids(out)
+  os.remove(shard)
+  with pytest.raises(FileNotFoundError, match=rf"shard {shard} listed in .*dataset_info.json is "
+                                               "missing"):
+    _eval_ids(out)
+  with pytest.raises(FileNotFoundError, match=rf"shard {shard} listed"):   # what a trainer runs
+    input_pipeline.check_data(out, dataset_info.read(out), ["train", "eval"])
+
+
+@pytest.mark.parametrize("damage", ["flip_a_byte", "cut_after_opening"])
+def test_a_shard_damaged_while_read_fails_naming_it(data_dir, tmp_path, damage):
+  out = _copy(data_dir, tmp_path)
+  shard = _shard(out, "eval", 1)
+  ds = input_pipeline.make_dataset(out, "eval", batch_size=4, crop_seconds=CROP_S, mode="eval")
+  data = open(shard, "rb").read()
+  if damage == "flip_a_byte":                # same size, CRC mismatch: TF's DataLossError
+    data = data[:len(data) // 2] + bytes([data[len(data) // 2] ^ 1]) + data[len(data) // 2 + 1:]
+  else:                                      # cut at a record boundary once the checks ran
+    _rewrite(shard, _records(shard)[:2])
+    data = open(shard, "rb").read()
+  with open(shard, "wb") as f:
+    f.write(data)
+  with pytest.raises(tf.errors.InvalidArgumentError,
+                     match=rf"shard {shard} holds \d readable records, data prep wrote 5 "
+                           r"\(truncated or corrupt\)"):
+    for _ in ds:
+      pass
+
+
+@pytest.mark.parametrize("edit,error,message", [
+    (lambda info: {}, dataset_info.DataError, r"dataset_info.json: no 'classes' key"),
+    (lambda info: {**info, "sample_rate": "16k"}, dataset_info.DataError,
+     r"'sample_rate' is '16k', not a positive integer"),
+    (lambda info: {**info, "classes": info["classes"][:1] + [
+        {**info["classes"][1], "display_name": "C0"}] + info["classes"][2:]},
+     dataset_info.DataError, r"dataset_info.json: class 1: duplicate class display names"),
+    (lambda info: {**info, "sample_rate": 8000}, dataset_info.DataError,
+     r"shard .*eval-00000-of-00002.tfrecord holds 16000 Hz audio but .*dataset_info.json says "
+     r"8000 Hz"),
+])
+def test_a_damaged_or_edited_dataset_info_is_one_clear_error(data_dir, tmp_path, edit, error,
+                                                             message):
+  out = _copy(data_dir, tmp_path)
+  info = dataset_info.read(out)
+  with open(dataset_info.path(out), "w") as f:
+    json.dump(edit(info), f)
+  with pytest.raises(error, match=message):
+    _eval_ids(out)
+
+
+def test_an_incomplete_folder_is_refused(data_dir, tmp_path):
+  out = _copy(data_dir, tmp_path)
+  with open(dataset_info.marker_path(out), "w") as f:
+    f.write("")
+  with pytest.raises(dataset_info.DataError, match=rf"{out} is incomplete: data prep was "
+                                                   r"interrupted"):
+    _eval_ids(out)
+
+
+def test_every_records_rate_is_checked_against_dataset_info(data_dir, tmp_path):
+  out = _copy(data_dir, tmp_path)
+  shard = _shard(out, "eval", 1)               # not the first shard: only the graph sees it
+  records = []
+  for record in _records(shard):
+    example = tf.train.Example.FromString(record)
+    wav = bytearray(example.features.feature["audio"].bytes_list.value[0])
+    wav[24:32] = (8000).to_bytes(4, "little") + (16000).to_bytes(4, "little")   # rate, bytes/s
+    example.features.feature["audio"].bytes_list.value[0] = bytes(wav)
+    records.append(example.SerializeToString())
+  _rewrite(shard, records)                     # same size and count
+  with pytest.raises(tf.errors.InvalidArgumentError,
+                     match=r"example clip\d+ holds 8000 Hz audio but .*dataset_info.json says "
+                           r"16000 Hz"):
+    _eval_ids(out)
+
+
+def test_the_frontend_rate_must_be_the_datas(data_dir):
+  info = dataset_info.read(data_dir)
+  dataset_info.check_frontend_rate(RATE, info, data_dir)
+  with pytest.raises(dataset_info.DataError, match=r"the frontend runs at 8000 Hz .* says the "
+                                                   r"audio is 16000 Hz"):
+    dataset_info.check_frontend_rate(8000, info, data_dir)

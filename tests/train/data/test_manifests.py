@@ -172,3 +172,72 @@ def test_comment_lines_keep_the_line_numbers(tmp_path, classes):
   path.write_text("# made by hand\npath,labels\n# a comment\nx.wav,Speech,Music\n")
   with pytest.raises(ValueError, match="line 4 has 3 columns"):
     manifests.read_manifest(str(path), classes)
+
+
+@pytest.mark.parametrize("text,where,message", [
+    ("index,id,display_name\n0,dog,Dog\n1,hound,Dog\n", "line 3",
+     r"duplicate class display names: 'Dog' is also on line 2"),
+    ("index,id,display_name\n0,dog,Dog\n1,cat,Cat\tty\n", "line 3",
+     r"display_name 'Cat\\tty' holds the control character '\\t'"),
+    ("index,id,display_name\n0,dog,cat\n1,cat,Cat\n", "line 2",
+     r"display_name 'cat' is the id of line 3, so a manifest label 'cat' would name two"),
+])
+def test_class_names_must_name_one_class_and_hold_no_control_character(tmp_path, text, where,
+                                                                         message):
+  path = tmp_path / "labels.csv"
+  path.write_text(text)
+  with pytest.raises(ValueError, match=message) as error:
+    manifests.load_label_map(str(path))
+  assert str(error.value).startswith(f"label map {path}: {where}: ")
+
+
+def test_json_label_maps_are_checked_naming_the_entry(tmp_path):
+  path = tmp_path / "labels.json"
+  path.write_text(json.dumps([{"index": 0, "id": "a", "display_name": "A"},
+                              {"index": 1, "id": "b", "display_name": "A"}]))
+  with pytest.raises(ValueError, match=rf"label map {path}: entry 1: duplicate class display"):
+    manifests.load_label_map(str(path))
+  path.write_text(json.dumps([{"index": 0, "id": "a", "display_name": "A"},
+                              {"index": 1, "id": "b", "display_name": "Dog\nbark"}]))
+  with pytest.raises(ValueError, match=rf"label map {path}: entry 1: display_name 'Dog\\nbark' "
+                                       r"holds the control character '\\n'"):
+    manifests.load_label_map(str(path))
+  path.write_text("[{not json")
+  with pytest.raises(ValueError, match=rf"label map {path} is not JSON"):
+    manifests.load_label_map(str(path))
+
+
+def test_a_validly_quoted_newline_in_a_path_is_a_file_name(tmp_path, classes):
+  (tmp_path / "two\nlines.wav").write_bytes(b"RIFF")
+  path = tmp_path / "m.csv"
+  path.write_text('path,labels\n"two\nlines.wav",Speech\nnext.wav,Music\n')
+  entries, skips = manifests.read_manifest(str(path), classes)
+  assert [e.source for e in entries["train"]] == [str(tmp_path / "two\nlines.wav")]
+  assert skips["train"] == [{"file": "next.wav", "reason": "missing file"}]   # line 4 still read
+
+
+@pytest.mark.parametrize("text,message", [
+    ('path,labels\na.wav,"Speech\nb.wav,Music"\n', r"line 2: a quote opened on this line runs "
+                                                    r"to line 3"),     # closed, but not in a path
+    ('path,labels\na.wav,Speech\n"b.wav,Music\n', r"line 3: a quote opened on this line runs"),
+    ('path,labels\n"a.wav"x,Speech\n', r"line 2: .*expected after"),
+    ("path,labels\na.wav,Sp\xe9ech\n", r"line 2: not UTF-8 text"),
+])
+def test_quotes_the_csv_module_rejects_or_that_join_rows_name_the_line(tmp_path, classes, text,
+                                                                       message):
+  path = tmp_path / "m.csv"
+  path.write_bytes(text.encode("latin-1"))
+  with pytest.raises(ValueError, match=message) as error:
+    manifests.read_manifest(str(path), classes)
+  assert str(path) in str(error.value)
+
+
+def test_a_file_name_with_a_leading_space_is_found_and_padding_is_still_dropped(tmp_path, classes):
+  (tmp_path / " lead.wav").write_bytes(b"RIFF")
+  (tmp_path / "pad.wav").write_bytes(b"RIFF")
+  path = tmp_path / "m.csv"
+  path.write_text("path,labels\n lead.wav,Speech\n pad.wav ,Music\n")
+  entries, skips = manifests.read_manifest(str(path), classes)
+  assert [(e.id, e.source) for e in entries["train"]] == [
+      (" lead.wav", str(tmp_path / " lead.wav")), ("pad.wav", str(tmp_path / "pad.wav"))]
+  assert skips == {"train": []}

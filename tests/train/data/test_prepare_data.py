@@ -4,6 +4,7 @@ import hashlib
 import io
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -294,3 +295,103 @@ def test_binary_fails_on_a_split_without_usable_examples(tmp_path):
   assert result.returncode != 0
   assert "split 'eval' has no usable examples: 2 skipped" in result.stderr
   assert "empty file" in result.stderr and "missing file" in result.stderr
+
+
+def test_a_reprep_killed_midway_leaves_the_folder_refused_until_a_run_completes(tmp_path,
+                                                                               monkeypatch):
+  from train.data import dataset_info
+  manifest, label_map, _ = _make_inputs(tmp_path)
+  out = str(tmp_path / "out")
+  _prepare(manifest, label_map, out)
+  assert not os.path.exists(dataset_info.marker_path(out))
+  real_writer, calls = tfrecords.write_shard, []
+
+  def dies_at_the_second_shard(path, records):
+    calls.append(path)
+    if len(calls) == 2:
+      raise KeyboardInterrupt
+    real_writer(path, records)
+
+  monkeypatch.setattr(tfrecords, "write_shard", dies_at_the_second_shard)
+  with pytest.raises(KeyboardInterrupt):                  # another shard size: new shards
+    _prepare(manifest, label_map, out, examples_per_shard=3)
+  assert os.path.exists(os.path.join(out, "dataset_info.json"))        # the old one, still there
+  with pytest.raises(dataset_info.DataError, match=rf"{out} is incomplete: data prep was "
+                                                   "interrupted"):
+    dataset_info.read(out)
+  monkeypatch.setattr(tfrecords, "write_shard", real_writer)
+  info = _prepare(manifest, label_map, out, examples_per_shard=3)
+  assert dataset_info.read(out) == info and not os.path.exists(dataset_info.marker_path(out))
+
+
+def test_resharding_removes_the_shards_prep_wrote_before_and_nothing_else(tmp_path):
+  manifest, label_map, _ = _make_inputs(tmp_path)
+  out = tmp_path / "out"
+  _prepare(manifest, label_map, str(out))                 # 5 shards of 2
+  (out / "mine-00000-of-00001.tfrecord").write_bytes(b"the user's")   # looks like ours, is not
+  (out / "notes.txt").write_text("the user's")
+  info = _prepare(manifest, label_map, str(out), examples_per_shard=4)   # 3 shards
+  files = info["splits"]["train"]["files"]
+  assert files == [f"train-0000{k}-of-00003.tfrecord" for k in range(3)]
+  assert sorted(glob.glob(str(out / "*.tfrecord"))) == sorted(
+      [str(out / f) for f in files] + [str(out / "mine-00000-of-00001.tfrecord")])
+  assert sorted(os.listdir(out / ".prepare_state")) == [f + ".json" for f in files]
+  assert (out / "notes.txt").read_text() == "the user's"
+  for name in files:                                       # what readers check shards against
+    assert info["splits"]["train"]["shards"][name] == {
+        "num_examples": sum(1 for _ in tf.data.TFRecordDataset(str(out / name))),
+        "num_bytes": os.path.getsize(out / name)}
+
+
+def test_absurd_rates_and_overlong_clips_are_skipped_and_counted(tmp_path):
+  audio = tmp_path / "audio"
+  audio.mkdir()
+  ok = io.BytesIO()
+  sf.write(ok, np.zeros(48000, np.float32), 16000, format="WAV", subtype="PCM_16")
+  header = bytearray(ok.getvalue())
+  header[24:32] = (1).to_bytes(4, "little") + (2).to_bytes(4, "little")      # 1 Hz, 2 bytes/s
+  (audio / "one_hz.wav").write_bytes(bytes(header))
+  sf.write(audio / "long.wav", _tone(300, 16000, 3.0), 16000)
+  sf.write(audio / "fine.wav", _tone(300, 16000, 1.0), 16000)
+  manifest = _write(tmp_path / "m.csv", "path,labels\naudio/one_hz.wav,Dog\naudio/long.wav,Cat\n"
+                    "audio/fine.wav,Car\n")
+  label_map = _write(tmp_path / "labels.csv", LABELS)
+  info = _prepare(manifest, label_map, str(tmp_path / "out"), max_clip_seconds=2.0)
+  reasons = {s["file"]: s["reason"] for s in info["skipped"]}
+  assert reasons == {
+      "audio/one_hz.wav": "implausible sample rate 1 Hz (accepted 1000-768000 Hz)",
+      "audio/long.wav": "too long: 3.0 s (48000 frames at 16000 Hz) exceeds --max_clip_seconds=2"}
+  assert info["skipped_by_reason"] == {"implausible sample rate": 1, "too long": 1}
+  assert info["splits"]["train"]["num_examples"] == 1
+
+
+def _own_lines(stderr):
+  """stderr without TensorFlow's C++ log lines (a machine without a GPU logs cuInit's failure)."""
+  return [line for line in stderr.splitlines()
+          if not re.match(r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\.\d+: [IWEF] ", line)]
+
+
+def test_binary_errors_are_one_line_naming_the_file(tmp_path):
+  manifest, _, _ = _make_inputs(tmp_path, num_good=1)
+  labels = _write(tmp_path / "labels.csv", "index,id,display_name\n0,dog,Dog\n1,hound,Dog\n")
+  # one run (a TensorFlow import each): old prep printed ~50 lines of flag help here
+  bad_file = _run_binary(f"--manifest={manifest}", f"--label_map={labels}",
+                         f"--output_dir={tmp_path / 'o'}")
+  assert (bad_file.returncode, _own_lines(bad_file.stderr)) == (
+      1, [f"data prep failed: label map {labels}: line 3: duplicate class display names: 'Dog' "
+          "is also on line 2"])
+  assert not (tmp_path / "o").exists()
+
+
+def test_a_rerun_rewrites_a_truncated_shard_instead_of_reusing_it(tmp_path, monkeypatch):
+  manifest, label_map, _ = _make_inputs(tmp_path)
+  out = tmp_path / "out"
+  _prepare(manifest, label_map, str(out))
+  before = _hashes(out)
+  shard = out / "train-00001-of-00005.tfrecord"
+  shard.write_bytes(shard.read_bytes()[:100])
+  converted = []
+  real_convert = prepare_data._convert
+  monkeypatch.setattr(prepare_data, "_convert", lambda t: converted.append(t) or real_convert(t))
+  _prepare(manifest, label_map, str(out))
+  assert _hashes(out) == before and len(converted) == 2        # that shard's two entries only
