@@ -70,7 +70,7 @@ def write_dataset(data_dir, num_train=48, num_eval=24, seconds=0.5, seed=0):
 # 8 filters, a quarter-width ResNet-10, SpecAugment on (the demo turns it off; the tests
 # exercise it, its seeding included); seconds per run on 2 CPU cores.
 TINY = {
-    "dataset.eval_split": "eval", "dataset.crop_seconds": 0.5, "frontend.n_filters": 8,
+    "dataset.eval_split": "eval", "dataset.test_split": "", "dataset.crop_seconds": 0.5, "frontend.n_filters": 8,
     "model.backbone": "resnet", "model.resnet.model_id": 10, "model.resnet.depth_multiplier": 0.25,
     "model.stochastic_depth": 0.0, "model.dropout": 0.0,
     "model.spec_augment.enabled": True,
