@@ -50,14 +50,16 @@ def write_dataset(data_dir, num_train=48, num_eval=24, seconds=0.5, seed=0):
       for k in labels:
         audio += 0.25 * np.sin(2 * np.pi * TONES_HZ[k] * t + rng.uniform(0, 2 * np.pi))
       records.append(_example(np.clip(audio, -1, 1), labels, f"{split}_{i}"))
-    files = []
+    files, shards = [], {}
     for shard in range(2):
       name = f"{split}-{shard:05d}-of-00002.tfrecord"
       with tf.io.TFRecordWriter(os.path.join(data_dir, name)) as writer:
         for record in records[shard::2]:
           writer.write(record)
       files.append(name)
-    splits[split] = {"num_examples": count, "files": files}
+      shards[name] = {"num_examples": len(records[shard::2]),
+                      "num_bytes": os.path.getsize(os.path.join(data_dir, name))}
+    splits[split] = {"num_examples": count, "files": files, "shards": shards}
   info = {"sample_rate": SAMPLE_RATE, "splits": splits,
           "classes": [{"index": k, "id": f"/m/tone{k}", "display_name": f"{int(f)} Hz"}
                       for k, f in enumerate(TONES_HZ)]}
@@ -70,7 +72,8 @@ def write_dataset(data_dir, num_train=48, num_eval=24, seconds=0.5, seed=0):
 # 8 filters, a quarter-width ResNet-10, SpecAugment on (the demo turns it off; the tests
 # exercise it, its seeding included); seconds per run on 2 CPU cores.
 TINY = {
-    "dataset.eval_split": "eval", "dataset.test_split": "", "dataset.crop_seconds": 0.5, "frontend.n_filters": 8,
+    "dataset.eval_split": "eval", "dataset.test_split": "",
+    "dataset.crop_seconds": 0.5, "frontend.n_filters": 8,
     "model.backbone": "resnet", "model.resnet.model_id": 10, "model.resnet.depth_multiplier": 0.25,
     "model.stochastic_depth": 0.0, "model.dropout": 0.0,
     "model.spec_augment.enabled": True,

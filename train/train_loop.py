@@ -239,6 +239,7 @@ def train_and_evaluate(config, workdir: str, mode: str = "train_and_eval", tpu: 
   _check_workdir_path(workdir)
   info = dataset_info.read(config.dataset.data_dir)
   validation.check_splits(config, info, mode)
+  input_pipeline.check_data(config.dataset.data_dir, info, validation.splits_read(config, mode))
   strategy = strategy_lib.create_strategy(config.strategy, tpu)
   chief = strategy_lib.is_chief(strategy)
   if mode == "eval":                # every worker scores its share; the chief writes
@@ -270,6 +271,7 @@ def _train(config, workdir, mode, strategy, chief, info, run_info, stop) -> dict
 
   with strategy.scope():
     model = models.build_model(config, info["sample_rate"])
+    dataset_info.check_frontend_rate(model.frontend.sample_rate, info, config.dataset.data_dir)
     optimizer, schedule = optimizer_lib.create_optimizer(config, model, steps_per_epoch,
                                                          total_steps)
     optimizer.build(model.trainable_variables)

@@ -84,17 +84,21 @@ def _check_info(info, path: str) -> None:
       raise RunError(f"{path} is not what data prep writes: split {split!r} lists no 'files'")
 
 
+def splits_read(config, mode: str) -> list:
+  """The splits of the data a run in `mode` reads."""
+  return {"train": [config.dataset.train_split],
+          "eval": [config.dataset.eval_split] + [config.dataset.test_split] * bool(
+              config.dataset.test_split),
+          "train_and_eval": [config.dataset.train_split, config.dataset.eval_split]}[mode]
+
+
 def check_splits(config, info: dict, mode: str) -> None:
   """Raises RunError unless dataset_info.json is well formed and the splits this mode reads
   exist, hold examples and have all their shard files."""
   data_dir = config.dataset.data_dir
   path = dataset_info.path(data_dir)
   _check_info(info, path)
-  needed = {"train": [config.dataset.train_split],
-            "eval": [config.dataset.eval_split] + [config.dataset.test_split] * bool(
-                config.dataset.test_split),
-            "train_and_eval": [config.dataset.train_split, config.dataset.eval_split]}[mode]
-  for split in needed:
+  for split in splits_read(config, mode):
     if split not in info["splits"]:
       raise RunError(f"{path} has no split {split!r} (it has {sorted(info['splits'])})")
     entry = info["splits"][split]
