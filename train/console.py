@@ -23,6 +23,12 @@ import traceback
 from absl import flags
 
 QUIET_LEVEL = "2"          # hides INFO (0) and WARNING (1); errors stay
+# TensorFlow's wheel is built with CUDA: on a machine without NVIDIA's driver every process
+# logs "failed call to cuInit: ... UNKNOWN ERROR (303)" as a C++ ERROR (5 times in the main
+# job), though no GPU exists to be missed. There the C++ errors are hidden too; those that
+# matter reach the user as Python exceptions, which the binaries print.
+QUIET_LEVEL_WITHOUT_GPU_DRIVER = "3"
+NVIDIA_DRIVER = "/proc/driver/nvidia/version"
 _VERBOSE_ARGS = ("--verbose", "--verbose=true", "--verbose=True", "--verbose=1")
 # Packages whose Python INFO / WARNING records are dropped unless --verbose.
 QUIET_PACKAGES = ("tensorflow", "tf_keras", "tensorflow_hub")
@@ -44,7 +50,8 @@ def verbose_requested(argv) -> bool:
 def quiet_tensorflow(argv=None) -> None:
   """Unless --verbose is in argv: TF_CPP_MIN_LOG_LEVEL (if unset) and the TF logger quiet."""
   if not verbose_requested(sys.argv if argv is None else argv):
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", QUIET_LEVEL)
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", QUIET_LEVEL if os.path.exists(NVIDIA_DRIVER)
+                          else QUIET_LEVEL_WITHOUT_GPU_DRIVER)
     for name in ("tensorflow", "absl"):
       logging.getLogger(name).addFilter(LibraryRecordFilter())
 

@@ -37,6 +37,8 @@ def test_tensorflow_log_lines_only_with_verbose(binary):
   _, verbose_output = run([sys.executable, "-m", binary, "--helpfull", "--verbose"])
   assert "--[no]verbose" in quiet_output, quiet_output[-3000:]   # absl's help: exit status 1
   assert not TF_INFO_OR_WARNING.search(quiet_output), quiet_output[:3000]
+  if not os.path.exists(console.NVIDIA_DRIVER):       # CUDA's start-up error: no GPU to miss
+    assert "cuInit" not in quiet_output, quiet_output[:3000]
   assert TF_INFO_OR_WARNING.search(verbose_output), verbose_output[:3000]
 
 
