@@ -18,7 +18,17 @@ creates). Differences (SarthakYadav/audax, read against tf-models-official): swi
 squeeze-excitation (tf-models: relu), BatchNorm epsilon 1e-5 and momentum 0.9 (flax's
 BatchNorm as audax configures it). audax's LEAF is leaf-audio's; audax's SincNet uses numpy's
 symmetric Hamming window on the sinc taps and LayerNorm epsilon 1e-6 (leaf-audio: its own
-asymmetric window and 1e-3).
+asymmetric window and 1e-3). Training: BatchNorm statistics of each replica's batch, as audax's
+pmapped flax BatchNorm without an axis name (ours: of the global batch), the moving averages
+still averaged over replicas (audax averages them before each evaluation and checkpoint: the
+same numbers, an EMA being linear). Already the same in both: the loss (sigmoid cross-entropy,
+mean over batch and classes), gradients averaged over replicas, AdamW (0.9, 0.999) with decay
+lr x 1e-6 x weight on every weight, the k-th update at lr(k). Still different (measured in
+tests/train/test_train_step_audax.py, where the first two losses agree to 3e-6): Adam's
+epsilon (tf_keras: 1e-7 added to sqrt(v) before bias correction; optax: 1e-8 after); our
+squeeze-excitation biases (zero at import, trained here; audax has none); our Gabor
+constraint projects mu / sigma after each update (leaf-audio's), audax clips them in the
+forward pass only.
 
 python -m train.main --config=train/configs/audioset.py:sincnet,audax --workdir=DIR \
     --config.dataset.data_dir=AUDIOSET_TFRECORDS --mode=train_and_eval
@@ -73,6 +83,7 @@ def get_config(arg: str | None = None):
     config.model.efficientnet = dict(model_id="b0", se_ratio=0.25, activation="swish",
                                      se_inner_activation="swish", norm_epsilon=1e-5)
     config.model.norm_momentum = 0.9
+    config.model.use_sync_bn = False      # audax's BatchNorm: statistics of each replica's batch
     if frontend == "sincnet":
       config.frontend.symmetric_window = True
       config.frontend.layer_norm_epsilon = 1e-6
