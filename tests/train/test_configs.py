@@ -67,6 +67,7 @@ def test_audax_variant_changes_only_the_backbone_and_sincnet_numerics():
     seed, audax = audioset.get_config(frontend), audioset.get_config(f"{frontend},audax")
     assert audax.model.efficientnet["se_inner_activation"] == "swish"
     assert audax.model.efficientnet["norm_epsilon"] == 1e-5 and audax.model.norm_momentum == 0.9
+    assert seed.model.use_sync_bn and not audax.model.use_sync_bn   # audax: per-replica stats
     seed.model, audax.model = None, None
     if frontend == "sincnet":
       assert audax.frontend.symmetric_window and audax.frontend.layer_norm_epsilon == 1e-6
