@@ -156,13 +156,38 @@ def tdfbanks(x, kernel, lowpass, stride=160):
   return np.log(np.maximum(pool_same(energy, windows, stride), 1e-5) + 1e-5)
 
 
-def mel(x, mel_matrix, size=401, stride=160, n_fft=512):
-  """log(|rfft(hann * frame, n_fft)|^2 @ mel + 1e-5), frames padded at the end."""
+def mel(x, mel_matrix, size=401, stride=160, n_fft=512, periodic=False, reflect=False,
+        floor=0.0, offset=1e-5):
+  """log(max(|rfft(hann * frame, n_fft)|^2 @ mel, floor) + offset).
+
+  Hann with denominator size (periodic) or size - 1; frames zero-padded at the end, or
+  (reflect) the waveform padded by n_fft // 2 on both sides in numpy's reflect mode and
+  only whole frames taken.
+  """
   n = np.arange(size)
-  window = 0.5 - 0.5 * np.cos(2 * math.pi * n / (size - 1))
-  frames_count = -(-x.shape[1] // stride)
-  padded = np.pad(x, [(0, 0), (0, (frames_count - 1) * stride + size - x.shape[1])])
+  window = 0.5 - 0.5 * np.cos(2 * math.pi * n / (size if periodic else size - 1))
+  if reflect:
+    padded = np.pad(x, [(0, 0), (n_fft // 2, n_fft // 2)], mode="reflect")
+    frames_count = 1 + (padded.shape[1] - size) // stride
+  else:
+    frames_count = -(-x.shape[1] // stride)
+    padded = np.pad(x, [(0, 0), (0, (frames_count - 1) * stride + size - x.shape[1])])
   frames = np.stack([padded[:, i * stride:i * stride + size]
                      for i in range(frames_count)], axis=1)
   power = np.abs(np.fft.rfft(frames * window, n=n_fft, axis=-1))**2
-  return np.log(power @ mel_matrix.T.astype(np.float64) + 1e-5)
+  return np.log(np.maximum(power @ mel_matrix.T.astype(np.float64), floor) + offset)
+
+
+def mel_matrix_hz(n_filters, sample_rate, min_freq, max_freq, n_fft):
+  """torchaudio's melscale_fbanks (HTK mel, no norm), [filters, n_fft // 2 + 1]: band m rises
+  linearly in Hz from edge m to edge m + 1 and falls to edge m + 2, the M + 2 edges equally
+  spaced in mel; sampled at linspace(0, sample_rate // 2, n_fft // 2 + 1)."""
+  low, high = (2595.0 * math.log10(1.0 + f / 700.0) for f in (min_freq, max_freq))
+  edges = 700.0 * (10.0 ** (np.linspace(low, high, n_filters + 2) / 2595.0) - 1.0)
+  freqs = np.linspace(0.0, sample_rate // 2, n_fft // 2 + 1)
+  out = np.zeros([n_filters, freqs.size])
+  for m in range(n_filters):
+    left, centre, right = edges[m:m + 3]
+    out[m] = np.clip(np.minimum((freqs - left) / (centre - left),
+                                (right - freqs) / (right - centre)), 0.0, None)
+  return out

@@ -4,6 +4,7 @@ import subprocess
 import sys
 
 from absl import flags
+import numpy as np
 import pytest
 from ml_collections import config_flags
 
@@ -62,10 +63,11 @@ def test_an_unknown_frontend_or_variant_is_refused_by_name():
 
 
 def test_audax_variant_changes_only_the_backbone_and_sincnet_numerics():
-  for frontend in ("leaf", "sincnet"):
+  for frontend in ("leaf", "sincnet", "mel"):
     seed, audax = audioset.get_config(frontend), audioset.get_config(f"{frontend},audax")
     assert audax.model.efficientnet["se_inner_activation"] == "swish"
     assert audax.model.efficientnet["norm_epsilon"] == 1e-5 and audax.model.norm_momentum == 0.9
+    assert seed.model.use_sync_bn and not audax.model.use_sync_bn   # audax: per-replica stats
     seed.model, audax.model = None, None
     if frontend == "sincnet":
       assert audax.frontend.symmetric_window and audax.frontend.layer_norm_epsilon == 1e-6
@@ -85,6 +87,62 @@ def test_seed_recipe(frontend):
   assert config.model.spec_augment.num_freq_masks == 2 and config.model.spec_augment.max_freq_width == 8
   assert config.model.spec_augment.num_time_masks == 2 and config.model.spec_augment.max_time_width == 50
   assert config.model.multi_label
+
+
+def test_mel_is_audaxs_mel_recipe():
+  """recipes/audioset_classification/configs/efficientnet_b0.py: only these fields differ
+  from the LEAF recipe (the frontend's are checked against audax's numbers below)."""
+  leaf = _parse(_config("audioset", "leaf"), "--config.dataset.data_dir=/data/x")
+  mel = _parse(_config("audioset", "mel"), "--config.dataset.data_dir=/data/x")
+  validation.validate_config(mel)
+  assert mel.batch_size == 256 * 8 and mel.optimizer.warmup_epochs == 10
+  assert mel.dataset.mixup_alpha == 0.8 and leaf.dataset.mixup_alpha == 0.0
+  frontend = dict(mel.frontend)
+  assert {k: frontend[k] for k in ("n_filters", "n_fft", "min_freq", "max_freq")} == {
+      "n_filters": 64, "n_fft": 1024, "min_freq": 60.0, "max_freq": 7800.0}
+  layer = models.create_frontend(mel)
+  assert (layer.window_size, layer.hop) == (400, 160)
+  leaf, mel = leaf.to_dict(), mel.to_dict()
+  for config in (leaf, mel):
+    del config["frontend"], config["batch_size"]
+    del config["optimizer"]["warmup_epochs"], config["dataset"]["mixup_alpha"]
+  assert leaf == mel
+
+
+def test_mel_features_equal_audaxs_log_mel():
+  """audax's log-mel (its own code, tests/fixtures/audax/make_audax_recipe_fixtures.py) on a
+  noisy chord, a chirp and tones with digital silence.
+
+  Band energies E = exp(features) agree to 1e-4 relative, plus 1e-5 of the strongest band of
+  the frame: audax's float32 FFT and float32 mel matrix alone are that far (6.7e-6) from a
+  float64 computation in bands 60+ dB below the frame's peak. Every band within 60 dB of it
+  agrees to 1e-4 relative (measured 7.5e-5: audax's float32 band edges), silence exactly.
+  """
+  fixture = np.load(os.path.join(REPO, "tests", "fixtures", "audax", "log_mel.npz"))
+  config = _parse(_config("audioset", "mel"), "--config.dataset.data_dir=/data/x")
+  expected = fixture["features"][..., 0].astype(np.float64)
+  energy = np.exp(expected)
+  peak = energy.max(axis=-1, keepdims=True)
+
+  def agrees(frontend_kwargs):
+    got = np.float64(tf_frontends.get("mel", **frontend_kwargs)(fixture["waveform"]).numpy())
+    return got.shape == expected.shape and np.all(
+        np.abs(np.exp(got) - energy) <= 1e-4 * energy + 1e-5 * peak), got
+
+  kwargs = models.frontend_kwargs(config)
+  ok, got = agrees(kwargs)
+  assert ok
+  loud = energy >= 1e-6 * peak
+  assert np.abs(got - expected)[loud].max() <= 1e-4 and loud.mean() > 0.6
+  silent = expected == np.log(np.float32(1e-8))
+  assert silent.sum() > 100 and np.all(got[silent] == expected[silent])
+  assert models.create_frontend(config).compute_output_shape((1, 80000))[1] == fixture["frames_5s"]
+  for option, other in (("symmetric_window", False), ("mel_weights", "tensorflow"),
+                        ("log_floor", 0.0), ("frame_padding", "end")):   # each one matters
+    changed = dict(kwargs, **{option: other})
+    if option == "log_floor":
+      changed["log_offset"] = 1e-5
+    assert not agrees(changed)[0], option
 
 
 def test_overrides():

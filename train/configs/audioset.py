@@ -18,10 +18,37 @@ creates). Differences (SarthakYadav/audax, read against tf-models-official): swi
 squeeze-excitation (tf-models: relu), BatchNorm epsilon 1e-5 and momentum 0.9 (flax's
 BatchNorm as audax configures it). audax's LEAF is leaf-audio's; audax's SincNet uses numpy's
 symmetric Hamming window on the sinc taps and LayerNorm epsilon 1e-6 (leaf-audio: its own
-asymmetric window and 1e-3).
+asymmetric window and 1e-3). Training: BatchNorm statistics of each replica's batch, as audax's
+pmapped flax BatchNorm without an axis name (ours: of the global batch), the moving averages
+still averaged over replicas (audax averages them before each evaluation and checkpoint: the
+same numbers, an EMA being linear). Already the same in both: the loss (sigmoid cross-entropy,
+mean over batch and classes), gradients averaged over replicas, AdamW (0.9, 0.999) with decay
+lr x 1e-6 x weight on every weight, the k-th update at lr(k). Still different (measured in
+tests/train/test_train_step_audax.py, where six steps' losses agree to 6.5e-5): Adam's
+epsilon (tf_keras: 1e-7 added to sqrt(v) before bias correction; optax: 1e-8 after); our
+squeeze-excitation biases (zero at import, trained here; audax has none); our Gabor
+constraint projects mu / sigma after each update (leaf-audio's), audax clips them in the
+forward pass only.
 
 python -m train.main --config=train/configs/audioset.py:sincnet,audax --workdir=DIR \
     --config.dataset.data_dir=AUDIOSET_TFRECORDS --mode=train_and_eval
+
+`mel`: audax's own baseline, recipes/audioset_classification/configs/efficientnet_b0.py: mAP
+0.3832, mAUC 0.9718, d' 2.700 at ~7250 samples/s (TPU v3-8), better than its LEAF row. Its
+log-mel is audax's (64 bins, n_fft 1024, 400-sample window = 24.9375 ms by leaf-audio's rule,
+hop 160, 60-7800 Hz, numpy's symmetric Hann window, reflect padding by n_fft / 2, torchaudio's
+mel matrix, log(max(., 1e-8)): 504 frames for a 5 s crop); batch 256 x 8 = 2048 (lr 5e-4 x 8),
+10 warm-up epochs, mixup alpha 0.8, otherwise the recipe above. Differences left: audax mixes the
+log-mel features of the batch (partner drawn by a permutation), ours mixes waveforms (partner:
+the batch rolled by one), so a mixed clip's features are the log of mixed energies, not mixed
+logs; audax applies SpecAugment to the features before the model, ours in the model right after
+the frontend (the same place in the computation).
+
+All rows: the learning rate at step s is audax's `create_learning_rate_fn` (0.0.3, the code of
+these runs) to float32 rounding: linear from 0 over warmup_epochs x steps_per_epoch steps, then
+cosine to 0 at num_epochs x steps_per_epoch, steps_per_epoch = 1,785,920 // batch_size, both
+evaluated at the number of steps already taken. (audax's later releases read `opt.schedule`,
+and give its recipes' "cosine" a constant learning rate.)
 """
 from __future__ import annotations  # `str | None` annotations on Python 3.9
 
@@ -44,10 +71,19 @@ def get_config(arg: str | None = None):
   config.frontend = default.frontend_config(frontend, n_filters=64)
   config.model.num_classes = 527
   config.batch_size = 128 * 8
+  if frontend == "mel":
+    config.frontend = default.frontend_config(
+        "mel", n_filters=64, n_fft=1024, window_len=24.9375, window_stride=10.0,
+        min_freq=60.0, max_freq=7800.0, symmetric_window=True, frame_padding="reflect",
+        mel_weights="torchaudio", log_floor=1e-8, log_offset=0.0)
+    config.batch_size = 256 * 8
+    config.optimizer.warmup_epochs = 10.0
+    config.dataset.mixup_alpha = 0.8
   if variant == "audax":
     config.model.efficientnet = dict(model_id="b0", se_ratio=0.25, activation="swish",
                                      se_inner_activation="swish", norm_epsilon=1e-5)
     config.model.norm_momentum = 0.9
+    config.model.use_sync_bn = False      # audax's BatchNorm: statistics of each replica's batch
     if frontend == "sincnet":
       config.frontend.symmetric_window = True
       config.frontend.layer_norm_epsilon = 1e-6
