@@ -1,21 +1,26 @@
-r"""Imports an audax (JAX/flax) LEAF or SincNet + EfficientNet-B0 checkpoint as a workdir.
+r"""Imports an audax (JAX/flax) LEAF or SincNet + EfficientNet-B0 or ConvNeXt checkpoint as a
+workdir.
 
 python -m export.import_audax --checkpoint=PATH/best_ckpt_XXXX \
     [--audax_config=PATH/config.json] --label_map=class_labels_indices.csv --workdir=DIR \
     [--data_dir=AUDIOSET_TFRECORDS]
 
 The workdir is what train.main writes: config.json (train/configs/
-audioset.py:<frontend>,audax with the checkpoint's sizes), run_info.json
+audioset.py:<frontend>,audax with the checkpoint's sizes; for a ConvNeXt also
+model.backbone=convnext, model.convnext's depths and dims, and model.stochastic_depth=0 as
+audax's ConvNeXt never drops paths), run_info.json
 (classes, sample rate, crop length, model fingerprint), and the weights as step 0 in
 checkpoints/ and best/. So `train.main --mode=eval` evaluates it, `train.main` with the
 same config fine-tunes it, and `export.main` exports it. The weights are copied
 exactly; the model computes what audax's does in float32 (logits within 1e-4 relative,
-tests/export/test_import_audax.py). Checkpoints trained on TPUs differ from their TPU
-logits in the last digits, as any float32 CPU/GPU run of them does.
+tests/export/test_import_audax.py and test_import_audax_convnext.py). Checkpoints trained
+on TPUs differ from their TPU logits in the last digits, as any float32 CPU/GPU run of
+them does.
 
 Without --audax_config, the run's config.json beside the checkpoint is used; without
-that, the frontend, filter count and class count are read off the checkpoint and the
-seed recipe is assumed for the rest (multi-label, 16 kHz, 5 s crops, dropout 0.4).
+that, the frontend, filter count, backbone (EfficientNet-B0, or a ConvNeXt with its
+depths and widths) and class count are read off the checkpoint and the seed recipe is
+assumed for the rest (multi-label, 16 kHz, 5 s crops, dropout 0.4).
 --data_dir (optional) is recorded as the run's dataset (export.main verifies on it).
 
 Bad input (not a flax msgpack file, missing / extra / mis-shaped parameters, an
@@ -54,6 +59,15 @@ FRONTEND_ARGS = ("n_filters", "sample_rate", "window_len", "window_stride")
 INIT_ONLY_ARGS = ("min_freq", "max_freq", "complex_conv_init")
 AUDAX_DEFAULT_FILTERS = 40          # audax's Leaf / SincNet default n_filters
 SEED_RECIPE = {"multi_label": True, "sample_rate": 16000, "crop_seconds": 5.0, "dropout": 0.4}
+# audax.models.convnext_* (one ConvNeXt class; their drop_path_rate is never passed on to the
+# blocks, so it changes nothing): arch -> default (depths, dims), which model_args override.
+CONVNEXT_ARCHS = {"convnext_tiny": ((3, 3, 9, 3), (96, 192, 384, 768)),
+                  "convnext_small": ((3, 3, 27, 3), (96, 192, 384, 768)),
+                  "convnext_base": ((3, 3, 27, 3), (128, 256, 512, 1024)),
+                  "convnext_large": ((3, 3, 27, 3), (192, 384, 768, 1536)),
+                  "convnext_xlarge": ((3, 3, 27, 3), (256, 512, 1024, 2048))}
+# model_args per backbone that do not change what a trained model computes.
+TRAINING_ONLY_ARGS = {"efficientnet": {"drop_path_prob"}, "convnext": {"drop_path_rate"}}
 
 
 class BadAudaxRun(ValueError):
@@ -75,7 +89,15 @@ def _infer_run(params: dict, source: str) -> dict:
     raise BadAudaxRun(f"{source}: unknown frontend (params/frontend/complex_conv holds "
                       f"{sorted(conv)}); supported: {sorted(FRONTENDS)}")
   n_filters = int(np.shape(conv[FRONTENDS[frontend][1]])[0])
-  return {"frontend": frontend, "frontend_args": {"n_filters": n_filters},
+  encoder = params.get("encoder") if isinstance(params.get("encoder"), dict) else {}
+  if "ConvNeXtStage_0" in encoder:
+    try:
+      backbone = {"backbone": "convnext", "convnext": audax_weights.convnext_arguments(params)}
+    except audax_weights.CheckpointMismatch as e:
+      raise BadAudaxRun(f"{source}: {e}") from None
+  else:       # EfficientNet-B0, or what the weight check will name as missing / unexpected
+    backbone = {"backbone": "efficientnet"}
+  return {"frontend": frontend, "frontend_args": {"n_filters": n_filters}, **backbone,
           "num_classes": _num_outputs(params, source), **SEED_RECIPE}
 
 
@@ -92,8 +114,14 @@ def describe_run(audax_config: dict, source: str) -> dict:
   if not isinstance(model, dict):
     raise BadAudaxRun(f"{source}: no 'model' section: not an audax run config")
   arch = model.get("arch")
-  if arch != "efficientnet_b0":
-    raise BadAudaxRun(f"{source}: model.arch={arch!r} is not supported (only efficientnet_b0)")
+  if arch == "efficientnet_b0":
+    backbone = {"backbone": "efficientnet"}
+  elif arch in CONVNEXT_ARCHS:
+    backbone = {"backbone": "convnext", "convnext": dict(zip(("depths", "dims"),
+                                                             CONVNEXT_ARCHS[arch]))}
+  else:
+    raise BadAudaxRun(f"{source}: model.arch={arch!r} is not supported (only efficientnet_b0 "
+                      f"and {', '.join(CONVNEXT_ARCHS)})")
   frontend = model.get("frontend")
   if frontend not in FRONTENDS:
     raise BadAudaxRun(f"{source}: unknown frontend model.frontend={frontend!r}; "
@@ -104,9 +132,19 @@ def describe_run(audax_config: dict, source: str) -> dict:
     raise BadAudaxRun(f"{source}: model.frontend_args {unsupported} change audax's "
                       "frontend in ways this importer does not reproduce")
   model_args = dict(model.get("model_args") or {})
-  if set(model_args) - {"drop_path_prob"}:
-    raise BadAudaxRun(f"{source}: model.model_args {sorted(model_args)} are not supported "
-                      "(only drop_path_prob, which acts in training only)")
+  training_only = TRAINING_ONLY_ARGS[backbone["backbone"]]
+  sizes = set(backbone.get("convnext", ()))
+  if set(model_args) - training_only - sizes:
+    raise BadAudaxRun(
+        f"{source}: model.model_args {sorted(set(model_args) - training_only - sizes)} are not "
+        f"supported for {arch} (only {', '.join(sorted(sizes))}{' and ' if sizes else ''}"
+        f"{', '.join(sorted(training_only))}, which changes nothing at inference)")
+  for name in sizes & set(model_args):
+    value = model_args[name]
+    if (not isinstance(value, (list, tuple)) or len(value) != 4
+        or not all(isinstance(v, int) and v > 0 for v in value)):
+      raise BadAudaxRun(f"{source}: model.model_args.{name}={value!r} is not 4 positive integers")
+    backbone["convnext"][name] = tuple(value)
   kind = model.get("type", "multilabel")
   if kind not in ("multilabel", "multiclass"):
     raise BadAudaxRun(f"{source}: model.type={kind!r} is neither multilabel nor multiclass")
@@ -121,7 +159,7 @@ def describe_run(audax_config: dict, source: str) -> dict:
   input_shape = audax_config.get("input_shape") or [int(5 * sample_rate)]
   args.setdefault("n_filters", AUDAX_DEFAULT_FILTERS)
   return {"frontend": frontend,
-          "frontend_args": {k: args[k] for k in FRONTEND_ARGS if k in args},
+          "frontend_args": {k: args[k] for k in FRONTEND_ARGS if k in args}, **backbone,
           "num_classes": int(model.get("num_classes", -1)),
           "multi_label": kind == "multilabel", "sample_rate": sample_rate,
           "crop_seconds": float(input_shape[0]) / sample_rate,
@@ -134,6 +172,10 @@ def ported_config(run: dict, data_dir: str = ""):
   name, _ = FRONTENDS[run["frontend"]]
   config = audioset.get_config(f"{name},audax")
   config.frontend.update(run["frontend_args"])
+  if run["backbone"] == "convnext":
+    config.model.backbone = "convnext"
+    config.model.convnext.update(run["convnext"])
+    config.model.stochastic_depth = 0.0     # audax's ConvNeXt never drops paths, even in training
   config.model.num_classes = run["num_classes"]
   config.model.multi_label = run["multi_label"]
   config.model.dropout = run["dropout"]
@@ -186,7 +228,9 @@ def build_model(checkpoint: str, audax_config: str = "", data_dir: str = ""):
   config = ported_config(run, data_dir)
   model = models.build_model(config, run["sample_rate"])
   arrays = checkpoint_arrays(state)
-  what = (f"audax EfficientNet-B0 + {run['frontend']} with {run['frontend_args']['n_filters']} "
+  backbone = ("EfficientNet-B0" if run["backbone"] == "efficientnet" else
+              f"ConvNeXt (depths {run['convnext']['depths']}, dims {run['convnext']['dims']})")
+  what = (f"audax {backbone} + {run['frontend']} with {run['frontend_args']['n_filters']} "
           f"filters and {run['num_classes']} classes (from {source})")
   try:
     audax_weights.assign(model, arrays, what)

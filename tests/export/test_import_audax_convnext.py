@@ -1,7 +1,10 @@
 """audax ConvNeXt checkpoints (written by audax's own code: tests/fixtures/audax/
-make_audax_convnext_fixture.py) onto our ConvNeXt: logits parity, the full-size parameter
-paths and shapes, and what a wrong mapping or a wrong numeric does. No JAX needed."""
+make_audax_convnext_fixture.py) onto our ConvNeXt: logits parity (in process and through
+the export.import_audax binary), the full-size parameter paths and shapes, what a wrong
+mapping or a wrong numeric does, and audax configs the importer refuses. No JAX needed."""
+import copy
 import json
+import shutil
 import tarfile
 
 import numpy as np
@@ -11,8 +14,9 @@ import tf_keras
 from export import audax_weights
 from export import flax_msgpack
 from export import import_audax
-from tests.export.test_import_audax import ROOT, STEP, TOLERANCE, relative_error
-from train import models
+from tests.export.test_import_audax import (ROOT, STEP, TOLERANCE, _run, relative_error,
+                                             write_label_map)
+from train import checkpoints, models
 
 ARCHIVE = f"{ROOT}/tests/fixtures/audax/audax_convnext_fixture.tar.xz"
 NAME = "leaf_convnext"
@@ -24,42 +28,36 @@ def fixture(tmp_path_factory):
   safe = {"filter": "data"} if hasattr(tarfile, "data_filter") else {}
   with tarfile.open(ARCHIVE) as tar:
     tar.extractall(out, **safe)
-  state = flax_msgpack.read(str(out / NAME / f"checkpoint_{STEP}"))
+  checkpoint = str(out / NAME / f"checkpoint_{STEP}")
+  state = flax_msgpack.read(checkpoint)
   with open(out / NAME / "config.json", encoding="utf-8") as f:
     audax_config = json.load(f)
   with open(out / "convnext_tiny_shapes.json", encoding="utf-8") as f:
     full_size_shapes = json.load(f)
   return {"state": state, "config": audax_config, "parity": np.load(out / NAME / "parity.npz"),
-          "full_size_shapes": full_size_shapes}
+          "full_size_shapes": full_size_shapes, "checkpoint": checkpoint}
 
 
-def ported_config(audax_config, convnext_arguments):
-  """What the importer makes of an audax LEAF + ConvNeXt run: the LEAF ,audax config with
-  the ConvNeXt backbone sized as the checkpoint, drop path off as in audax."""
-  model = audax_config["model"]
-  config = import_audax.ported_config({
-      "frontend": model["frontend"], "frontend_args": model["frontend_args"],
-      "num_classes": model["num_classes"], "multi_label": model["type"] == "multilabel",
-      "sample_rate": audax_config["audio_config"]["sample_rate"],
-      "crop_seconds": audax_config["input_shape"][0] / audax_config["audio_config"]["sample_rate"],
-      "dropout": model["fc_drop_rate"]})
-  config.model.backbone = "convnext"
-  config.model.convnext.update(convnext_arguments)
-  config.model.stochastic_depth = 0.0
-  return config
+def ported_config(audax_config, **convnext_sizes):
+  """The importer's config for an audax config.json, its ConvNeXt depths / dims replaced by
+  CONVNEXT_SIZES where given."""
+  run = import_audax.describe_run(audax_config, "config.json")
+  run["convnext"].update(convnext_sizes)
+  return import_audax.ported_config(run)
 
 
 def imported_model(fixture):
-  arguments = audax_weights.convnext_arguments(fixture["state"]["params"])
-  model = models.build_model(ported_config(fixture["config"], arguments))
-  audax_weights.assign(model, import_audax.checkpoint_arrays(fixture["state"]), "test model")
+  model, _, _, _ = import_audax.build_model(fixture["checkpoint"])
   return model
 
 
-def test_convnext_arguments_are_read_off_the_checkpoint(fixture):
+def _model_args_sizes(fixture):
   model_args = fixture["config"]["model"]["model_args"]
-  assert audax_weights.convnext_arguments(fixture["state"]["params"]) == {
-      "depths": tuple(model_args["depths"]), "dims": tuple(model_args["dims"])}
+  return {"depths": tuple(model_args["depths"]), "dims": tuple(model_args["dims"])}
+
+
+def test_convnext_arguments_are_read_off_the_checkpoint(fixture):
+  assert audax_weights.convnext_arguments(fixture["state"]["params"]) == _model_args_sizes(fixture)
   tree = {}                                  # the full-size params tree, from its paths
   for path, shape in fixture["full_size_shapes"].items():
     *parents, leaf = path.split("/")
@@ -82,7 +80,9 @@ def test_imported_convnext_reproduces_audax_logits(fixture):
 def test_full_size_convnext_tiny_paths_and_shapes_match_audax(fixture):
   """The mapping of ConvNeXt-Tiny (as config.model.convnext's defaults build it) against the
   paths and shapes of audax's own convnext_tiny: no weights, only np.broadcast_to views."""
-  config = ported_config(fixture["config"], {})
+  audax_config = copy.deepcopy(fixture["config"])
+  del audax_config["model"]["model_args"]              # audax's convnext_tiny sizes
+  config = ported_config(audax_config)
   config.dataset.crop_seconds = 5.0
   model = models.build_model(config)
   arrays = {path: np.broadcast_to(np.float32(0), shape)
@@ -124,10 +124,45 @@ def test_a_wrong_block_order_or_keras_layer_norm_epsilon_moves_the_logits(fixtur
 
 
 def test_a_checkpoint_of_another_depth_is_refused_naming_the_parameters(fixture):
-  config = ported_config(fixture["config"], {"depths": (2, 1, 2, 1), "dims": (16, 24, 32, 48)})
+  config = ported_config(fixture["config"], depths=(2, 1, 2, 1))
   model = models.build_model(config)
   unexpected = r"unexpected parameters: params/encoder/ConvNeXtStage_2/ConvNeXtBlock_2/"
   with pytest.raises(audax_weights.CheckpointMismatch, match=unexpected):
     audax_weights.assign(model, import_audax.checkpoint_arrays(fixture["state"]), "a smaller one")
   with pytest.raises(audax_weights.CheckpointMismatch, match="no ConvNeXtStage_0"):
     audax_weights.convnext_arguments({"encoder": {"MBConv_0": {}}})
+
+
+def test_the_binary_writes_a_convnext_workdir_with_audax_logits(fixture, tmp_path):
+  workdir = tmp_path / "imported"
+  _run("export.import_audax", f"--checkpoint={fixture['checkpoint']}",
+       f"--label_map={write_label_map(tmp_path / 'labels.csv')}", f"--workdir={workdir}")
+  model, config = checkpoints.restore_model(str(workdir))      # as eval and export load it
+  sizes = _model_args_sizes(fixture)
+  assert config.model.backbone == "convnext" and config.model.stochastic_depth == 0.0
+  assert (tuple(config.model.convnext.depths), tuple(config.model.convnext.dims)) == (
+      sizes["depths"], sizes["dims"])
+  parity = fixture["parity"]
+  error = relative_error(model(parity["waveform"], training=False).numpy(), parity["logits"])
+  print(f"{NAME} through the binary: max relative logit error vs audax {error:.2e}")
+  assert error <= TOLERANCE
+
+
+def test_without_config_json_the_convnext_sizes_come_from_the_checkpoint(fixture, tmp_path):
+  shutil.copy(fixture["checkpoint"], tmp_path)
+  _, run, _ = import_audax.load_checkpoint(str(tmp_path / f"checkpoint_{STEP}"))
+  assert run["backbone"] == "convnext" and run["convnext"] == _model_args_sizes(fixture)
+
+
+@pytest.mark.parametrize("changes,message", [
+    ({"arch": "convnext_huge"}, r"model.arch='convnext_huge' is not supported"),
+    ({"model_args": {"depths": [2, 1, 3, 1], "patch_size": 2}},
+     r"model.model_args \['patch_size'\] are not supported for convnext_tiny"),
+    ({"model_args": {"drop_path_prob": 0.1}}, r"model_args \['drop_path_prob'\]"),
+    ({"model_args": {"depths": [2, 1, 3]}}, r"model_args.depths=\[2, 1, 3\] is not 4 positive"),
+])
+def test_convnext_configs_that_do_not_fit_are_clear_errors(fixture, changes, message):
+  audax_config = copy.deepcopy(fixture["config"])
+  audax_config["model"].update(changes)
+  with pytest.raises(import_audax.BadAudaxRun, match=message):
+    import_audax.describe_run(audax_config, "config.json")
