@@ -34,13 +34,30 @@ _VERBOSE_ARGS = ("--verbose", "--verbose=true", "--verbose=True", "--verbose=1")
 QUIET_PACKAGES = ("tensorflow", "tf_keras", "tensorflow_hub")
 
 
+def _logging_caller(record: logging.LogRecord) -> str:
+  """The file that logged `record`. Some TensorFlow modules call absl's logging functions
+  directly, and the record then names absl's own logging/__init__.py: the caller is found
+  on the stack, which is the logging call's own while filters run."""
+  if f"{os.sep}absl{os.sep}logging{os.sep}" not in record.pathname:
+    return record.pathname
+  frame = sys._getframe(1)     # pylint: disable=protected-access
+  while frame is not None:
+    path = frame.f_code.co_filename
+    if not (path == __file__ or f"{os.sep}absl{os.sep}logging{os.sep}" in path
+            or path == logging.__file__):
+      return path
+    frame = frame.f_back
+  return record.pathname
+
+
 class LibraryRecordFilter(logging.Filter):
   """Drops records below ERROR that files of QUIET_PACKAGES logged."""
 
   def filter(self, record: logging.LogRecord) -> bool:
-    path = record.pathname
-    return record.levelno >= logging.ERROR or not any(
-        f"{os.sep}{package}{os.sep}" in path for package in QUIET_PACKAGES)
+    if record.levelno >= logging.ERROR:
+      return True
+    path = _logging_caller(record)
+    return not any(f"{os.sep}{package}{os.sep}" in path for package in QUIET_PACKAGES)
 
 
 def verbose_requested(argv) -> bool:

@@ -118,3 +118,29 @@ def test_an_unknown_config_key_is_a_usage_error_naming_it(tmp_path):
   assert proc.stderr.strip().splitlines()[-1].startswith(
       "train failed: --config.optimizer.weight_decy=0.1: not a key of the config"), proc.stderr
   assert "Traceback" not in proc.stderr and not (tmp_path / "run").exists()
+
+
+def test_tensorflow_records_logged_through_absl_functions_are_dropped(tmp_path):
+  """TensorFlow's checkpoint saver calls absl's logging.info itself ("Sharding callback
+  duration", at every save): the record names absl's logging module, not TensorFlow's file."""
+  records = []
+
+  class Keep(logging.Handler):
+    def emit(self, record):
+      records.append(record.getMessage())
+
+  absl_logger = logging.getLogger("absl")
+  handler, drop = Keep(), console.LibraryRecordFilter()
+  handler.addFilter(drop)
+  absl_logger.addHandler(handler)
+  level = absl_logger.level
+  absl_logger.setLevel(logging.INFO)
+  try:
+    tf.train.Checkpoint(v=tf.Variable(1.0)).save(str(tmp_path / "ckpt"))
+    from absl import logging as absl_logging  # pylint: disable=g-import-not-at-top
+    absl_logging.info("ours stays")
+  finally:
+    absl_logger.removeHandler(handler)
+    absl_logger.setLevel(level)
+  assert "ours stays" in records
+  assert not [message for message in records if "Sharding callback" in message]
