@@ -5,7 +5,8 @@
     evaluate_workdir(workdir, config)       --mode=eval: the workdir's best checkpoint on config's data
     format_results(results)                 the table the binaries print
 
-`config` here supplies the data only (dataset.*, eval_batch_size); the model is given.
+`config` here supplies the data only (dataset.*, eval_batch_size); the model is given, and its
+`multi_label` (AudioClassifier's; True when a stand-in lacks it) picks the metrics.
 Evaluation runs under the training strategy: each replica scores its share of the clips,
 config.eval_batch_size crops or windows per step over all replicas (a whole clip is scored as
 windows of the crop length, so memory does not grow with the clip), the scores of every
@@ -172,7 +173,7 @@ def evaluate(model, config, split: str | None = None, full_clip: bool | None = N
   results = {"split": split}
   for mode in ["eval"] + (["full_clip"] if full_clip else []):
     y_true, y_score = score_clips(model, config, split, mode, strategy, step)
-    result = _metrics(y_true, y_score, model.multi_label)
+    result = _metrics(y_true, y_score, getattr(model, "multi_label", True))
     result["num_examples"] = int(y_true.shape[0])
     results["centre_crop" if mode == "eval" else "full_clip"] = result
   return results
