@@ -247,8 +247,9 @@ def read_best_map(workdir: str, metric: str = "mAP") -> float:
   with tf.io.gfile.GFile(path) as f:
     best = json.load(f)
   if metric not in best:
-    raise workdir_lib.RunError(f"{path} records the best checkpoint by {sorted(set(best) - {'step'})}, "
-                               f"not by {metric}: the workdir was trained as another model type")
+    raise workdir_lib.RunError(
+        f"{path} records the best checkpoint by {sorted(set(best) - {'step'})}, not by "
+        f"{metric}: the workdir was trained as another model type")
   return best[metric]
 
 

@@ -152,6 +152,13 @@ def run(module, *args, timeout=900):
   return proc
 
 
+def trained_overrides(data_dir) -> dict:
+  """The tiny run (tests/harness.py) on the prepared tree: 1 s crops, its three splits."""
+  return {**harness.TINY, "dataset.data_dir": data_dir, "dataset.crop_seconds": 1.0,
+          "dataset.eval_split": "validation", "dataset.test_split": "test",
+          "batch_size": 6, "eval_batch_size": 6}
+
+
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory):
   """(data_dir, workdir, export_dir) after prep, 2 tiny epochs, --mode=eval and export."""
@@ -159,10 +166,7 @@ def trained(tmp_path_factory):
   tree, data_dir, workdir, out = (str(base / name) for name in ("sc", "data", "run", "export"))
   test_speech_commands.write_tree(tree)
   run("train.data.prepare_data", *test_speech_commands.prepare_command(tree, data_dir)[3:])
-  overrides = {**harness.TINY, "dataset.data_dir": data_dir, "dataset.crop_seconds": 1.0,
-               "dataset.eval_split": "validation", "dataset.test_split": "test",
-               "batch_size": 6, "eval_batch_size": 6}
-  flags = [f"--config.{key}={value}" for key, value in overrides.items()]
+  flags = [f"--config.{key}={value}" for key, value in trained_overrides(data_dir).items()]
   for mode in ("train_and_eval", "eval"):
     run("train.main", "--config=train/configs/speechcommands.py:mel", f"--workdir={workdir}",
         f"--mode={mode}", *flags)
@@ -178,7 +182,8 @@ def test_speech_commands_trains_and_evaluates_by_accuracy(trained):
   assert info["multi_label"] is False and len(info["classes"]) == 35
   assert workdir_lib.load_config(workdir).model.type == "multiclass"
   results = json.loads(open(os.path.join(workdir, "eval_results.json")).read())
-  num_clips = {split: s["num_examples"] for split, s in dataset_info.read(data_dir)["splits"].items()}
+  splits = dataset_info.read(data_dir)["splits"]
+  num_clips = {split: s["num_examples"] for split, s in splits.items()}
   for scored, split in ((results, "validation"), (results["test"], "test")):
     assert scored["split"] == split
     crop = scored["centre_crop"]
@@ -191,6 +196,22 @@ def test_speech_commands_trains_and_evaluates_by_accuracy(trained):
   assert set(best) == {"step", "accuracy"}
   # best/ holds the checkpoint --mode=eval scored: its validation accuracy is the recorded one
   assert results["centre_crop"]["accuracy"] == pytest.approx(best["accuracy"], abs=1e-9)
+
+
+@pytest.mark.slow
+def test_a_multilabel_config_is_refused_on_the_multiclass_workdir(trained):
+  data_dir, workdir, _ = trained
+  before = sorted(os.listdir(workdir))
+  proc = subprocess.run([sys.executable, "-m", "train.main",
+                         "--config=train/configs/speechcommands.py:mel", f"--workdir={workdir}",
+                         "--config.model.type=multilabel", "--mode=train_and_eval",
+                         *[f"--config.{key}={value}" for key, value in trained_overrides(
+                             data_dir).items()]],
+                        cwd=harness.REPO, capture_output=True, text=True, timeout=600)
+  assert proc.returncode != 0
+  assert "config.model.type='multilabel', but workdir" in proc.stderr
+  assert "trained a multiclass model" in proc.stderr
+  assert sorted(os.listdir(workdir)) == before
 
 
 @pytest.mark.slow

@@ -10,7 +10,8 @@ r"""Data prep: labelled audio files -> sharded TFRecords + dataset_info.json (se
   python -m train.data.prepare_data --label_map=class_labels_indices.csv \
       --audax_tfrecords='train=/data/audax/train*.tfrec,eval=/data/audax/eval*.tfrec' --output_dir=/data/as
   # Speech Commands v0.02 as released (train / validation / test, the 35 words: speech_commands.py)
-  python -m train.data.prepare_data --speech_commands=/data/speech_commands_v0.02 --output_dir=/data/sc
+  python -m train.data.prepare_data --speech_commands=/data/speech_commands_v0.02 \
+      --output_dir=/data/sc
 
 Every input is decoded with soundfile (WAV, FLAC, OGG, ... any rate, any channel count), downmixed to
 mono, resampled with scipy's polyphase filter to --sample_rate and stored as 16-bit PCM WAV bytes.

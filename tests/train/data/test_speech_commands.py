@@ -121,7 +121,8 @@ def test_prepare_data_names_a_missing_list_file_and_refuses_a_label_map(tmp_path
   proc = subprocess.run(prepare_command(root, tmp_path / "out"), cwd=REPO, capture_output=True,
                         text=True, timeout=300)
   assert proc.returncode == 1
-  assert f"data prep failed: --speech_commands {root}: validation_list.txt is missing" in proc.stderr
+  assert (f"data prep failed: --speech_commands {root}: validation_list.txt is missing"
+          in proc.stderr)
   assert not (tmp_path / "out").exists()
   proc = subprocess.run(prepare_command(root, tmp_path / "out", "--label_map=labels.csv"),
                         cwd=REPO, capture_output=True, text=True, timeout=300)
