@@ -177,7 +177,7 @@ def ported_config(run: dict, data_dir: str = ""):
     config.model.convnext.update(run["convnext"])
     config.model.stochastic_depth = 0.0     # audax's ConvNeXt never drops paths, even in training
   config.model.num_classes = run["num_classes"]
-  config.model.multi_label = run["multi_label"]
+  config.model.type = "multilabel" if run["multi_label"] else "multiclass"
   config.model.dropout = run["dropout"]
   config.dataset.crop_seconds = run["crop_seconds"]
   config.dataset.data_dir = data_dir

@@ -11,11 +11,14 @@ from train.data import input_pipeline
 def _metrics_table(eval_results: Optional[dict]) -> str:
   if not eval_results:
     return "No `eval_results.json` in the workdir (the run was not evaluated).\n"
-  rows = ["| evaluation | mAP | mAUC | d′ | clips |", "|---|---|---|---|---|"]
+  accuracy = "accuracy" in (eval_results.get("centre_crop") or {})    # a multiclass run
+  rows = ["| evaluation |" + (" accuracy |" if accuracy else "") + " mAP | mAUC | d′ | clips |",
+          "|---|" + ("---|" if accuracy else "") + "---|---|---|---|"]
   for key in ("centre_crop", "full_clip"):
     r = eval_results.get(key)
     if r:
-      rows.append(f"| {key} | {r.get('mAP', float('nan')):.4f} | "
+      rows.append(f"| {key} | " + (f"{r.get('accuracy', float('nan')):.4f} | " if accuracy else "")
+                  + f"{r.get('mAP', float('nan')):.4f} | "
                   f"{r.get('mAUC', float('nan')):.4f} | {r.get('dprime', float('nan')):.3f} | "
                   f"{r.get('num_examples', '?')} |")
   step = eval_results.get("step")

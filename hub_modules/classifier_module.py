@@ -54,7 +54,8 @@ def default_classes(num_classes: int) -> list:
 
 def activation_name(multi_label: bool) -> str:
   """How scores come from logits (AudioClassifier.scores), as model cards and metadata say it."""
-  return "sigmoid (multi-label)" if multi_label else "softmax (single-label)"
+  return ("sigmoid (multi-label: each class scored on its own)" if multi_label
+          else "softmax (single-label: a clip's scores sum to 1)")
 
 
 def classifier_outputs(model, waveform, training=False) -> dict:

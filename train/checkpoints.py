@@ -3,7 +3,7 @@
     candidates(workdir, "best" | "latest" | PATH)   checkpoint paths to try, newest first
     restore(checkpoint, model, paths)              the first readable one, model weights checked
     restore_run(workdir, "best" | "latest" | PATH) (model, config, path) from the workdir alone
-    read_best_map(workdir) / write_best(...)       the mAP of WORKDIR/best (best.json)
+    read_best_map(workdir) / write_best(...)       the mAP (or accuracy) of WORKDIR/best (best.json)
 
 "best" is WORKDIR/best, falling back to WORKDIR/checkpoints when the run never evaluated;
 "latest" is WORKDIR/checkpoints; a PATH (a checkpoint prefix) is that one alone. A damaged
@@ -32,7 +32,7 @@ from train import workdir as workdir_lib
 
 CHECKPOINTS_DIR = "checkpoints"
 BEST_DIR = "best"
-BEST_NAME = "best.json"      # in BEST_DIR: {"step", "mAP"} of its checkpoint
+BEST_NAME = "best.json"      # in BEST_DIR: {"step", "mAP" or "accuracy"} of its checkpoint
 # tf.train.CheckpointManager's file names: PREFIX-N.index / .data-*, and the folder a sharded
 # save writes first (renamed to the final files when complete; left behind by a kill).
 _CHECKPOINT_FILE = re.compile(r"^ckpt-(\d+)\.index$")
@@ -238,14 +238,20 @@ def restore_model(workdir: str, which: str = "best"):
   return model, config
 
 
-def read_best_map(workdir: str) -> float:
-  """The centre-crop mAP of WORKDIR/best's checkpoint; -1 when the run has none yet."""
+def read_best_map(workdir: str, metric: str = "mAP") -> float:
+  """The centre-crop `metric` (mAP; accuracy for multiclass runs: metrics.SELECTION_METRIC) of
+  WORKDIR/best's checkpoint; -1 when the run has none yet."""
   path = os.path.join(workdir, BEST_DIR, BEST_NAME)
   if not tf.io.gfile.exists(path):
     return -1.0
   with tf.io.gfile.GFile(path) as f:
-    return json.load(f)["mAP"]
+    best = json.load(f)
+  if metric not in best:
+    raise workdir_lib.RunError(
+        f"{path} records the best checkpoint by {sorted(set(best) - {'step'})}, not by "
+        f"{metric}: the workdir was trained as another model type")
+  return best[metric]
 
 
-def write_best(workdir: str, step: int, best_map: float) -> None:
-  atomic_json.write(os.path.join(workdir, BEST_DIR, BEST_NAME), {"step": step, "mAP": best_map})
+def write_best(workdir: str, step: int, best_map: float, metric: str = "mAP") -> None:
+  atomic_json.write(os.path.join(workdir, BEST_DIR, BEST_NAME), {"step": step, metric: best_map})

@@ -1,10 +1,12 @@
 """Evaluation of a classifier on an eval split: centre crops and whole clips.
 
     evaluate(model, config, strategy=None)  {"split", "centre_crop": metrics, "full_clip": metrics}
+                                            (metrics.multiclass_metrics for a multiclass model)
     evaluate_workdir(workdir, config)       --mode=eval: the workdir's best checkpoint on config's data
     format_results(results)                 the table the binaries print
 
-`config` here supplies the data only (dataset.*, eval_batch_size); the model is given.
+`config` here supplies the data only (dataset.*, eval_batch_size); the model is given, and its
+`multi_label` (AudioClassifier's; True when a stand-in lacks it) picks the metrics.
 Evaluation runs under the training strategy: each replica scores its share of the clips,
 config.eval_batch_size crops or windows per step over all replicas (a whole clip is scored as
 windows of the crop length, so memory does not grow with the clip), the scores of every
@@ -171,31 +173,42 @@ def evaluate(model, config, split: str | None = None, full_clip: bool | None = N
   results = {"split": split}
   for mode in ["eval"] + (["full_clip"] if full_clip else []):
     y_true, y_score = score_clips(model, config, split, mode, strategy, step)
-    result = metrics_lib.audioset_metrics(y_true, y_score)
+    result = _metrics(y_true, y_score, getattr(model, "multi_label", True))
     result["num_examples"] = int(y_true.shape[0])
     results["centre_crop" if mode == "eval" else "full_clip"] = result
   return results
 
 
-def random_score_metrics(config, split: str | None = None, seed: int = 0) -> dict:
-  """The metrics of uniform random scores on an eval split: the chance level to beat."""
+def _metrics(y_true, y_score, multi_label: bool) -> dict:
+  if multi_label:
+    return metrics_lib.audioset_metrics(y_true, y_score)
+  return metrics_lib.multiclass_metrics(y_true, y_score)
+
+
+def random_score_metrics(config, split: str | None = None, seed: int = 0, *,
+                         multi_label: bool = True) -> dict:
+  """The metrics of uniform random scores on an eval split: the chance level to beat
+  (multi_label False: multiclass_metrics', accuracy included)."""
   ds = input_pipeline.make_dataset(config.dataset.data_dir, split or config.dataset.eval_split,
                                    batch_size=config.eval_batch_size,
                                    crop_seconds=config.dataset.crop_seconds, mode="eval")
   y_true = np.concatenate([batch["labels"].numpy() for batch in ds])
   y_score = np.random.default_rng(seed).random(y_true.shape)
-  result = metrics_lib.audioset_metrics(y_true, y_score)
+  result = _metrics(y_true, y_score, multi_label)
   result["num_examples"] = int(y_true.shape[0])
   return result
 
 
 def format_results(results: dict) -> str:
-  lines = [f"{'eval (' + results['split'] + ')':<16} {'mAP':>7} {'mAUC':>7} {'d-prime':>8} "
-           f"{'classes':>8} {'excluded':>8} {'clips':>6}"]
+  """The table of results (an accuracy column for multiclass runs)."""
+  accuracy = "accuracy" in results.get("centre_crop", {})
+  lines = [f"{'eval (' + results['split'] + ')':<16} " + (f"{'accuracy':>8} " if accuracy else "")
+           + f"{'mAP':>7} {'mAUC':>7} {'d-prime':>8} {'classes':>8} {'excluded':>8} {'clips':>6}"]
   for name in ("centre_crop", "full_clip", "random_scores"):
     if name in results:
       r = results[name]
-      lines.append(f"{name:<16} {r['mAP']:7.4f} {r['mAUC']:7.4f} {r['dprime']:8.4f} "
+      lines.append(f"{name:<16} " + (f"{r['accuracy']:8.4f} " if accuracy else "")
+                   + f"{r['mAP']:7.4f} {r['mAUC']:7.4f} {r['dprime']:8.4f} "
                    f"{r['num_classes_evaluated']:8d} {r['num_classes_excluded']:8d} "
                    f"{r['num_examples']:6d}")
   return "\n".join(lines)
@@ -203,15 +216,18 @@ def format_results(results: dict) -> str:
 
 def summary_line(results: dict) -> str:
   """One line of the headline metrics (the full table is format_results)."""
-  return ", ".join(f"{name} mAP {results[name]['mAP']:.4f} d' {results[name]['dprime']:.3f}"
-                   for name in ("centre_crop", "full_clip") if name in results)
+  return ", ".join(
+      f"{name} " + (f"accuracy {results[name]['accuracy']:.4f} "
+                    if "accuracy" in results[name] else "")
+      + f"mAP {results[name]['mAP']:.4f} d' {results[name]['dprime']:.3f}"
+      for name in ("centre_crop", "full_clip") if name in results)
 
 
 def write_summaries(results: dict, step: int, writer) -> None:
   with writer.as_default(step=step):
     for name in ("centre_crop", "full_clip"):
-      for key in ("mAP", "mAUC", "dprime"):
-        if name in results:
+      for key in ("accuracy", "mAP", "mAUC", "dprime"):
+        if key in results.get(name, {}):
           tf.summary.scalar(f"{name}/{key}", results[name][key])
 
 
@@ -258,10 +274,11 @@ def evaluate_workdir(workdir: str, data_config, strategy=None) -> dict:
     results = evaluate(model, eval_config)
     if test_split:                  # scored once per finished run, never used to choose
       results["test"] = evaluate(model, eval_config, split=test_split)
-  results["random_scores"] = random_score_metrics(eval_config)
+  results["random_scores"] = random_score_metrics(eval_config, multi_label=model.multi_label)
   results["checkpoint"] = which
   if test_split:
-    results["test"]["random_scores"] = random_score_metrics(eval_config, split=test_split)
+    results["test"]["random_scores"] = random_score_metrics(eval_config, split=test_split,
+                                                            multi_label=model.multi_label)
   if strategy_lib.is_chief(strategy):
     write_results(workdir, results)
   return results

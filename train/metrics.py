@@ -1,8 +1,11 @@
-"""AudioSet metrics: per-class average precision and ROC-AUC, their means, and d'.
+"""Metrics: per-class average precision and ROC-AUC, their means and d' (multi-label, AudioSet);
+plus top-1 accuracy for single-label (multiclass) runs.
 
     audioset_metrics(y_true [N, C] in {0, 1}, y_score [N, C]) ->
       {"mAP", "mAUC", "dprime", "num_classes_evaluated", "num_classes_excluded",
        "excluded_classes", "per_class_ap", "per_class_auc"}
+    multiclass_metrics(y_true [N, C] one-hot, y_score [N, C]) ->
+      the same + {"accuracy", "num_correct", "per_class_accuracy"}
 
 A class with no positive or no negative example has no AP / AUC; it is excluded
 from the means and counted (its entries in the per-class lists are None).
@@ -50,3 +53,35 @@ def audioset_metrics(y_true, y_score) -> dict:
           "num_classes_excluded": int((~evaluable).sum()),
           "excluded_classes": [int(c) for c in np.flatnonzero(~evaluable)],
           "per_class_ap": per_class_ap, "per_class_auc": per_class_auc}
+
+
+# The metric that chooses the best checkpoint, by config.model.type (higher is better).
+SELECTION_METRIC = {"multilabel": "mAP", "multiclass": "accuracy"}
+
+
+def multiclass_metrics(y_true, y_score) -> dict:
+  """Single-label metrics: audioset_metrics plus top-1 accuracy and per-class accuracy.
+
+      y_true [N, C]: one-hot (exactly one label per clip); y_score [N, C] (softmax or logits)
+      -> audioset_metrics' keys + {"accuracy", "per_class_accuracy", "num_correct"}
+
+  A clip counts as correct when its highest score is at its label (ties: the lowest class
+  index, numpy's argmax). per_class_accuracy[c] is the fraction of clips labelled c that are
+  correct (recall of c); None for a class without clips.
+  """
+  y_true = np.asarray(y_true)
+  y_score = np.asarray(y_score, dtype=np.float64)
+  result = audioset_metrics(y_true, y_score)          # shapes and finiteness checked there
+  num_labels = (y_true > 0.5).sum(axis=1)
+  bad = np.flatnonzero(num_labels != 1)
+  if bad.size:
+    raise ValueError(f"multiclass metrics need exactly one label per clip: clip {bad[0]} (of "
+                     f"{bad.size} such) has {num_labels[bad[0]]}")
+  label = np.argmax(y_true, axis=1)
+  correct = np.argmax(y_score, axis=1) == label
+  per_class = []
+  for c in range(y_true.shape[1]):
+    of_class = label == c
+    per_class.append(float(correct[of_class].mean()) if of_class.any() else None)
+  return {**result, "accuracy": float(correct.mean()), "num_correct": int(correct.sum()),
+          "per_class_accuracy": per_class}

@@ -30,6 +30,9 @@ from train import convnext
 from train import spec_augment as spec_augment_lib
 from train.data import input_pipeline
 
+# config.model.type: the model types and the loss / scores each means (see configs/default.py)
+MODEL_TYPES = ("multilabel", "multiclass")
+
 # config.mixed_precision -> the Keras policy its model's layers are built with
 PRECISION_POLICIES = {"": "float32", "bfloat16": "mixed_bfloat16", "float16": "mixed_float16"}
 
@@ -140,6 +143,8 @@ def create_model(config) -> AudioClassifier:
   if config.model.num_classes < 1:
     raise ValueError(f"config.model.num_classes={config.model.num_classes}: the caller resolves "
                      "it (from the data's dataset_info.json or the workdir) before building")
+  if config.model.type not in MODEL_TYPES:
+    raise ValueError(f"config.model.type={config.model.type!r} is not one of {MODEL_TYPES}")
   frontend = create_frontend(config)
   num_bins = int(frontend.compute_output_shape([None, None])[-1])  # EfficientLeaf: 2 x n_filters
   model_config = config.model
@@ -157,7 +162,7 @@ def create_model(config) -> AudioClassifier:
   return AudioClassifier(
       frontend, backbone, model_config.num_classes,
       dropout=model_config.dropout, spec_augment=augment,
-      multi_label=model_config.multi_label, name="audio_classifier")
+      multi_label=model_config.type == "multilabel", name="audio_classifier")
 
 
 @contextlib.contextmanager

@@ -11,7 +11,8 @@ Workdir layout (export and eval rebuild a run from it; train/workdir.py reads an
                            has proved it matches the workdir)
     run_info.json          classes, sample rate, crop length, model fingerprint
     checkpoints/           tf.train.CheckpointManager of Checkpoint(model, optimizer, step)
-    best/                  the same objects at the best eval mAP (centre crops) + best.json
+    best/                  the same objects at the best eval mAP (multiclass: accuracy; centre
+                           crops) + best.json
     eval_results.json      the latest evaluation (centre crop and full clip), strict JSON
     .lock                  while a trainer runs: who it is (workdir.lock)
     train/, eval/          TensorBoard logs
@@ -37,6 +38,7 @@ import tf_keras
 
 from train import checkpoints
 from train import evaluation
+from train import metrics as metrics_lib
 from train import models
 from train import optimizer as optimizer_lib
 from train import preemption
@@ -169,11 +171,12 @@ def _evaluate_and_keep_best(model, config, workdir, step, strategy, chief, eval_
       for name, image in images.items():
         tf.summary.image(name, image)
     evaluation.write_results(workdir, results)
-  if results["centre_crop"]["mAP"] > best_map:
-    best_map = results["centre_crop"]["mAP"]
+  metric = metrics_lib.SELECTION_METRIC[config.model.type]
+  if results["centre_crop"][metric] > best_map:
+    best_map = results["centre_crop"][metric]
     best_manager.save(checkpoint_number=step)
     if chief:
-      checkpoints.write_best(workdir, step, best_map)
+      checkpoints.write_best(workdir, step, best_map, metric)
   return results, best_map
 
 
@@ -240,6 +243,7 @@ def train_and_evaluate(config, workdir: str, mode: str = "train_and_eval", tpu: 
   info = dataset_info.read(config.dataset.data_dir)
   validation.check_splits(config, info, mode)
   input_pipeline.check_data(config.dataset.data_dir, info, validation.splits_read(config, mode))
+  validation.check_single_label(config, info, mode)
   strategy = strategy_lib.create_strategy(config.strategy, tpu)
   chief = strategy_lib.is_chief(strategy)
   if mode == "eval":                # every worker scores its share; the chief writes
@@ -279,6 +283,11 @@ def _train(config, workdir, mode, strategy, chief, info, run_info, stop) -> dict
   fingerprint = workdir_lib.model_fingerprint(model)
   if run_info and fingerprint != run_info["model_fingerprint"]:
     raise workdir_lib.RunError(_mismatch_message(workdir, config, fingerprint, run_info))
+  if run_info and run_info["multi_label"] != (config.model.type == "multilabel"):
+    raise workdir_lib.RunError(
+        f"config.model.type={config.model.type!r}, but workdir {workdir} trained a "
+        f"{'multilabel' if run_info['multi_label'] else 'multiclass'} model. Nothing was "
+        "written. Train this config in a new --workdir.")
   checkpoint = tf.train.Checkpoint(model=model, optimizer=optimizer, step=step)
   directories = [strategy_lib.worker_dir(workdir, strategy, name)
                  for name in (checkpoints.CHECKPOINTS_DIR, checkpoints.BEST_DIR)]
@@ -299,9 +308,10 @@ def _train(config, workdir, mode, strategy, chief, info, run_info, stop) -> dict
     workdir_lib.write_config(workdir, config)
     workdir_lib.write_run_info(
         workdir, classes=info["classes"], sample_rate=info["sample_rate"],
-        crop_seconds=config.dataset.crop_seconds, multi_label=config.model.multi_label,
+        crop_seconds=config.dataset.crop_seconds,
+        multi_label=config.model.type == "multilabel",
         model_fingerprint=fingerprint)
-  best_map = checkpoints.read_best_map(workdir)
+  best_map = checkpoints.read_best_map(workdir, metrics_lib.SELECTION_METRIC[config.model.type])
   # Read before this run evaluates, so that every worker decides the same.
   evaluated_step = _evaluated_step(_read_results(workdir))
 

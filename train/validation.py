@@ -2,6 +2,8 @@
 
     validate_config(config)               ValueError listing every bad value
     check_splits(config, info, mode)      RunError unless the splits the mode reads hold examples
+    check_single_label(config, info, mode) RunError naming a clip without exactly one label
+                                          (multiclass configs)
     resolved_config(config, info)         a copy with model.num_classes decided (the caller's
                                           config is left as given)
 """
@@ -35,6 +37,8 @@ def validate_config(config) -> None:
   if config.model.backbone not in models.BACKBONES:
     errors.append(f"model.backbone={config.model.backbone!r} is not one of "
                   f"{sorted(models.BACKBONES)}")
+  if config.model.type not in models.MODEL_TYPES:
+    errors.append(f"model.type={config.model.type!r} is not one of {models.MODEL_TYPES}")
   for key in ("batch_size", "eval_batch_size", "steps_per_loop", "log_every_steps",
               "checkpoint_every_steps", "max_checkpoints_to_keep"):
     if config[key] < 1:
@@ -127,3 +131,25 @@ def resolved_config(config, info: dict):
     raise RunError(f"config.model.num_classes={resolved.model.num_classes}, but "
                    f"{dataset_info.path(config.dataset.data_dir)} has {num_classes} classes.")
   return resolved
+
+
+def check_single_label(config, info: dict, mode: str) -> None:
+  """For a multiclass config: RunError naming the first clip (id, shard) of a split the mode
+  reads whose labels are not exactly one class. Reads every record's labels once (the audio
+  bytes are read, not decoded); a multilabel config is not checked."""
+  if config.model.type != "multiclass":
+    return
+  data_dir = config.dataset.data_dir
+  features = {"labels": tf.io.VarLenFeature(tf.int64), "id": tf.io.FixedLenFeature([], tf.string)}
+  for split in splits_read(config, mode):
+    for shard in dataset_info.check_shards(data_dir, info, split):
+      records = tf.data.TFRecordDataset(shard).batch(1024).map(
+          lambda r: tf.io.parse_example(r, features))
+      for batch in records:
+        labels = tf.RaggedTensor.from_sparse(batch["labels"]).to_list()
+        for example_id, clip_labels in zip(batch["id"].numpy(), labels):
+          if len(set(clip_labels)) != 1:
+            raise RunError(
+                f"config.model.type is multiclass, but clip {example_id.decode()!r} of {shard} "
+                f"(split {split!r}) has {len(set(clip_labels))} labels {sorted(set(clip_labels))}; "
+                "multiclass data has exactly one label per clip (or train it as multilabel).")

@@ -195,13 +195,18 @@ def load_config(workdir: str) -> ml_collections.ConfigDict:
   """The ConfigDict a run wrote to WORKDIR/config.json.
 
   Keys that the file lacks (it predates them) take the current defaults of
-  train/configs/default.py, so an older workdir still rebuilds.
+  train/configs/default.py, so an older workdir still rebuilds; its model.multi_label
+  (true / false) becomes model.type (multilabel / multiclass).
   """
   saved = _read_json(os.path.join(workdir, CONFIG_NAME),
                      f"{workdir!r} is not a training workdir")
   if not isinstance(saved, dict):
     raise CorruptFileError(_corrupt_message(os.path.join(workdir, CONFIG_NAME),
                                             "not a JSON object"))
+  model = saved.get("model")
+  if isinstance(model, dict) and "multi_label" in model:     # written before model.type
+    legacy = model.pop("multi_label")
+    model.setdefault("type", "multilabel" if legacy else "multiclass")
   defaults = default.get_config().to_dict()
   # frontend arguments the file lacks take the frontend's own defaults (in its constructor);
   # the default config's frontend block is another frontend's

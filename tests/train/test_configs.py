@@ -86,7 +86,7 @@ def test_seed_recipe(frontend):
   assert config.frontend.n_filters == 64 and config.model.spec_augment.enabled
   assert config.model.spec_augment.num_freq_masks == 2 and config.model.spec_augment.max_freq_width == 8
   assert config.model.spec_augment.num_time_masks == 2 and config.model.spec_augment.max_time_width == 50
-  assert config.model.multi_label
+  assert config.model.type == "multilabel"
 
 
 def test_mel_is_audaxs_mel_recipe():

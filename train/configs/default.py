@@ -52,7 +52,9 @@ def get_config():
   config.model.norm_momentum = 0.99      # BN moving averages; short runs want less (0.9)
   config.model.dropout = 0.4             # before the head
   config.model.num_classes = -1          # -1: from dataset_info.json
-  config.model.multi_label = True        # sigmoid BCE; False: softmax CE
+  # multilabel: sigmoid scores, binary cross-entropy, best checkpoint by mAP;
+  # multiclass: one label per clip, softmax scores, cross-entropy, best checkpoint by accuracy
+  config.model.type = "multilabel"
   config.model.spec_augment = dict(enabled=True, num_freq_masks=2, max_freq_width=8,
                                    num_time_masks=2, max_time_width=50)
 

@@ -9,6 +9,9 @@ r"""Data prep: labelled audio files -> sharded TFRecords + dataset_info.json (se
   # TFRecords in the audax layout (FLAC bytes under `audio`, int64 list `label`), converted here
   python -m train.data.prepare_data --label_map=class_labels_indices.csv \
       --audax_tfrecords='train=/data/audax/train*.tfrec,eval=/data/audax/eval*.tfrec' --output_dir=/data/as
+  # Speech Commands v0.02 as released (train / validation / test, the 35 words: speech_commands.py)
+  python -m train.data.prepare_data --speech_commands=/data/speech_commands_v0.02 \
+      --output_dir=/data/sc
 
 Every input is decoded with soundfile (WAV, FLAC, OGG, ... any rate, any channel count), downmixed to
 mono, resampled with scipy's polyphase filter to --sample_rate and stored as 16-bit PCM WAV bytes.
@@ -40,7 +43,7 @@ import numpy as np
 from absl import app, flags, logging
 
 from train import atomic_json
-from train.data import audio_io, dataset_info, manifests, tfrecords
+from train.data import audio_io, dataset_info, manifests, speech_commands, tfrecords
 
 FLAGS = flags.FLAGS
 
@@ -60,6 +63,8 @@ def define_flags():
   flags.DEFINE_string("audio_dir", None, "Folder (searched recursively) of downloaded AudioSet clips.")
   flags.DEFINE_list("audax_tfrecords", [], "audax-layout TFRecord globs, each `[split=]glob`.")
   flags.DEFINE_integer("audax_sample_rate", 16000, "Rate of audax records that store float tensors.")
+  flags.DEFINE_string("speech_commands", None, "Speech Commands v0.02 release folder (its own "
+                      "splits and 35-word label map; no --label_map).")
   flags.DEFINE_string("output_dir", None, "Where shards and dataset_info.json go.")
   flags.DEFINE_integer("sample_rate", 16000, "Target sample rate in Hz.")
   flags.DEFINE_integer("examples_per_shard", 256, "Shard size before skips (~80 MB of 10 s clips).")
@@ -434,17 +439,26 @@ class _UsageError(ValueError):
 def _run():
   if not FLAGS.output_dir:
     raise _UsageError("--output_dir is required")
-  if not FLAGS.label_map:
+  other_inputs = FLAGS.manifest or FLAGS.audioset_segments or FLAGS.audax_tfrecords
+  if FLAGS.speech_commands and (other_inputs or FLAGS.label_map):
+    raise _UsageError("--speech_commands brings its own splits and label map: give it without "
+                      "--manifest, --audioset_segments, --audax_tfrecords, --label_map")
+  if not FLAGS.speech_commands and not FLAGS.label_map:
     raise _UsageError("--label_map is required (AudioSet: class_labels_indices.csv)")
-  if not (FLAGS.manifest or FLAGS.audioset_segments or FLAGS.audax_tfrecords):
-    raise _UsageError("give at least one of --manifest, --audioset_segments, --audax_tfrecords")
+  if not (FLAGS.speech_commands or other_inputs):
+    raise _UsageError("give at least one of --manifest, --audioset_segments, --audax_tfrecords, "
+                      "or --speech_commands")
   for name in ("num_workers", "examples_per_shard", "sample_rate", "max_clip_seconds"):
     if not FLAGS[name].value > 0:
       raise _UsageError(f"--{name}={FLAGS[name].value} must be positive")
-  classes = manifests.load_label_map(FLAGS.label_map)
-  entries, skipped = read_inputs(FLAGS.manifest, FLAGS.audioset_segments, FLAGS.audax_tfrecords,
-                                 classes, audio_dir=FLAGS.audio_dir,
-                                 audax_sample_rate=FLAGS.audax_sample_rate)
+  if FLAGS.speech_commands:
+    classes = speech_commands.classes()
+    entries, skipped = speech_commands.read(FLAGS.speech_commands)
+  else:
+    classes = manifests.load_label_map(FLAGS.label_map)
+    entries, skipped = read_inputs(FLAGS.manifest, FLAGS.audioset_segments, FLAGS.audax_tfrecords,
+                                   classes, audio_dir=FLAGS.audio_dir,
+                                   audax_sample_rate=FLAGS.audax_sample_rate)
   info = prepare(entries, classes, FLAGS.output_dir, skipped=skipped,
                  sample_rate=FLAGS.sample_rate, examples_per_shard=FLAGS.examples_per_shard,
                  num_workers=FLAGS.num_workers, seed=FLAGS.seed,
