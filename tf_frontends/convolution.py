@@ -165,6 +165,14 @@ def filterbank_conv(inputs, kernel, strides, padding, kernel_gradient="native"):
   return tf.nn.conv1d(inputs, kernel, stride=strides, padding=padding)
 
 
+def conv_output_shape(input_shape, kernel_size, strides, padding, channels):
+  """[batch, time, 1] -> [batch, frames, channels] of a SAME or VALID strided convolution."""
+  time = tf.TensorShape(input_shape)[1]
+  if time is not None:
+    time = -(-time // strides) if padding == "SAME" else (time - kernel_size) // strides + 1
+  return tf.TensorShape([input_shape[0], time, channels])
+
+
 def gabor_sigma_bounds(kernel_size: int):
   """sigma range that keeps the Gabor FWHM between 4 samples and the kernel.
 
@@ -194,8 +202,9 @@ class GaborConstraint(tf_keras.constraints.Constraint):
 class _ParametricFilterbank(tf_keras.layers.Layer):
   """Two learnable numbers per filter -> K taps per channel -> `filterbank_conv`.
 
-  Subclasses define `_initializer()`, optionally `_constraint()`, and
-  `conv_kernel()` ([K, 1, channels] taps built from `self.kernel`).
+  Subclasses define `_initializer()`, optionally `_constraint()`, `conv_kernel()`
+  ([K, 1, channels] taps built from `self.kernel`), `conv_kernel_channels()` and
+  `complex_taps()` (the filters for plots).
   """
 
   def __init__(self, filters: int, kernel_size: int, strides: int = 1,
@@ -225,6 +234,10 @@ class _ParametricFilterbank(tf_keras.layers.Layer):
   def call(self, inputs):
     return filterbank_conv(inputs, self.conv_kernel(), self.strides,
                            self.padding, self.kernel_gradient)
+
+  def compute_output_shape(self, input_shape):
+    return conv_output_shape(input_shape, self.kernel_size, self.strides, self.padding,
+                             self.conv_kernel_channels())
 
   def get_config(self):
     return {**super().get_config(), "filters": self.filters,
@@ -283,6 +296,14 @@ class GaborConv1D(_ParametricFilterbank):
 
   def conv_kernel(self):
     return impulse_responses.interleave_real_imag(*self.impulse_responses())
+
+  def conv_kernel_channels(self):
+    return 2 * self.filters
+
+  def complex_taps(self):
+    """[filters, kernel_size] complex numpy taps, for plots."""
+    real, imag = self.impulse_responses()
+    return real.numpy() + 1j * imag.numpy()
 
   def get_config(self):
     return {**super().get_config(), "min_freq": self.min_freq,
@@ -351,6 +372,13 @@ class SincConv1D(_ParametricFilterbank):
   def conv_kernel(self):
     return self.impulse_responses()[:, tf.newaxis, :]
 
+  def conv_kernel_channels(self):
+    return self.filters
+
+  def complex_taps(self):
+    """[filters, kernel_size] taps (real), for plots."""
+    return self.impulse_responses().numpy().T
+
   def get_config(self):
     return {**super().get_config(), "min_low_hz": self.min_low_hz,
             "min_band_hz": self.min_band_hz,
@@ -397,6 +425,15 @@ class FreeConv1D(tf_keras.layers.Layer):
   def call(self, inputs):
     return filterbank_conv(inputs, self.kernel, self.strides, self.padding,
                            self.kernel_gradient)
+
+  def compute_output_shape(self, input_shape):
+    return conv_output_shape(input_shape, self.kernel_size, self.strides, self.padding,
+                             self.channels)
+
+  def complex_taps(self):
+    """[channels / 2, kernel_size]: channels 2n, 2n + 1 as the real and imaginary parts."""
+    kernel = self.kernel.numpy()[:, 0, :]
+    return (kernel[:, 0::2] + 1j * kernel[:, 1::2]).T
 
   def get_config(self):
     return {**super().get_config(), "channels": self.channels,

@@ -163,7 +163,7 @@ def _strided_window_sums(inputs, windows, strides, frames):
 
 
 @tf_keras.utils.register_keras_serializable(package="tf_frontends")
-class EfficientLeaf(tf_keras.layers.Layer):
+class EfficientLeaf(composition.FrontendInterface, tf_keras.layers.Layer):
   """Grouped, strided Gabor filterbank + resampled Gaussian pooling + LogTBN or PCEN.
 
   Args:
@@ -299,6 +299,11 @@ class EfficientLeaf(tf_keras.layers.Layer):
       pad = (longest - kernel_size) // 2
       parts.append([tf.pad(t, [[0, 0], [pad, pad]]) for t in taps])
     return tuple(tf.concat(part, axis=0) for part in zip(*parts))
+
+  def filter_taps(self):
+    """`impulse_responses()` as complex numpy [n_filters, taps], for plots."""
+    real, imag = self.impulse_responses()
+    return real.numpy() + 1j * imag.numpy()
 
   def _pool_windows(self, start, stop, stride, pool_taps):
     """[pool_taps, group filters]: a Gaussian over taps i = -(W - 1) / 2 ... (W - 1) / 2.

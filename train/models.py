@@ -141,7 +141,7 @@ def create_model(config) -> AudioClassifier:
     raise ValueError(f"config.model.num_classes={config.model.num_classes}: the caller resolves "
                      "it (from the data's dataset_info.json or the workdir) before building")
   frontend = create_frontend(config)
-  num_bins = int(frontend.compute_output_shape([None, None])[-1])  # EfficientLeaf: 2 x n_filters
+  num_bins = frontend.output_bins  # EfficientLeaf: 2 x n_filters
   model_config = config.model
   backbone = create_backbone(
       model_config.backbone, num_bins,

@@ -1,6 +1,7 @@
 """Each named frontend's constructor arguments and defaults, read from tf_frontends' source.
 
     defaults("leaf")   # {"n_filters": 40, "sample_rate": 16000, ..., "kernel_gradient": "native"}
+    composition_name() # "composition": a serialized tf_frontends.Frontend(...) as the frontend
 
 Configs are data: loading one imports no TensorFlow (a config is read by tools, launchers and
 tests that have no use for it). So the registry `tf_frontends.frontends.FRONTENDS` and the
@@ -63,6 +64,17 @@ def registry() -> dict:
   raise ValueError("no FRONTENDS = {...} in tf_frontends/frontends.py")
 
 
+@functools.lru_cache(maxsize=None)
+def composition_name() -> str:
+  """The name `tf_frontends.get` builds a serialized frontend under (`COMPOSITION` in
+  frontends.py)."""
+  for node in _module("frontends").body:
+    if (isinstance(node, ast.Assign)
+        and any(isinstance(t, ast.Name) and t.id == "COMPOSITION" for t in node.targets)):
+      return ast.literal_eval(node.value)
+  raise ValueError("no COMPOSITION = ... in tf_frontends/frontends.py")
+
+
 def _constructor(module: str, class_name: str) -> ast.FunctionDef:
   for node in _module(module).body:
     if isinstance(node, ast.ClassDef) and node.name == class_name:
@@ -87,8 +99,21 @@ def defaults(name: str) -> dict:
   values = {}
   for arg, default in pairs:
     try:
-      values[arg.arg] = ast.literal_eval(default)
+      values[arg.arg] = _literal(module, default)
     except ValueError as error:
-      raise ValueError(f"{class_name}.__init__: the default of {arg.arg} is not a literal "
-                       f"({ast.unparse(default)})") from error
+      raise ValueError(f"{class_name}.__init__: the default of {arg.arg} is neither a literal "
+                       f"nor a package constant ({ast.unparse(default)})") from error
   return values
+
+
+def _literal(module: str, node: ast.expr):
+  """A default's value: a literal, or `other_module.NAME` of an imported tf_frontends module
+  where NAME is assigned a literal (e.g. composition.ENERGY_FLOOR)."""
+  if isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name):
+    other, _ = _imported_names(_module(module)).get(node.value.id, (None, None))
+    if other is not None:
+      for statement in _module(other).body:
+        if (isinstance(statement, ast.Assign) and any(
+            isinstance(t, ast.Name) and t.id == node.attr for t in statement.targets)):
+          return ast.literal_eval(statement.value)
+  return ast.literal_eval(node)
