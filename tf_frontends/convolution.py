@@ -7,7 +7,6 @@ stride 1, SAME padding as in leaf-audio:
 Inputs [batch, time, 1] -> outputs [batch, time, channels].
 """
 import logging
-import math
 import time
 
 import tensorflow as tf
@@ -173,27 +172,17 @@ def conv_output_shape(input_shape, kernel_size, strides, padding, channels):
   return tf.TensorShape([input_shape[0], time, channels])
 
 
-def gabor_sigma_bounds(kernel_size: int):
-  """sigma range that keeps the Gabor FWHM between 4 samples and the kernel.
-
-  sigma in [4 sqrt(2 ln 2) / pi, K sqrt(2 ln 2) / pi]: 1.499 to 150.29 for K = 401.
-  """
-  coeff = math.sqrt(2.0 * math.log(2.0)) / math.pi
-  return 4.0 * coeff, kernel_size * coeff
-
-
 @tf_keras.utils.register_keras_serializable(package="tf_frontends")
 class GaborConstraint(tf_keras.constraints.Constraint):
-  """Clips Gabor parameters: mu in [0, pi], sigma in `gabor_sigma_bounds`."""
+  """Clips Gabor parameters: mu in [0, pi], sigma in `impulse_responses.gabor_sigma_bounds`."""
 
   def __init__(self, kernel_size: int):
     self.kernel_size = kernel_size
 
   def __call__(self, kernel):
-    sigma_min, sigma_max = gabor_sigma_bounds(self.kernel_size)
-    mu = tf.clip_by_value(kernel[:, 0], 0.0, math.pi)
-    sigma = tf.clip_by_value(kernel[:, 1], sigma_min, sigma_max)
-    return tf.stack([mu, sigma], axis=1)
+    return tf.stack(impulse_responses.clip_gabor_params(
+        kernel[:, 0], kernel[:, 1], *impulse_responses.gabor_sigma_bounds(self.kernel_size)),
+        axis=1)
 
   def get_config(self):
     return {"kernel_size": self.kernel_size}
