@@ -27,13 +27,13 @@ def _same_padding(length, size, strides):
 def strided_window_sums(inputs, windows, strides, frames):
   """y[b, f, c] = sum_k x[b, f * strides + k, c] w[k, c], f < frames (VALID).
 
-  Strided windowed sums as a few shifted block products (no im2col): the input
-  is cut into stride-long blocks, each block is multiplied with every
-  stride-long piece of the window in one einsum, and piece i contributes to
-  frame f through block f + i. Samples past the end of the input count as
-  zeros. Its gradient is the same pattern, whereas TensorFlow's strided
-  depthwise convolution backward pass costs about as much as a stride-1
-  convolution. (EfficientLeaf pools each filter group with it.)
+  Strided windowed sums as a few shifted block products (no im2col): with
+  n = ceil(K / strides), the input is cut into stride-long blocks b_m and the
+  window into n stride-long pieces w_i; then y_f = sum_i <b_{f+i}, w_i>: n
+  multiply-reduce passes over the input. Samples past the end of the input
+  count as zeros. Its gradient is the same pattern, whereas TensorFlow's
+  strided depthwise convolution backward pass costs about as much as a
+  stride-1 convolution. (EfficientLeaf pools each filter group with it.)
   """
   taps = windows.shape[0]
   pieces = -(-taps // strides)
@@ -41,11 +41,13 @@ def strided_window_sums(inputs, windows, strides, frames):
   inputs = inputs[:, :blocks * strides]
   inputs = tf.pad(inputs, [[0, 0], [0, blocks * strides - tf.shape(inputs)[1]], [0, 0]])
   inputs = tf.reshape(inputs, [tf.shape(inputs)[0], blocks, strides, -1])
-  windows = tf.reshape(tf.pad(windows, [[0, pieces * strides - taps], [0, 0]]),
-                       [pieces, strides, -1])
-  # Slice after reducing: slicing the big block tensor makes TF's gradient slow.
-  per_piece = tf.einsum("bjrc,prc->bjpc", inputs, windows)
-  return tf.add_n([per_piece[:, i:i + frames, i] for i in range(pieces)])
+  windows = tf.pad(windows, [[0, pieces * strides - taps], [0, 0]])
+  outputs = 0.0
+  for i in range(pieces):
+    piece = windows[i * strides:(i + 1) * strides]
+    # Slice after reducing: slicing the big block tensor makes TF's gradient slow.
+    outputs += tf.reduce_sum(inputs * piece, axis=2)[:, i:i + frames]
+  return outputs
 
 
 def _block_pool(inputs, windows, strides):
