@@ -11,6 +11,10 @@ blocks; a variant ("LEAF with log compression") is another composition:
 
     Frontend(GaborConv1D(40, 401), SquaredModulus(), GaussianLowpass(401, 160),
              LogCompression())
+
+Every frontend, named or composed, implements `FrontendInterface` (sample rate, hop,
+window, filter count, output bins, minimum length, filter responses): code outside
+this package asks it instead of testing a frontend's type.
 """
 import math
 import numbers
@@ -155,6 +159,8 @@ class FrontendInterface:
   def frequency_responses(self, n_fft: int = 1024):
     """|DFT_{n_fft}(taps)|^2, 0 ... sample_rate / 2 (complex filters respond on one side)."""
     taps = self.filter_taps()
+    if taps is None:
+      raise TypeError(f"{type(self).__name__} has no filter taps to compute responses from.")
     power = np.abs(np.fft.fft(taps, n=n_fft, axis=1)[:, :n_fft // 2 + 1])**2
     power = np.maximum(power, 1e-30)
     freqs = np.arange(n_fft // 2 + 1) * self.sample_rate / n_fft
@@ -280,7 +286,7 @@ class Frontend(FrontendInterface, tf_keras.layers.Layer):
     return None if taps is None else taps()
 
   def compute_output_shape(self, input_shape):
-    # Compression and normalization keep the shape of the pooled energies.
+    # SAME padding throughout; compression and normalization keep the energies' shape.
     return framed_output_shape(input_shape, self.hop, self.output_bins)
 
   @staticmethod

@@ -64,15 +64,19 @@ def registry() -> dict:
   raise ValueError("no FRONTENDS = {...} in tf_frontends/frontends.py")
 
 
-@functools.lru_cache(maxsize=None)
 def composition_name() -> str:
   """The name `tf_frontends.get` builds a serialized frontend under (`COMPOSITION` in
   frontends.py)."""
-  for node in _module("frontends").body:
+  return _constant("frontends", "COMPOSITION")
+
+
+def _constant(module: str, name: str):
+  """The literal assigned to `name` at the top level of tf_frontends/<module>.py."""
+  for node in _module(module).body:
     if (isinstance(node, ast.Assign)
-        and any(isinstance(t, ast.Name) and t.id == "COMPOSITION" for t in node.targets)):
+        and any(isinstance(t, ast.Name) and t.id == name for t in node.targets)):
       return ast.literal_eval(node.value)
-  raise ValueError("no COMPOSITION = ... in tf_frontends/frontends.py")
+  raise ValueError(f"no {name} = <literal> in tf_frontends/{module}.py")
 
 
 def _constructor(module: str, class_name: str) -> ast.FunctionDef:
@@ -112,8 +116,5 @@ def _literal(module: str, node: ast.expr):
   if isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name):
     other, _ = _imported_names(_module(module)).get(node.value.id, (None, None))
     if other is not None:
-      for statement in _module(other).body:
-        if (isinstance(statement, ast.Assign) and any(
-            isinstance(t, ast.Name) and t.id == node.attr for t in statement.targets)):
-          return ast.literal_eval(statement.value)
+      return _constant(other, node.attr)
   return ast.literal_eval(node)
