@@ -32,7 +32,6 @@ Arguments every frontend takes (besides its own, documented in its class):
   **kwargs: `tf_keras.layers.Layer` arguments (name, trainable, dtype; dtype
     defaults to float32 so the filter math stays float32 under mixed precision).
 """
-import tensorflow as tf
 import tf_keras
 
 from tf_frontends import composition

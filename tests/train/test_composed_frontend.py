@@ -2,7 +2,6 @@
 restores from the workdir alone and exports to both hub modules like a named frontend."""
 import json
 import math
-import os
 
 import numpy as np
 import pytest
