@@ -205,7 +205,7 @@ def export(workdir: str, output_dir: str, *, checkpoint: str = "best", formats=F
   num_samples = input_pipeline.crop_length_samples(tflite_seconds or run_info["crop_seconds"],
                                                   sample_rate)
   num_classes = int(model.num_classes)
-  min_samples = frontend_module.frontend_min_samples(model.frontend)
+  min_samples = model.frontend.min_samples
 
   keras_outputs = tf.function(lambda w: classifier_module.classifier_outputs(model, w),
                               reduce_retracing=True)

@@ -38,6 +38,7 @@ from tensorflow.python.framework import convert_to_constants
 from tensorflow.python.grappler import tf_optimizer
 
 from hub_modules.reusable import MAX_ABS_AMPLITUDE
+from tf_frontends import waveform as waveform_lib
 from train.data import input_pipeline
 
 SIGNATURE_KEY = "classify"
@@ -315,19 +316,19 @@ def check_waveform(waveform, num_samples: int) -> np.ndarray:
     raise ValueError(f"Expected one clip of {num_samples} samples; got an array of shape "
                      f"{array.shape}. Pass clips one at a time.")
   if np.issubdtype(array.dtype, np.integer):
-    raise ValueError(f"Expected float32 samples in [-1, 1]; got {array.dtype} (integer PCM: "
-                     "divide by 32768.0 for int16).")
+    raise ValueError(f"Expected float32 samples in [-1, 1]; got {array.dtype}. "
+                     f"{waveform_lib.INTEGER_PCM_HINT}")
   array = array.astype(np.float32).reshape(-1)
   if array.shape[0] != num_samples:
     raise ValueError(f"This TFLite model takes exactly {num_samples} samples; "
                      f"got {array.shape[0]}. Crop or zero-pad first.")
   if not np.all(np.isfinite(array)):
-    raise ValueError(f"The clip has {int(np.sum(~np.isfinite(array)))} NaN or infinite "
-                     "samples; the model would return all-zero scores.")
+    raise ValueError(f"The clip has {int(np.sum(~np.isfinite(array)))} "
+                     f"{waveform_lib.NON_FINITE}; the model would return all-zero scores.")
   peak = float(np.max(np.abs(array)))
   if peak > MAX_ABS_AMPLITUDE:
-    raise ValueError(f"The clip peaks at {peak:g}, far outside [-1, 1]: int16 PCM scale? "
-                     "Divide by 32768.0. (The model returns all-zero scores for it.)")
+    raise ValueError(f"The clip (peak {peak:g}) {waveform_lib.TOO_LOUD} (The model returns "
+                     "all-zero scores for it.)")
   return array
 
 

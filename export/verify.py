@@ -18,7 +18,6 @@ import numpy as np
 from train import metrics
 
 FLOAT_TFLITE_GOAL = 1e-4       # max abs difference of scores and logits
-SMOKE_SIGNALS = ("silence", "white_noise", "sine_440hz")
 
 
 def smoke_signals(num_samples: int, sample_rate: int = 16000) -> dict:

@@ -35,10 +35,8 @@ from typing import Optional, Sequence
 
 import tensorflow as tf
 
-from hub_modules import frontend_module
 from hub_modules import reusable
 
-OUTPUT_KEYS = ("scores", "logits", "embedding", "features")
 FRAME_KEYS = ("scores", "logits", "embedding")
 # serving_default / classify_clip score a clip in one pass: EfficientNet-B0's
 # activations take ~0.7 GB per minute of audio.
@@ -75,11 +73,11 @@ class ClassifierModule(reusable.ReusableModule):
     """model: a built AudioClassifier; class_names_csv: path of the asset CSV;
     window_samples: the frame_scores window, the training crop (default: 1 s)."""
     frontend = model.frontend
-    sample_rate = int(getattr(frontend, "sample_rate", 16000))
+    sample_rate = int(frontend.sample_rate)
     window_samples = int(window_samples or sample_rate)
     super().__init__(
         model,
-        min_samples=min_samples or frontend_module.frontend_min_samples(frontend),
+        min_samples=min_samples or frontend.min_samples,
         sample_rate=sample_rate,
         max_samples=max(MAX_CLIP_SECONDS * sample_rate, window_samples), name=name)
     if window_samples < self._min_samples:
@@ -93,7 +91,7 @@ class ClassifierModule(reusable.ReusableModule):
     object.__setattr__(self, "model", model)  # untracked: see ReusableModule
     self._num_classes = int(model.num_classes)
     self._multi_label = bool(model.multi_label)
-    self._output_bins = int(frontend.compute_output_shape([None, None])[-1])
+    self._output_bins = int(frontend.output_bins)
     self.class_names_file = tf.saved_model.Asset(class_names_csv)
     # The embedding width, for shapes of the (never returned) error outputs.
     probe = classifier_outputs(model, tf.zeros([1, self._min_samples]))

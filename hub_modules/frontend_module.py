@@ -18,27 +18,21 @@ import tensorflow as tf
 
 from hub_modules import reusable
 
-DEFAULT_MIN_SAMPLES = 401  # one 25 ms window at 16 kHz
-
-
-def frontend_min_samples(frontend) -> int:
-  """Shortest accepted input: one analysis window of the frontend."""
-  return int(getattr(frontend, "window_size", DEFAULT_MIN_SAMPLES))
 
 
 class FrontendModule(reusable.ReusableModule):
   """waveform [batch, samples] float32 -> features [batch, frames, n_filters]."""
 
   def __init__(self, frontend, *, min_samples: int = None, name: str = None):
-    """frontend: a built or unbuilt tf_frontends layer."""
+    """frontend: a built or unbuilt tf_frontends frontend (`FrontendInterface`);
+    min_samples: shortest accepted input (default: the frontend's, one window)."""
     if not frontend.built:
-      frontend(tf.zeros([1, frontend_min_samples(frontend)]))
+      frontend(tf.zeros([1, frontend.min_samples]))
     super().__init__(
-        frontend,
-        min_samples=min_samples or frontend_min_samples(frontend),
-        sample_rate=getattr(frontend, "sample_rate", 16000), name=name)
+        frontend, min_samples=min_samples or frontend.min_samples,
+        sample_rate=frontend.sample_rate, name=name)
     object.__setattr__(self, "frontend", frontend)  # untracked: see ReusableModule
-    self._output_bins = int(frontend.compute_output_shape([None, None])[-1])
+    self._output_bins = int(frontend.output_bins)
 
   def _forward(self, waveform, training):
     return self.frontend(waveform, training=training)

@@ -20,6 +20,8 @@ from typing import Callable, Optional, Sequence
 
 import tensorflow as tf
 
+from tf_frontends import waveform as waveform_lib
+
 WAVEFORM_SPEC = tf.TensorSpec([None, None], tf.float32, name="inputs")
 # Inputs people plausibly pass by mistake: PCM as read from a WAV, numpy
 # float64, a single clip without its batch axis, a trailing channel axis.
@@ -32,10 +34,7 @@ MISTAKEN_SPECS = tuple(
     [tf.TensorSpec([None] * rank, tf.float32, name="inputs")
      for rank in (0, 1, 3, 4)])
 CLASS_NAMES_FILE = "class_names.csv"
-# Largest |sample| accepted. Float audio may overshoot full scale a little
-# (resampling, float WAVs peaking above 1); anything beyond 12 dB over full
-# scale is a scale mistake, in practice int16 PCM passed as float (|x| <= 32768).
-MAX_ABS_AMPLITUDE = 4.0
+MAX_ABS_AMPLITUDE = waveform_lib.MAX_ABS_AMPLITUDE
 
 
 def waveform_requirements(min_samples: int, sample_rate: int) -> str:
@@ -46,14 +45,12 @@ def waveform_requirements(min_samples: int, sample_rate: int) -> str:
 def input_error(inputs: tf.Tensor, what: str) -> tf.Operation:
   """A graph op that always fails, saying what was wrong with `inputs`."""
   if inputs.dtype != tf.float32:
-    hint = (" Integer PCM: divide by 32768.0 (int16) first."
-            if inputs.dtype.is_integer else " Cast with tf.cast(x, tf.float32).")
-    message = f"Expected a {what}; got dtype {inputs.dtype.name}.{hint}"
+    hint = (waveform_lib.INTEGER_PCM_HINT if inputs.dtype.is_integer
+            else waveform_lib.NOT_FLOAT32_HINT)
+    message = f"Expected a {what}; got dtype {inputs.dtype.name}. {hint}"
   else:
-    hint = {1: " For a single clip add a batch axis: x[tf.newaxis].",
-            3: " For [batch, samples, 1] drop the channel axis: x[..., 0]."}
-    message = (f"Expected a {what}; got rank {inputs.shape.rank}."
-               f"{hint.get(inputs.shape.rank, '')}")
+    message = (f"Expected a {what}; got rank {inputs.shape.rank}. "
+               f"{waveform_lib.rank_hint(inputs.shape.rank)}").rstrip()
   return tf.debugging.Assert(tf.constant(False), [tf.constant(message)],
                              name="invalid_input")
 
@@ -78,24 +75,21 @@ def checked_waveform(inputs: tf.Tensor, min_samples: int, what: str, *, rank: in
   # (condition, message parts) in order; each check runs after the one before,
   # so the first problem is the one reported.
   checks = [(rank_ok, [f"Expected a {what}; got shape", shape,
-                       "- for [batch, samples, 1] drop the channel axis: x[..., 0]."
-                       if rank == 2 else ""])]
+                       "-", waveform_lib.CHANNELS_HINT if rank == 2 else ""])]
   if rank == 2:
     checks.append((shape[0] > 0, [f"Expected a {what}; got an empty batch (0 clips)."]))
   checks.append((shape[-1] >= min_samples, [
-      f"Expected a {what}; the input is shorter than {min_samples} samples. Pad short "
-      "clips with zeros. Samples:", shape[-1]]))
+      f"Expected a {what}; the input is shorter than {min_samples} samples. "
+      f"{waveform_lib.SHORT_HINT} Samples:", shape[-1]]))
   if max_samples is not None:
     checks.append((shape[-1] <= max_samples, [
         f"Expected a {what}; the input is longer than {max_samples} samples (memory grows "
         "with length). Score long audio window by window with the frame_scores "
         "signature. Samples:", shape[-1]]))
   checks.append((tf.reduce_all(tf.math.is_finite(inputs)), [
-      f"Expected a {what}; the input contains NaN or infinite samples (replace or drop "
-      "them first)."]))
+      f"Expected a {what}; the input contains {waveform_lib.NON_FINITE}."]))
   checks.append((lambda: tf.reduce_max(tf.abs(inputs)) <= MAX_ABS_AMPLITUDE, [
-      f"Expected a {what}; the input peaks far outside [-1, 1] (above "
-      f"{MAX_ABS_AMPLITUDE:g}): int16 PCM scale? Divide by 32768.0."]))
+      f"Expected a {what}; the input {waveform_lib.TOO_LOUD}"]))
   previous = []
   for condition, message in checks:
     with tf.control_dependencies(previous):

@@ -11,12 +11,20 @@ blocks; a variant ("LEAF with log compression") is another composition:
 
     Frontend(GaborConv1D(40, 401), SquaredModulus(), GaussianLowpass(401, 160),
              LogCompression())
+
+Every frontend, named or composed, implements `FrontendInterface` (sample rate, hop,
+window, filter count, output bins, minimum length, filter responses): code outside
+this package asks it instead of testing a frontend's type.
 """
 import math
 import numbers
+from typing import Optional
 
+import numpy as np
 import tensorflow as tf
 import tf_keras
+
+from tf_frontends import waveform as waveform_lib
 
 # leaf-audio clips pooled energies here before compression (also the log offset).
 ENERGY_FLOOR = 1e-5
@@ -96,7 +104,7 @@ def as_mono_waveform(inputs, layer_name: str) -> tf.Tensor:
   if not inputs.dtype.is_floating:
     raise TypeError(
         f"{layer_name} expects a float waveform in [-1, 1], got dtype "
-        f"{inputs.dtype.name}; convert integer PCM with x / 32768.0 first.")
+        f"{inputs.dtype.name}. {waveform_lib.INTEGER_PCM_HINT}")
   rank = inputs.shape.rank
   if rank == 2:
     inputs = inputs[:, :, tf.newaxis]
@@ -104,12 +112,68 @@ def as_mono_waveform(inputs, layer_name: str) -> tf.Tensor:
     if inputs.shape[-1] != 1:
       raise ValueError(
           f"{layer_name} expects mono audio [batch, time] or [batch, time, 1]; "
-          f"got {inputs.shape[-1]} channels (shape {inputs.shape}). Downmix first.")
+          f"got {inputs.shape[-1]} channels (shape {inputs.shape}). "
+          f"{waveform_lib.CHANNELS_HINT}")
   else:
     raise ValueError(
         f"{layer_name} expects a waveform of shape [batch, time] or "
-        f"[batch, time, 1]; got rank {rank} (shape {inputs.shape}).")
+        f"[batch, time, 1]; got rank {rank} (shape {inputs.shape}). "
+        f"{waveform_lib.rank_hint(rank)}".rstrip())
   return tf.cast(inputs, tf.float32)
+
+
+class FrontendInterface:
+  """What every frontend (the six named ones and any `Frontend` composition) tells the code
+  around it, so that trainer, hub modules and plots never ask which frontend they hold.
+
+  Attributes, set by each frontend's constructor:
+    sample_rate: of the input, in Hz.
+    window_size: samples of one analysis window (filter and pooling window; 401 for LEAF's
+      25 ms at 16 kHz).
+    hop: samples between output frames (160 for 10 ms).
+    n_filters: filters (bands) of the filterbank.
+  Properties and methods:
+    output_bins: features per frame (n_filters unless a frontend appends more).
+    min_samples: shortest input the frontend is meant for: one analysis window.
+    filter_taps(): the current filters as complex taps [filters, taps] (numpy), or None
+      where the frontend has no learnable filters to show (mel).
+    frequency_responses(n_fft): (frequencies in Hz, per-filter power responses
+      [filters, bins], each normalised to its peak), for plots.
+  """
+  sample_rate: int
+  window_size: int
+  hop: int
+  n_filters: int
+
+  @property
+  def output_bins(self) -> int:
+    return self.n_filters
+
+  @property
+  def min_samples(self) -> int:
+    return self.window_size
+
+  def filter_taps(self) -> Optional[np.ndarray]:
+    raise NotImplementedError
+
+  def frequency_responses(self, n_fft: int = 1024):
+    """|DFT_{n_fft}(taps)|^2, 0 ... sample_rate / 2 (complex filters respond on one side)."""
+    taps = self.filter_taps()
+    if taps is None:
+      raise TypeError(f"{type(self).__name__} has no filter taps to compute responses from.")
+    power = np.abs(np.fft.fft(taps, n=n_fft, axis=1)[:, :n_fft // 2 + 1])**2
+    power = np.maximum(power, 1e-30)
+    freqs = np.arange(n_fft // 2 + 1) * self.sample_rate / n_fft
+    return freqs, power / power.max(axis=1, keepdims=True)
+
+
+def _window_and_stride(layer) -> tuple:
+  """(window, stride) in samples of a filterbank or pooling block: our blocks' kernel_size
+  and strides, or Keras pooling's pool_size and strides (1-tuples there)."""
+  def samples(value):
+    return int(value[0] if isinstance(value, (tuple, list)) else value)
+  window = getattr(layer, "kernel_size", getattr(layer, "pool_size", 1))
+  return samples(window), samples(getattr(layer, "strides", 1))
 
 
 @tf_keras.utils.register_keras_serializable(package="tf_frontends")
@@ -127,7 +191,7 @@ class SquaredModulus(tf_keras.layers.Layer):
 
 
 @tf_keras.utils.register_keras_serializable(package="tf_frontends")
-class Frontend(tf_keras.layers.Layer):
+class Frontend(FrontendInterface, tf_keras.layers.Layer):
   """A learnable frontend composed of four blocks (and two optional ones).
 
   y = normalization(compression(max(pooling(activation(filterbank(
@@ -146,16 +210,23 @@ class Frontend(tf_keras.layers.Layer):
     normalization: optional layer run last (e.g. per-channel GroupNormalization).
     energy_floor: lower bound of the pooled energies before compression
       (leaf-audio's 1e-5).
+    sample_rate: of the input, in Hz; None takes the filterbank's (`GaborConv1D`,
+      `SincConv1D`), or 16000 for one without (`FreeConv1D`).
     **kwargs: `tf_keras.layers.Layer` arguments (name, trainable, dtype);
       dtype defaults to float32 so the filter math stays float32 under a
       mixed-precision policy.
 
-  The blocks are used as given (not copied): give each frontend its own.
+  The blocks are used as given (not copied): give each frontend its own. The
+  `FrontendInterface` sizes follow from the blocks: the hop is the product of the
+  filterbank's and the pooling's strides, the window the longer of the filterbank's
+  kernel and the pooling window (in input samples), n_filters the channels after the
+  activation (the filterbank and activation give them by `compute_output_shape`).
   """
 
   def __init__(self, filterbank, activation, pooling, compression,
                preemphasis=None, normalization=None,
-               energy_floor: float = ENERGY_FLOOR, **kwargs):
+               energy_floor: float = ENERGY_FLOOR, sample_rate: Optional[int] = None,
+               **kwargs):
     # Filter math stays float32 under mixed precision (give the blocks
     # dtype="float32" too: they would otherwise take the global policy).
     kwargs.setdefault("dtype", "float32")
@@ -170,6 +241,19 @@ class Frontend(tf_keras.layers.Layer):
     self._activation = activation
     self._pooling = pooling
     self._compression = compression
+    filterbank_rate = getattr(filterbank, "sample_rate", None)
+    if sample_rate is None:
+      sample_rate = filterbank_rate or 16000
+    elif filterbank_rate is not None and filterbank_rate != sample_rate:
+      raise ValueError(f"{type(self).__name__}: sample_rate={sample_rate} but the filterbank "
+                       f"{filterbank.name!r} is made for {filterbank_rate} Hz.")
+    check_positive(type(self).__name__, sample_rate=sample_rate)
+    self.sample_rate = sample_rate
+    filter_window, filter_stride = _window_and_stride(filterbank)
+    pool_window, pool_stride = _window_and_stride(pooling)
+    self.window_size = max(filter_window, pool_window * filter_stride)
+    self.hop = filter_stride * pool_stride
+    self.n_filters = self._energy_channels()
 
   # Read access to the blocks; the underscored names are the checkpoints' object paths.
   filterbank = property(lambda self: self._filterbank)
@@ -180,8 +264,7 @@ class Frontend(tf_keras.layers.Layer):
   normalization = property(lambda self: self._instance_norm)
 
   def _energy_channels(self):
-    """Channels after the activation (the filterbank is built): what pooling and
-    compression are built for."""
+    """Channels after the activation: what pooling and compression are built for."""
     shape = tf.TensorShape([None, None, 1])
     for layer in (self._filterbank, self._activation):
       shape = tf.TensorShape(layer.compute_output_shape(shape))
@@ -196,6 +279,15 @@ class Frontend(tf_keras.layers.Layer):
     self._build_blocks([self._pooling, self._compression, self._instance_norm],
                        energies)
     super().build(input_shape)
+
+  def filter_taps(self):
+    """The filterbank's `complex_taps()`; None for a filterbank without them."""
+    taps = getattr(self._filterbank, "complex_taps", None)
+    return None if taps is None else taps()
+
+  def compute_output_shape(self, input_shape):
+    # SAME padding throughout; compression and normalization keep the energies' shape.
+    return framed_output_shape(input_shape, self.hop, self.output_bins)
 
   @staticmethod
   def _build_blocks(layers, input_shape):
@@ -226,6 +318,7 @@ class Frontend(tf_keras.layers.Layer):
               "pooling": self._pooling, "compression": self._compression,
               "preemphasis": self._preemp, "normalization": self._instance_norm}
     return {**super().get_config(), "energy_floor": self.energy_floor,
+            "sample_rate": self.sample_rate,
             **{key: None if layer is None else tf_keras.layers.serialize(layer)
                for key, layer in blocks.items()}}
 

@@ -7,7 +7,6 @@ stride 1, SAME padding as in leaf-audio:
 Inputs [batch, time, 1] -> outputs [batch, time, channels].
 """
 import logging
-import math
 import time
 
 import tensorflow as tf
@@ -165,27 +164,25 @@ def filterbank_conv(inputs, kernel, strides, padding, kernel_gradient="native"):
   return tf.nn.conv1d(inputs, kernel, stride=strides, padding=padding)
 
 
-def gabor_sigma_bounds(kernel_size: int):
-  """sigma range that keeps the Gabor FWHM between 4 samples and the kernel.
-
-  sigma in [4 sqrt(2 ln 2) / pi, K sqrt(2 ln 2) / pi]: 1.499 to 150.29 for K = 401.
-  """
-  coeff = math.sqrt(2.0 * math.log(2.0)) / math.pi
-  return 4.0 * coeff, kernel_size * coeff
+def conv_output_shape(input_shape, kernel_size, strides, padding, channels):
+  """[batch, time, 1] -> [batch, frames, channels] of a SAME or VALID strided convolution."""
+  time = tf.TensorShape(input_shape)[1]
+  if time is not None:
+    time = -(-time // strides) if padding == "SAME" else (time - kernel_size) // strides + 1
+  return tf.TensorShape([input_shape[0], time, channels])
 
 
 @tf_keras.utils.register_keras_serializable(package="tf_frontends")
 class GaborConstraint(tf_keras.constraints.Constraint):
-  """Clips Gabor parameters: mu in [0, pi], sigma in `gabor_sigma_bounds`."""
+  """Clips Gabor parameters: mu in [0, pi], sigma in `impulse_responses.gabor_sigma_bounds`."""
 
   def __init__(self, kernel_size: int):
     self.kernel_size = kernel_size
 
   def __call__(self, kernel):
-    sigma_min, sigma_max = gabor_sigma_bounds(self.kernel_size)
-    mu = tf.clip_by_value(kernel[:, 0], 0.0, math.pi)
-    sigma = tf.clip_by_value(kernel[:, 1], sigma_min, sigma_max)
-    return tf.stack([mu, sigma], axis=1)
+    return tf.stack(impulse_responses.clip_gabor_params(
+        kernel[:, 0], kernel[:, 1], *impulse_responses.gabor_sigma_bounds(self.kernel_size)),
+        axis=1)
 
   def get_config(self):
     return {"kernel_size": self.kernel_size}
@@ -194,8 +191,9 @@ class GaborConstraint(tf_keras.constraints.Constraint):
 class _ParametricFilterbank(tf_keras.layers.Layer):
   """Two learnable numbers per filter -> K taps per channel -> `filterbank_conv`.
 
-  Subclasses define `_initializer()`, optionally `_constraint()`, and
-  `conv_kernel()` ([K, 1, channels] taps built from `self.kernel`).
+  Subclasses define `_initializer()`, optionally `_constraint()`, `conv_kernel()`
+  ([K, 1, channels] taps built from `self.kernel`), `conv_kernel_channels()` and
+  `complex_taps()` (the filters for plots).
   """
 
   def __init__(self, filters: int, kernel_size: int, strides: int = 1,
@@ -225,6 +223,10 @@ class _ParametricFilterbank(tf_keras.layers.Layer):
   def call(self, inputs):
     return filterbank_conv(inputs, self.conv_kernel(), self.strides,
                            self.padding, self.kernel_gradient)
+
+  def compute_output_shape(self, input_shape):
+    return conv_output_shape(input_shape, self.kernel_size, self.strides, self.padding,
+                             self.conv_kernel_channels())
 
   def get_config(self):
     return {**super().get_config(), "filters": self.filters,
@@ -283,6 +285,14 @@ class GaborConv1D(_ParametricFilterbank):
 
   def conv_kernel(self):
     return impulse_responses.interleave_real_imag(*self.impulse_responses())
+
+  def conv_kernel_channels(self):
+    return 2 * self.filters
+
+  def complex_taps(self):
+    """[filters, kernel_size] complex numpy taps, for plots."""
+    real, imag = self.impulse_responses()
+    return real.numpy() + 1j * imag.numpy()
 
   def get_config(self):
     return {**super().get_config(), "min_freq": self.min_freq,
@@ -351,6 +361,13 @@ class SincConv1D(_ParametricFilterbank):
   def conv_kernel(self):
     return self.impulse_responses()[:, tf.newaxis, :]
 
+  def conv_kernel_channels(self):
+    return self.filters
+
+  def complex_taps(self):
+    """[filters, kernel_size] taps (real), for plots."""
+    return self.impulse_responses().numpy().T
+
   def get_config(self):
     return {**super().get_config(), "min_low_hz": self.min_low_hz,
             "min_band_hz": self.min_band_hz,
@@ -397,6 +414,15 @@ class FreeConv1D(tf_keras.layers.Layer):
   def call(self, inputs):
     return filterbank_conv(inputs, self.kernel, self.strides, self.padding,
                            self.kernel_gradient)
+
+  def compute_output_shape(self, input_shape):
+    return conv_output_shape(input_shape, self.kernel_size, self.strides, self.padding,
+                             self.channels)
+
+  def complex_taps(self):
+    """[channels / 2, kernel_size]: channels 2n, 2n + 1 as the real and imaginary parts."""
+    kernel = self.kernel.numpy()[:, 0, :]
+    return (kernel[:, 0::2] + 1j * kernel[:, 1::2]).T
 
   def get_config(self):
     return {**super().get_config(), "channels": self.channels,

@@ -43,14 +43,14 @@ from tf_frontends import compression as compression_module
 from tf_frontends import impulse_responses
 from tf_frontends import initializers
 from tf_frontends import log_tbn
+from tf_frontends import pooling as pooling_lib
 
 COMPRESSIONS = ("logtbn", "pcen")
 INITIALIZERS = ("authors", "leaf")
 POOLINGS = ("authors", "leaf")
 MEDIAN_BANDS = ("append", "subtract", "off")
-# FWHM bounds of the Gabor filters, in samples: the authors' EfficientLeaf allows 2 (LEAF 4).
+# Narrowest Gabor filter FWHM, in samples: the authors' EfficientLeaf allows 2 (LEAF 4).
 _MIN_FWHM = 2.0
-_FWHM_PER_SIGMA = math.pi / math.sqrt(2.0 * math.log(2.0))
 
 
 def authors_gabor_params(n_filters, sample_rate, min_freq, max_freq):
@@ -68,7 +68,7 @@ def authors_gabor_params(n_filters, sample_rate, min_freq, max_freq):
 
 def sigma_bounds(window_size):
   """The authors' sigma range: FWHM from 2 samples to the pooling window."""
-  return _MIN_FWHM / _FWHM_PER_SIGMA, window_size / _FWHM_PER_SIGMA
+  return impulse_responses.gabor_sigma_bounds(window_size, min_fwhm=_MIN_FWHM)
 
 
 @tf_keras.utils.register_keras_serializable(package="tf_frontends")
@@ -143,27 +143,8 @@ def _strided_correlation(signal, taps, stride):
   return tf.reshape(outputs, [tf.shape(signal)[0], -1, channels])[:, :-(-length // stride)]
 
 
-def _strided_window_sums(inputs, windows, strides, frames):
-  """y[f, c] = sum_k x[f * strides + k, c] w[k, c], f < frames (VALID).
-
-  The input is cut into stride-long blocks, each block is multiplied with every
-  stride-long piece of the window in one einsum, and piece i contributes to frame
-  f through block f + i. Samples past the end of the input count as zeros.
-  """
-  taps = windows.shape[0]
-  pieces = -(-taps // strides)
-  blocks = frames + pieces - 1
-  inputs = inputs[:, :blocks * strides]
-  inputs = tf.pad(inputs, [[0, 0], [0, blocks * strides - tf.shape(inputs)[1]], [0, 0]])
-  inputs = tf.reshape(inputs, [tf.shape(inputs)[0], blocks, strides, windows.shape[1]])
-  windows = tf.reshape(tf.pad(windows, [[0, pieces * strides - taps], [0, 0]]),
-                       [pieces, strides, windows.shape[1]])
-  per_piece = tf.einsum("bjrc,prc->bjpc", inputs, windows)
-  return tf.add_n([per_piece[:, i:i + frames, i] for i in range(pieces)])
-
-
 @tf_keras.utils.register_keras_serializable(package="tf_frontends")
-class EfficientLeaf(tf_keras.layers.Layer):
+class EfficientLeaf(composition.FrontendInterface, tf_keras.layers.Layer):
   """Grouped, strided Gabor filterbank + resampled Gaussian pooling + LogTBN or PCEN.
 
   Args:
@@ -269,10 +250,10 @@ class EfficientLeaf(tf_keras.layers.Layer):
     # The structure depends on the config only (the initial filters), so a
     # reloaded or retrained layer runs the same graph.
     with tf.init_scope():
-      params = init((self.n_filters, 2), dtype=tf.float32).numpy()
-    params = np.stack([np.clip(params[:, 0], 0.0, math.pi),
-                       np.clip(params[:, 1], *sigma_bounds(self.window_size))], axis=1)
-    self.groups = tuple(group_structure(params[:, 0], params[:, 1], self.num_groups,
+      params = init((self.n_filters, 2), dtype=tf.float32)
+      mu, sigma = (p.numpy() for p in impulse_responses.clip_gabor_params(
+          params[:, 0], params[:, 1], sigma_min, sigma_max))
+    self.groups = tuple(group_structure(mu, sigma, self.num_groups,
                                   self.conv_win_factor, self.stride_factor,
                                   self.window_size, self.hop))
     with tf.name_scope(self._compression.name):
@@ -283,11 +264,10 @@ class EfficientLeaf(tf_keras.layers.Layer):
     """Gabor (mu, sigma) of one group, clipped to what its kernel and stride can hold."""
     sigma_min, sigma_max = sigma_bounds(self.window_size)
     mu_max = math.pi if stride == 1 else min(math.pi, self.stride_factor * math.pi / stride)
-    mu = tf.clip_by_value(self.kernel[start:stop, 0], 0.0, mu_max)
     # int(conv_win_factor * sigma) made odd is kernel_size up to sigma = (K + 1) / factor.
-    sigma = tf.clip_by_value(self.kernel[start:stop, 1], sigma_min,
-                             min(sigma_max, (kernel_size + 1) / self.conv_win_factor))
-    return mu, sigma
+    return impulse_responses.clip_gabor_params(
+        self.kernel[start:stop, 0], self.kernel[start:stop, 1], sigma_min,
+        min(sigma_max, (kernel_size + 1) / self.conv_win_factor), mu_max=mu_max)
 
   def impulse_responses(self):
     """(real, imag) taps [n_filters, longest kernel] as used, each group's centred and zero-padded."""
@@ -300,6 +280,11 @@ class EfficientLeaf(tf_keras.layers.Layer):
       parts.append([tf.pad(t, [[0, 0], [pad, pad]]) for t in taps])
     return tuple(tf.concat(part, axis=0) for part in zip(*parts))
 
+  def filter_taps(self):
+    """`impulse_responses()` as complex numpy [n_filters, taps], for plots."""
+    real, imag = self.impulse_responses()
+    return real.numpy() + 1j * imag.numpy()
+
   def _pool_windows(self, start, stop, stride, pool_taps):
     """[pool_taps, group filters]: a Gaussian over taps i = -(W - 1) / 2 ... (W - 1) / 2.
 
@@ -307,15 +292,14 @@ class EfficientLeaf(tf_keras.layers.Layer):
     stride. "authors": their window, exp(-0.5 (2 i / ((W - 1) sigma'))^2) with
     sigma' = sigma P / (stride W): a width of sigma (W - 1) P / (2 W) samples.
     """
-    sigma = tf.clip_by_value(self.pooling_sigma[start:stop], 2.0 / self.window_size, 0.5)
     if self.pooling == "leaf":
       span_samples, gain = self.window_size - 1, float(stride)
     else:
       span_samples, gain = max(pool_taps - 1, 1) * self.window_size / pool_taps, 1.0
-    half_width = 0.5 * span_samples * sigma[tf.newaxis, :]
     offsets = stride * (tf.range(pool_taps, dtype=tf.float32)[:, tf.newaxis] -
                         (pool_taps - 1) // 2)
-    return gain * tf.exp(-0.5 * tf.square(offsets / half_width))
+    return gain * impulse_responses.sampled_gaussian_window(
+        self.pooling_sigma[start:stop], self.window_size, offsets, span_samples)
 
   def energies(self, inputs):
     """Pooled squared Gabor responses [batch, frames, n_filters], before compression."""
@@ -349,7 +333,7 @@ class EfficientLeaf(tf_keras.layers.Layer):
       # LEAF pools zeros, not filter tails, outside the waveform.
       centre = centre_offset + (tf.range(num_outputs) - (pool_taps - 1) // 2) * stride
       inside = tf.cast((centre >= 0) & (centre < length), tf.float32)[:, tf.newaxis]
-      outputs.append(_strided_window_sums(
+      outputs.append(pooling_lib.strided_window_sums(
           (tf.square(real) + tf.square(imag)) * inside,
           self._pool_windows(start, stop, stride, pool_taps), self.hop // stride, frames))
     return tf.concat(outputs, axis=-1)

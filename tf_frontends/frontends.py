@@ -32,7 +32,6 @@ Arguments every frontend takes (besides its own, documented in its class):
   **kwargs: `tf_keras.layers.Layer` arguments (name, trainable, dtype; dtype
     defaults to float32 so the filter math stays float32 under mixed precision).
 """
-import tensorflow as tf
 import tf_keras
 
 from tf_frontends import composition
@@ -53,8 +52,6 @@ class _NamedFrontend(composition.Frontend):
                n_filters: int, sample_rate: int, window_len: float,
                window_stride: float, learn_filters: bool, learn_pooling: bool,
                preemp: bool, mean_var_norm: bool, kernel_gradient: str, **kwargs):
-    window_size, hop = composition.frame_sizes(
-        type(self).__name__, n_filters, sample_rate, window_len, window_stride)
     preemphasis = normalization = None
     if preemp:
       preemphasis = tf_keras.layers.Conv1D(
@@ -65,10 +62,8 @@ class _NamedFrontend(composition.Frontend):
           groups=n_filters, epsilon=1e-6, name="instance_norm", dtype="float32")
     super().__init__(filterbank, activation, pooling_layer, compression_layer,
                      preemphasis=preemphasis, normalization=normalization,
-                     **kwargs)
-    self.window_size, self.hop = window_size, hop
-    self.n_filters = n_filters
-    self.sample_rate = sample_rate
+                     sample_rate=sample_rate, **kwargs)
+    # window_size, hop, n_filters and sample_rate follow from the blocks (Frontend)
     self.window_len = window_len
     self.window_stride = window_stride
     self.learn_filters = learn_filters
@@ -76,12 +71,6 @@ class _NamedFrontend(composition.Frontend):
     self.preemp = preemp
     self.mean_var_norm = mean_var_norm
     self.kernel_gradient = kernel_gradient
-
-  def _energy_channels(self):
-    return self.n_filters
-
-  def compute_output_shape(self, input_shape):
-    return composition.framed_output_shape(input_shape, self.hop, self.n_filters)
 
   def get_config(self):
     # The Layer's own config plus plain arguments: the blocks follow from them.
@@ -325,13 +314,33 @@ FRONTENDS = {
 }
 
 
-def get(name: str, **kwargs) -> tf_keras.layers.Layer:
-  """Builds a frontend by name: one of `FRONTENDS`, with its constructor kwargs.
+# `get(COMPOSITION, config=tf_keras.layers.serialize(frontend))`: any frontend from its
+# serialized form, e.g. a `composition.Frontend(...)` of building blocks held in a run config.
+COMPOSITION = "composition"
 
-  Every frontend takes n_filters, sample_rate, window_len, window_stride,
+
+def get(name: str, **kwargs) -> tf_keras.layers.Layer:
+  """Builds a frontend by name: one of `FRONTENDS`, with its constructor kwargs, or
+  `COMPOSITION` with `config=` a serialized frontend (`tf_keras.layers.serialize`).
+
+  Every named frontend takes n_filters, sample_rate, window_len, window_stride,
   learn_filters and learn_pooling (see `help()` of its class for the rest).
   """
+  if name == COMPOSITION:
+    return deserialize(**kwargs)
   if name not in FRONTENDS:
     raise ValueError(f"Unknown frontend {name!r}; choose one of "
-                     f"{sorted(FRONTENDS)}.")
+                     f"{sorted(FRONTENDS) + [COMPOSITION]}.")
   return FRONTENDS[name](**kwargs)
+
+
+def deserialize(config: dict) -> tf_keras.layers.Layer:
+  """The frontend `tf_keras.layers.serialize(frontend)` gave `config`: plain JSON data."""
+  if not isinstance(config, dict) or "class_name" not in config:
+    raise ValueError(f"{COMPOSITION}: config must be a serialized frontend (the dict "
+                     f"tf_keras.layers.serialize(frontend) returns); got {config!r:.200}.")
+  layer = tf_keras.layers.deserialize(config)
+  if not isinstance(layer, composition.FrontendInterface):
+    raise ValueError(f"{COMPOSITION}: config describes a {type(layer).__name__}, not a "
+                     "frontend (a tf_frontends.Frontend composition or a named frontend).")
+  return layer

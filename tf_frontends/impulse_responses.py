@@ -41,6 +41,22 @@ def gabor_filters(center_rad: tf.Tensor, sigma: tf.Tensor, size: int):
   return envelope * tf.cos(phase), envelope * tf.sin(phase)
 
 
+def gabor_sigma_bounds(kernel_size: int, min_fwhm: float = 4.0):
+  """sigma range that keeps a Gabor filter's FWHM between min_fwhm samples and the kernel.
+
+  sigma in [min_fwhm sqrt(2 ln 2) / pi, K sqrt(2 ln 2) / pi]: 1.499 to 150.29 for LEAF's
+  K = 401 and min_fwhm = 4 (leaf-audio's); EfficientLEAF's authors allow min_fwhm = 2.
+  """
+  coeff = math.sqrt(2.0 * math.log(2.0)) / math.pi
+  return min_fwhm * coeff, kernel_size * coeff
+
+
+def clip_gabor_params(mu, sigma, sigma_min: float, sigma_max: float,
+                      mu_max: float = math.pi):
+  """(mu clipped to [0, mu_max], sigma clipped to [sigma_min, sigma_max])."""
+  return tf.clip_by_value(mu, 0.0, mu_max), tf.clip_by_value(sigma, sigma_min, sigma_max)
+
+
 def interleave_real_imag(real: tf.Tensor, imag: tf.Tensor) -> tf.Tensor:
   """[filters, K] x 2 -> conv kernel [K, 1, 2 * filters] ordered re0, im0, re1, ..."""
   stacked = tf.stack([real, imag], axis=1)  # [filters, 2, K]
@@ -93,10 +109,29 @@ def gaussian_window(sigma: tf.Tensor, size: int) -> tf.Tensor:
   Returns:
     float32 [size, channels].
   """
+  offsets = tf.range(size, dtype=tf.float32)[:, tf.newaxis] - 0.5 * (size - 1)
+  return sampled_gaussian_window(sigma, size, offsets, size - 1)
+
+
+def sampled_gaussian_window(sigma: tf.Tensor, size: int, offsets: tf.Tensor,
+                            span_samples: float) -> tf.Tensor:
+  """LEAF's Gaussian pooling window at any sample offsets from its centre.
+
+  w_c(t) = exp(-0.5 * (t / (sigma_c * span_samples / 2))^2), sigma_c clipped to
+  [2 / size, 0.5] (leaf-audio's bounds for a window of `size` taps).
+
+  Args:
+    sigma: [channels] width relative to half the span.
+    size: the window's length in taps, for the clipping bounds.
+    offsets: [taps, 1] offsets t from the centre, in samples.
+    span_samples: the span the relative width refers to (K - 1 for LEAF's K taps).
+
+  Returns:
+    float32 [taps, channels].
+  """
   sigma = tf.clip_by_value(sigma, 2.0 / size, 0.5)
-  n = tf.range(size, dtype=tf.float32)[:, tf.newaxis]
-  half = 0.5 * (size - 1)
-  return tf.exp(-0.5 * tf.square((n - half) / (sigma[tf.newaxis, :] * half)))
+  half_width = 0.5 * span_samples * sigma[tf.newaxis, :]
+  return tf.exp(-0.5 * tf.square(offsets / half_width))
 
 
 def hamming_window(size: int, symmetric: bool = False) -> np.ndarray:

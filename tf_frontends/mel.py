@@ -42,7 +42,7 @@ def reflect_indices(length: tf.Tensor, pad: int) -> tf.Tensor:
 
 
 @tf_keras.utils.register_keras_serializable(package="tf_frontends")
-class MelFilterbanks(tf_keras.layers.Layer):
+class MelFilterbanks(composition.FrontendInterface, tf_keras.layers.Layer):
   """Log mel filterbanks, computed with a real DFT as a matrix product.
 
   X_m[k] = sum_{n < L} w[n] x[m H + n] e^{-2 pi i k n / n_fft},  k = 0 ... n_fft / 2
@@ -149,14 +149,27 @@ class MelFilterbanks(tf_keras.layers.Layer):
         window = tf.signal.hann_window(self.window_size, dtype=tf.float64).numpy()
       dft = np.concatenate([np.cos(angle), -np.sin(angle)], axis=1)
       self._windowed_dft = (dft * window[:, np.newaxis]).astype(np.float32)
-      if self.mel_weights == "torchaudio":
-        mel = torchaudio_mel_filters(self.n_filters, self.sample_rate, self.min_freq,
-                                     self.max_freq, self.n_fft)
-      else:
-        mel = initializers.mel_filters(self.n_filters, self.sample_rate, self.min_freq,
-                                       self.max_freq, self.n_fft)
-      self._mel_matrix = mel.T
+      self._mel_matrix = self.mel_matrix().T
     super().build(input_shape)
+
+  def mel_matrix(self) -> np.ndarray:
+    """[n_filters, n_fft // 2 + 1] float32: each band's weight of each DFT bin."""
+    if self.mel_weights == "torchaudio":
+      return torchaudio_mel_filters(self.n_filters, self.sample_rate, self.min_freq,
+                                    self.max_freq, self.n_fft)
+    return initializers.mel_filters(self.n_filters, self.sample_rate, self.min_freq,
+                                    self.max_freq, self.n_fft)
+
+  def filter_taps(self):
+    """None: the mel filters are fixed (there is nothing learnt to show)."""
+    return None
+
+  def frequency_responses(self, n_fft: int = 1024):
+    """The mel weights (peak-normalised) on this layer's own DFT bins; n_fft is unused."""
+    del n_fft
+    weights = np.maximum(self.mel_matrix(), 1e-30)
+    freqs = np.linspace(0, self.sample_rate / 2, weights.shape[1])
+    return freqs, weights / weights.max(axis=1, keepdims=True)
 
   def call(self, inputs):
     waveform = composition.as_mono_waveform(inputs, "MelFilterbanks")[:, :, 0]

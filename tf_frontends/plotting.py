@@ -7,6 +7,9 @@ objects, made without pyplot: importing or plotting changes no matplotlib
 global state (backend, current figure). `save_png` and `figure_to_png` write them out.
 
     |H_n(f)|^2 = |DFT_{n_fft}(h_n)|^2 (dB, normalised to each filter's peak)
+
+The responses come from the frontend itself (`FrontendInterface.frequency_responses`),
+so any frontend or composition is drawn the same way.
 """
 import io
 import math
@@ -14,52 +17,6 @@ import math
 from matplotlib import figure as mpl_figure
 import numpy as np
 
-from tf_frontends import composition
-from tf_frontends import convolution
-from tf_frontends import efficient_leaf
-from tf_frontends import initializers
-from tf_frontends import mel
-
-
-def impulse_responses(frontend) -> np.ndarray:
-  """Complex taps [filters, taps] of a built frontend's current filters.
-
-  Any `composition.Frontend` whose filterbank is a Gabor, sinc or free
-  (interleaved real, imaginary) convolution.
-  """
-  filterbank = frontend.filterbank if isinstance(frontend, composition.Frontend) else None
-  if isinstance(filterbank, convolution.GaborConv1D):
-    real, imag = filterbank.impulse_responses()
-    return real.numpy() + 1j * imag.numpy()
-  if isinstance(frontend, efficient_leaf.EfficientLeaf):
-    real, imag = frontend.impulse_responses()
-    return real.numpy() + 1j * imag.numpy()
-  if isinstance(filterbank, convolution.SincConv1D):
-    return filterbank.impulse_responses().numpy().T
-  if isinstance(filterbank, convolution.FreeConv1D):
-    kernel = filterbank.kernel.numpy()[:, 0, :]
-    return (kernel[:, 0::2] + 1j * kernel[:, 1::2]).T
-  raise TypeError(f"{type(frontend).__name__} has no impulse responses to plot.")
-
-
-def frequency_responses(frontend, n_fft: int = 1024):
-  """(frequencies in Hz [bins], power responses [filters, bins], peak-normalised).
-
-  MelFilterbanks returns its (fixed) mel weights instead.
-  """
-  if isinstance(frontend, mel.MelFilterbanks):
-    weights = initializers.mel_filters(frontend.n_filters, frontend.sample_rate,
-                                       frontend.min_freq, frontend.max_freq,
-                                       frontend.n_fft)
-    freqs = np.linspace(0, frontend.sample_rate / 2, weights.shape[1])
-    weights = np.maximum(weights, 1e-30)
-    return freqs, weights / weights.max(axis=1, keepdims=True)
-  taps = impulse_responses(frontend)
-  # Complex filters respond on one side only: show 0 .. sr/2 of the full DFT.
-  power = np.abs(np.fft.fft(taps, n=n_fft, axis=1)[:, :n_fft // 2 + 1])**2
-  power = np.maximum(power, 1e-30)
-  freqs = np.arange(n_fft // 2 + 1) * frontend.sample_rate / n_fft
-  return freqs, power / power.max(axis=1, keepdims=True)
 
 
 def centres_and_bandwidths(freqs, responses):
@@ -74,12 +31,12 @@ def mel_initialisation(frontend):
   """(centres, bandwidths) in Hz of the same frontend type at initialisation."""
   fresh = type(frontend).from_config(frontend.get_config())
   fresh.build((None, None))
-  return centres_and_bandwidths(*frequency_responses(fresh))
+  return centres_and_bandwidths(*fresh.frequency_responses())
 
 
 def plot_filterbank(frontend, title: str = ""):
   """Two panels: current responses (dB) and centre/bandwidth vs the mel init."""
-  freqs, responses = frequency_responses(frontend)
+  freqs, responses = frontend.frequency_responses()
   centres, bandwidths = centres_and_bandwidths(freqs, responses)
   init_centres, init_bandwidths = mel_initialisation(frontend)
   figure = mpl_figure.Figure(figsize=(8, 7))

@@ -24,30 +24,37 @@ def _same_padding(length, size, strides):
   return frames, total // 2
 
 
-def _block_pool(inputs, windows, strides):
-  """Strided windowed sums as a few shifted block products (no im2col).
+def strided_window_sums(inputs, windows, strides, frames):
+  """y[b, f, c] = sum_k x[b, f * strides + k, c] w[k, c], f < frames (VALID).
 
-  With hop H and n = ceil(K / H), split the SAME-padded input into blocks
-  b_m = x[m H : (m + 1) H] and the window into n hop-long pieces w_i; then
-  y_f = sum_i <b_{f+i}, w_i>: n multiply-reduce passes over the input. Its
-  gradient is the same pattern, whereas TensorFlow's strided depthwise
-  convolution backward pass costs about as much as a stride-1 convolution.
+  Strided windowed sums as a few shifted block products (no im2col): with
+  n = ceil(K / strides), the input is cut into stride-long blocks b_m and the
+  window into n stride-long pieces w_i; then y_f = sum_i <b_{f+i}, w_i>: n
+  multiply-reduce passes over the input. Samples past the end of the input
+  count as zeros. Its gradient is the same pattern, whereas TensorFlow's
+  strided depthwise convolution backward pass costs about as much as a
+  stride-1 convolution. (EfficientLeaf pools each filter group with it.)
   """
-  size = windows.shape[0]
-  pieces = -(-size // strides)
-  length = tf.shape(inputs)[1]
-  frames, left = _same_padding(length, size, strides)
-  right = (frames + pieces - 1) * strides - length - left
-  padded = tf.pad(inputs, [[0, 0], [left, right], [0, 0]])
-  blocks = tf.reshape(
-      padded, [tf.shape(inputs)[0], frames + pieces - 1, strides, -1])
-  windows = tf.pad(windows, [[0, pieces * strides - size], [0, 0]])
+  taps = windows.shape[0]
+  pieces = -(-taps // strides)
+  blocks = frames + pieces - 1
+  inputs = inputs[:, :blocks * strides]
+  inputs = tf.pad(inputs, [[0, 0], [0, blocks * strides - tf.shape(inputs)[1]], [0, 0]])
+  inputs = tf.reshape(inputs, [tf.shape(inputs)[0], blocks, strides, -1])
+  windows = tf.pad(windows, [[0, pieces * strides - taps], [0, 0]])
   outputs = 0.0
   for i in range(pieces):
     piece = windows[i * strides:(i + 1) * strides]
     # Slice after reducing: slicing the big block tensor makes TF's gradient slow.
-    outputs += tf.reduce_sum(blocks * piece, axis=2)[:, i:i + frames]
+    outputs += tf.reduce_sum(inputs * piece, axis=2)[:, i:i + frames]
   return outputs
+
+
+def _block_pool(inputs, windows, strides):
+  """`strided_window_sums` of the SAME-padded input (TF's split of the padding)."""
+  frames, left = _same_padding(tf.shape(inputs)[1], windows.shape[0], strides)
+  return strided_window_sums(tf.pad(inputs, [[0, 0], [left, 0], [0, 0]]), windows, strides,
+                             frames)
 
 
 def _depthwise_conv(inputs, windows, strides):

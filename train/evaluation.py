@@ -22,7 +22,6 @@ from absl import logging
 import numpy as np
 import tensorflow as tf
 
-import tf_frontends
 from tf_frontends import plotting
 from train import atomic_json
 from train import checkpoints
@@ -240,7 +239,7 @@ def frontend_images(model, config) -> dict:
                                    mode="eval")
   features = model.frontend(next(iter(ds))["audio"])[0].numpy()
   figures = {"frontend_output": plotting.plot_features(features)}
-  if not isinstance(model.frontend, tf_frontends.MelFilterbanks):
+  if model.frontend.filter_taps() is not None:    # None: fixed filters (mel)
     figures["frontend_filters"] = plotting.plot_filterbank(model.frontend)
   return {name: tf.image.decode_png(plotting.figure_to_png(figure))[tf.newaxis]
           for name, figure in figures.items()}

@@ -146,7 +146,7 @@ def create_model(config) -> AudioClassifier:
   if config.model.type not in MODEL_TYPES:
     raise ValueError(f"config.model.type={config.model.type!r} is not one of {MODEL_TYPES}")
   frontend = create_frontend(config)
-  num_bins = int(frontend.compute_output_shape([None, None])[-1])  # EfficientLeaf: 2 x n_filters
+  num_bins = frontend.output_bins  # EfficientLeaf: 2 x n_filters
   model_config = config.model
   backbone = create_backbone(
       model_config.backbone, num_bins,

@@ -23,17 +23,20 @@ MODES = ("train", "eval", "train_and_eval")
 def validate_config(config) -> None:
   """Raises ValueError on a config that cannot work, before any work starts."""
   errors = []
-  if config.frontend.name not in tf_frontends.FRONTENDS:
-    errors.append(f"frontend.name={config.frontend.name!r} is not one of "
-                  f"{sorted(tf_frontends.FRONTENDS)}")
-  elif config.frontend.get("n_filters", 0) < 1:
+  name = config.frontend.name
+  composed = name == tf_frontends.COMPOSITION
+  if not composed and name not in tf_frontends.FRONTENDS:
+    errors.append(f"frontend.name={name!r} is not one of "
+                  f"{sorted(tf_frontends.FRONTENDS) + [tf_frontends.COMPOSITION]}")
+  elif not composed and config.frontend.get("n_filters", 0) < 1:
     errors.append(f"frontend.n_filters must be >= 1, got {config.frontend.get('n_filters')}")
   else:
     try:
       models.create_frontend(config)
     except (TypeError, ValueError) as e:
-      errors.append(f"frontend {config.frontend.name!r} refuses its arguments: {e} (build the "
-                    "frontend block with train.configs.default.frontend_config)")
+      maker = "composition_config" if composed else "frontend_config"
+      errors.append(f"frontend {name!r} refuses its arguments: {e} (build the frontend "
+                    f"block with train.configs.default.{maker})")
   if config.model.backbone not in models.BACKBONES:
     errors.append(f"model.backbone={config.model.backbone!r} is not one of "
                   f"{sorted(models.BACKBONES)}")

@@ -143,3 +143,65 @@ def test_every_block_argument_is_documented_and_in_the_config(layer, required):
   assert all(name in layer.__doc__ for name in parameters), layer.__name__
   config = (leaf_with_log() if required is None else layer(**required)).get_config()
   assert set(parameters) <= set(config), layer.__name__
+
+
+@pytest.mark.parametrize("name", sorted(tf_frontends.FRONTENDS))
+@pytest.mark.parametrize("sample_rate, window_ms, hop_ms", [(16000, 25.0, 10.0),
+                                                            (8000, 32.0, 12.5)])
+def test_every_named_frontend_implements_the_interface(name, sample_rate, window_ms, hop_ms):
+  arguments = dict(n_filters=8, sample_rate=sample_rate, window_len=window_ms,
+                   window_stride=hop_ms)
+  if "max_freq" in inspect.signature(tf_frontends.FRONTENDS[name]).parameters:
+    arguments["max_freq"] = sample_rate / 2 - 100
+  frontend = tf_frontends.get(name, **arguments)
+  assert isinstance(frontend, tf_frontends.FrontendInterface)
+  window = int(sample_rate * window_ms // 1000 + 1)      # leaf-audio's rule, 401 / 257
+  hop = int(sample_rate * hop_ms // 1000)                # 160 / 100
+  appended = 2 if name == "efficientleaf" else 1         # its median-filtered bands
+  assert (frontend.sample_rate, frontend.window_size, frontend.hop, frontend.n_filters,
+          frontend.output_bins, frontend.min_samples) == (
+              sample_rate, window, hop, 8, 8 * appended, window)
+  samples = 3 * hop + 7
+  y = frontend(tf.zeros([2, samples]))
+  assert y.shape == (2, -(-samples // hop), frontend.output_bins)
+  assert tuple(frontend.compute_output_shape([2, samples])) == tuple(y.shape)
+  freqs, responses = frontend.frequency_responses(n_fft=512)
+  assert responses.shape == (8, freqs.shape[0]) and freqs[-1] == sample_rate / 2
+  np.testing.assert_allclose(responses.max(axis=1), 1.0)
+  taps = frontend.filter_taps()
+  assert (taps is None) == (name == "mel")              # mel's filters are fixed
+
+
+def test_a_composition_derives_its_sizes_from_its_blocks():
+  frontend = tf_frontends.Frontend(
+      tf_frontends.FreeConv1D(8, 101, strides=2), tf_frontends.SquaredModulus(),
+      tf_keras.layers.MaxPool1D(60, 40, padding="same"), tf_frontends.LogCompression())
+  # hop = 2 x 40 input samples; window = max(101 taps, 60 pooled outputs x 2 samples)
+  assert (frontend.sample_rate, frontend.hop, frontend.window_size, frontend.n_filters,
+          frontend.output_bins, frontend.min_samples) == (16000, 80, 120, 4, 4, 120)
+  y = frontend(signals.speech_like(1, 1001))
+  assert y.shape == (1, 13, 4) == tuple(frontend.compute_output_shape([1, 1001]))
+  kernel = frontend.filterbank.kernel.numpy()[:, 0, :]
+  np.testing.assert_array_equal(frontend.filter_taps(), (kernel[:, 0::2] + 1j * kernel[:, 1::2]).T)
+  sinc = tf_frontends.Frontend(
+      tf_frontends.SincConv1D(4, 101, sample_rate=8000), tf_keras.layers.LeakyReLU(0.2),
+      tf_frontends.GaussianLowpass(101, strides=50), tf_frontends.PCEN())
+  assert (sinc.sample_rate, sinc.hop, sinc.window_size, sinc.n_filters) == (8000, 50, 101, 4)
+  assert not sinc.built                                  # the sizes need no weights
+  with pytest.raises(ValueError, match="sample_rate=16000 but the filterbank 'sinc' is made "
+                     "for 8000 Hz"):
+    tf_frontends.Frontend(
+        tf_frontends.SincConv1D(4, 101, sample_rate=8000, name="sinc"),
+        tf_keras.layers.LeakyReLU(0.2), tf_frontends.GaussianLowpass(101, strides=50),
+        tf_frontends.PCEN(), sample_rate=16000)
+
+
+def test_get_builds_a_serialized_composition_and_refuses_other_layers():
+  serialized = tf_keras.layers.serialize(leaf_with_log(n_filters=3))
+  frontend = tf_frontends.get(tf_frontends.COMPOSITION, config=serialized)
+  assert type(frontend) is tf_frontends.Frontend and frontend.n_filters == 3
+  with pytest.raises(ValueError, match="config describes a Dense, not a frontend"):
+    tf_frontends.get(tf_frontends.COMPOSITION,
+                     config=tf_keras.layers.serialize(tf_keras.layers.Dense(2)))
+  with pytest.raises(ValueError, match="must be a serialized frontend"):
+    tf_frontends.get(tf_frontends.COMPOSITION, config={"n_filters": 3})

@@ -30,7 +30,7 @@ def test_gabor_conv_matches_reference_and_clips_params():
   expected = np.stack([z.real, z.imag], axis=-1).reshape(2, 1000, 12)
   assert got.shape == (2, 1000, 12)
   np.testing.assert_allclose(got, expected, rtol=1e-4, atol=1e-6)
-  assert convolution.gabor_sigma_bounds(401) == pytest.approx((1.499, 150.29), abs=5e-3)
+  assert impulse_responses.gabor_sigma_bounds(401) == pytest.approx((1.499, 150.29), abs=5e-3)
 
 
 def test_sinc_conv_matches_reference():

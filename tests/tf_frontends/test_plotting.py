@@ -15,7 +15,7 @@ def test_leaf_responses_peak_at_mu_with_gabor_bandwidth():
   leaf = tf_frontends.Leaf()
   leaf.build((None, None))
   mu, sigma = (v.numpy() for v in leaf.filterbank.constrained_params())
-  freqs, responses = plotting.frequency_responses(leaf, n_fft=4096)
+  freqs, responses = leaf.frequency_responses(n_fft=4096)
   centres, bandwidths = plotting.centres_and_bandwidths(freqs, responses)
   step = freqs[1]
   np.testing.assert_allclose(centres, mu * 16000 / (2 * math.pi), atol=step)
@@ -60,6 +60,6 @@ def test_composed_frontend_is_plotted_like_its_filterbank():
       tf_frontends.GaborConv1D(6, 401), tf_frontends.SquaredModulus(),
       tf_frontends.GaussianLowpass(401, strides=160), tf_frontends.LogCompression())
   composed.build((None, None))
-  taps = plotting.impulse_responses(composed)
+  taps = composed.filter_taps()
   real, imag = composed.filterbank.impulse_responses()
   np.testing.assert_array_equal(taps, real.numpy() + 1j * imag.numpy())

@@ -24,6 +24,21 @@ def frontend_config(name: str, **arguments) -> ml_collections.ConfigDict:
   return ml_collections.ConfigDict({"name": name, **values, **arguments})
 
 
+def composition_config(serialized: dict) -> ml_collections.ConfigDict:
+  """{"name": "composition", "config": serialized}: a frontend of your own as the run's.
+
+  serialized: `tf_keras.layers.serialize(frontend)` of a `tf_frontends.Frontend(...)`
+  composition (or of any tf_frontends frontend), as plain data (e.g. its JSON pasted into
+  a config file), so the config still needs no TensorFlow. Trains and exports like a
+  named frontend; its sizes (hop, window, filters) follow from its blocks.
+  """
+  if not isinstance(serialized, dict) or "class_name" not in serialized:
+    raise ValueError("composition_config takes the dict tf_keras.layers.serialize(frontend) "
+                     f"returns; got {serialized!r:.200}")
+  return ml_collections.ConfigDict({"name": frontend_arguments.composition_name(),
+                                    "config": serialized})
+
+
 def get_config():
   config = ml_collections.ConfigDict()
 

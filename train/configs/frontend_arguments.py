@@ -1,6 +1,7 @@
 """Each named frontend's constructor arguments and defaults, read from tf_frontends' source.
 
     defaults("leaf")   # {"n_filters": 40, "sample_rate": 16000, ..., "kernel_gradient": "native"}
+    composition_name() # "composition": a serialized tf_frontends.Frontend(...) as the frontend
 
 Configs are data: loading one imports no TensorFlow (a config is read by tools, launchers and
 tests that have no use for it). So the registry `tf_frontends.frontends.FRONTENDS` and the
@@ -63,20 +64,19 @@ def registry() -> dict:
   raise ValueError("no FRONTENDS = {...} in tf_frontends/frontends.py")
 
 
-def _default_value(module: str, node: ast.expr):
-  """A literal, or a package constant written as `name` / `module.NAME` (`NAME = literal` at
-  the top of that package module)."""
-  if isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name):
-    owner, attr = _imported_names(_module(module)).get(node.value.id, (None, None))[0], node.attr
-  elif isinstance(node, ast.Name):
-    owner, attr = _imported_names(_module(module)).get(node.id, (module, node.id))
-  else:
-    return ast.literal_eval(node)
-  for statement in _module(owner).body if owner else ():
-    if (isinstance(statement, ast.Assign) and
-        any(isinstance(t, ast.Name) and t.id == attr for t in statement.targets)):
-      return ast.literal_eval(statement.value)
-  raise ValueError(f"no constant {attr} in tf_frontends/{owner}.py")
+def composition_name() -> str:
+  """The name `tf_frontends.get` builds a serialized frontend under (`COMPOSITION` in
+  frontends.py)."""
+  return _constant("frontends", "COMPOSITION")
+
+
+def _constant(module: str, name: str):
+  """The literal assigned to `name` at the top level of tf_frontends/<module>.py."""
+  for node in _module(module).body:
+    if (isinstance(node, ast.Assign)
+        and any(isinstance(t, ast.Name) and t.id == name for t in node.targets)):
+      return ast.literal_eval(node.value)
+  raise ValueError(f"no {name} = <literal> in tf_frontends/{module}.py")
 
 
 def _constructor(module: str, class_name: str) -> ast.FunctionDef:
@@ -103,8 +103,18 @@ def defaults(name: str) -> dict:
   values = {}
   for arg, default in pairs:
     try:
-      values[arg.arg] = _default_value(module, default)
+      values[arg.arg] = _literal(module, default)
     except ValueError as error:
-      raise ValueError(f"{class_name}.__init__: the default of {arg.arg} is not a literal "
-                       f"({ast.unparse(default)})") from error
+      raise ValueError(f"{class_name}.__init__: the default of {arg.arg} is neither a literal "
+                       f"nor a package constant ({ast.unparse(default)})") from error
   return values
+
+
+def _literal(module: str, node: ast.expr):
+  """A default's value: a literal, or `other_module.NAME` of an imported tf_frontends module
+  where NAME is assigned a literal (e.g. composition.ENERGY_FLOOR)."""
+  if isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name):
+    other, _ = _imported_names(_module(module)).get(node.value.id, (None, None))
+    if other is not None:
+      return _constant(other, node.attr)
+  return ast.literal_eval(node)
