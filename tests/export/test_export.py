@@ -144,7 +144,7 @@ def test_tflite_with_litert_matches_the_savedmodel(exported, data_dir):
   """Independent of verify.py: LiteRT vs the reloaded hub module on real eval clips."""
   out, _, _ = exported
   batch = next(iter(input_pipeline.make_dataset(
-      str(data_dir), "eval", batch_size=4, crop_seconds=CROP_SECONDS, mode="eval")))
+      str(data_dir), "test", batch_size=4, crop_seconds=CROP_SECONDS, mode="eval")))
   audio = batch["audio"].numpy()
   expected = tf.saved_model.load(str(out / "classifier")).signatures["serving_default"](
       waveform=tf.constant(audio))["scores"].numpy()
@@ -205,7 +205,7 @@ def test_mediapipe_audio_classifier_loads_the_task_models(exported, data_dir, me
                                                           tmp_path):
   out, _, workdir = exported
   batch = next(iter(input_pipeline.make_dataset(
-      str(data_dir), "eval", batch_size=6, crop_seconds=CROP_SECONDS, mode="eval")))
+      str(data_dir), "test", batch_size=6, crop_seconds=CROP_SECONDS, mode="eval")))
   audio = batch["audio"].numpy()
   np.save(tmp_path / "clips.npy", audio)
   models = {q: str(out / "tflite" / name) for q, name in tflite_metadata.TASK_FILE_NAMES.items()}
