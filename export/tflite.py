@@ -155,7 +155,11 @@ def write_signature_savedmodel(outputs_fn: Callable, num_samples: int, path: str
   module.folded = fold_constants(export_function(outputs_fn, num_samples))
   tf.saved_model.save(
       module, path, signatures={SIGNATURE_KEY: export_function(module.folded, num_samples)},
-      # inference only; the imported graph still names the frontends' custom gradients
+      # Inference only: the TFLite converter reads this SavedModel and nothing differentiates
+      # it, so the frontends' custom gradients are not saved. Loading it makes TensorFlow warn
+      # "Importing a function ... with ops with unsaved custom gradients" once per gradient
+      # function: harmless here (the console drops it). The fine-tunable hub modules are saved
+      # with their custom gradients, and the tests fine-tune them through hub.KerasLayer.
       options=tf.saved_model.SaveOptions(experimental_custom_gradients=False))
 
 
