@@ -16,9 +16,10 @@ OUT/
   .tf_frontends_export.json   what export wrote (export/output_dir.py)
 
 Everything export needs comes from the workdir (config.json, run_info.json, a
-checkpoint). Export only reads the workdir, so it may run while a trainer holds the workdir's
-lock (a warning names the trainer): it exports the newest complete checkpoint, listing the
-folder again when the trainer rotates away the one being read. The verification clips and the
+checkpoint). Export only reads the workdir. While a trainer holds the workdir's lock,
+`--checkpoint=latest` is refused, naming the trainer (what "latest" means changes while it
+runs); `best` or a checkpoint path is exported with a warning naming it, and a checkpoint the
+trainer rotates away while it is read is looked up again, not called damaged. The verification clips and the
 int8 calibration clips come from the run's eval split (--data_dir, default the run's data
 folder); when that folder is gone, from synthetic signals, with a warning (no mAP in the report
 then).
@@ -192,6 +193,11 @@ def export(workdir: str, output_dir: str, *, checkpoint: str = "best", formats=F
   output_dir = os.path.abspath(output_dir)
   output_dir_lib.check(output_dir, workdir, overwrite)
   holder = workdir_lib.lock_holder(workdir)
+  if holder is not None and checkpoint == "latest":
+    raise workdir_lib.RunError(
+        f"{workdir} is being trained by {workdir_lib.describe_holder(holder)}: its latest "
+        "checkpoint changes while that run goes on. Wait for it to end, or export a fixed "
+        f"checkpoint: --checkpoint={os.path.join(workdir, 'checkpoints', 'ckpt-N')} (or best).")
   if holder is not None:         # a reader may go on: restore_run reads a complete checkpoint
     logging.warning("%s is being written by %s: exporting its %s checkpoint as of now.",
                     workdir, workdir_lib.describe_holder(holder), checkpoint)

@@ -475,17 +475,21 @@ def test_a_checkpoint_rotated_away_while_export_reads_it_is_not_called_damaged(
   assert path == os.path.join(folder, "ckpt-9")
 
 
-def test_export_while_a_trainer_holds_the_workdir_names_it_and_reads_on(trained, tmp_path,
-                                                                       monkeypatch, info_logs):
-  """Export only reads: it goes on (restore_run copes with rotation) and says whose run it is."""
+def test_export_while_a_trainer_holds_the_workdir_refuses_latest_and_names_it(
+    trained, tmp_path, monkeypatch, info_logs):
+  """latest is refused, naming the trainer; best is read (restore_run copes with rotation)
+  with a warning naming whose run it is."""
   workdir = str(shutil.copytree(trained, tmp_path / "run"))
 
   def restored(workdir_, which):
     raise RuntimeError(f"restore_run({which})")
   monkeypatch.setattr(checkpoints, "restore_run", restored)
   with workdir_lib.lock(workdir, "train.main --mode=train"):
-    with pytest.raises(RuntimeError, match=r"restore_run\(latest\)"):
+    with pytest.raises(workdir_lib.RunError,
+                       match=rf"{workdir} is being trained by pid {os.getpid()} on host .*"
+                             r"train.main --mode=train started .*checkpoints/ckpt-N"):
       export_main.export(workdir, str(tmp_path / "out"), checkpoint="latest")
+    with pytest.raises(RuntimeError, match=r"restore_run\(best\)"):
+      export_main.export(workdir, str(tmp_path / "out"), checkpoint="best")
   assert (f"{workdir} is being written by pid {os.getpid()} on host " in info_logs.text
-          and "train.main --mode=train started" in info_logs.text
-          and "exporting its latest checkpoint as of now" in info_logs.text)
+          and "exporting its best checkpoint as of now" in info_logs.text)
