@@ -43,13 +43,17 @@ def write_label_map(path, classes=CLASSES):
   return str(path)
 
 
+def extract(archive, out):
+  """The project's own fixture archive into OUT (the "data" filter exists from Python 3.11.4)."""
+  safe = {"filter": "data"} if hasattr(tarfile, "data_filter") else {}
+  with tarfile.open(archive) as tar:
+    tar.extractall(out, **safe)
+  return out
+
+
 @pytest.fixture(scope="module")
 def fixtures(tmp_path_factory):
-  out = tmp_path_factory.mktemp("audax")
-  # The "data" filter exists from Python 3.11.4 on; the archive is the project's own.
-  safe = {"filter": "data"} if hasattr(tarfile, "data_filter") else {}
-  with tarfile.open(ARCHIVE) as tar:
-    tar.extractall(out, **safe)
+  out = extract(ARCHIVE, tmp_path_factory.mktemp("audax"))
   write_label_map(out / "class_labels_indices.csv")
   return out
 

@@ -5,7 +5,6 @@ mapping or a wrong numeric does, and audax configs the importer refuses. No JAX 
 import copy
 import json
 import shutil
-import tarfile
 
 import numpy as np
 import pytest
@@ -14,7 +13,7 @@ import tf_keras
 from export import audax_weights
 from export import flax_msgpack
 from export import import_audax
-from tests.export.test_import_audax import (ROOT, STEP, TOLERANCE, _run, relative_error,
+from tests.export.test_import_audax import (ROOT, STEP, TOLERANCE, _run, extract, relative_error,
                                              write_label_map)
 from train import checkpoints, models
 
@@ -24,10 +23,7 @@ NAME = "leaf_convnext"
 
 @pytest.fixture(scope="module")
 def fixture(tmp_path_factory):
-  out = tmp_path_factory.mktemp("audax_convnext")
-  safe = {"filter": "data"} if hasattr(tarfile, "data_filter") else {}
-  with tarfile.open(ARCHIVE) as tar:
-    tar.extractall(out, **safe)
+  out = extract(ARCHIVE, tmp_path_factory.mktemp("audax_convnext"))
   checkpoint = str(out / NAME / f"checkpoint_{STEP}")
   state = flax_msgpack.read(checkpoint)
   with open(out / NAME / "config.json", encoding="utf-8") as f:
