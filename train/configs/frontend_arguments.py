@@ -63,6 +63,22 @@ def registry() -> dict:
   raise ValueError("no FRONTENDS = {...} in tf_frontends/frontends.py")
 
 
+def _default_value(module: str, node: ast.expr):
+  """A literal, or a package constant written as `name` / `module.NAME` (`NAME = literal` at
+  the top of that package module)."""
+  if isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name):
+    owner, attr = _imported_names(_module(module)).get(node.value.id, (None, None))[0], node.attr
+  elif isinstance(node, ast.Name):
+    owner, attr = _imported_names(_module(module)).get(node.id, (module, node.id))
+  else:
+    return ast.literal_eval(node)
+  for statement in _module(owner).body if owner else ():
+    if (isinstance(statement, ast.Assign) and
+        any(isinstance(t, ast.Name) and t.id == attr for t in statement.targets)):
+      return ast.literal_eval(statement.value)
+  raise ValueError(f"no constant {attr} in tf_frontends/{owner}.py")
+
+
 def _constructor(module: str, class_name: str) -> ast.FunctionDef:
   for node in _module(module).body:
     if isinstance(node, ast.ClassDef) and node.name == class_name:
@@ -87,7 +103,7 @@ def defaults(name: str) -> dict:
   values = {}
   for arg, default in pairs:
     try:
-      values[arg.arg] = ast.literal_eval(default)
+      values[arg.arg] = _default_value(module, default)
     except ValueError as error:
       raise ValueError(f"{class_name}.__init__: the default of {arg.arg} is not a literal "
                        f"({ast.unparse(default)})") from error
