@@ -65,8 +65,9 @@ def per_example_loss(labels, logits, multi_label: bool):
   return tf.nn.softmax_cross_entropy_with_logits(labels=labels, logits=logits)
 
 
-def make_train_loop(model, optimizer, strategy, step, config):
+def make_train_loop(model, optimizer, strategy, step, config, jit_compile=None):
   """A tf.function running `num_steps` steps on a distributed iterator; returns the mean loss."""
+  jit_compile = config.jit_compile if jit_compile is None else jit_compile
   global_batch = config.batch_size
   clip = config.optimizer.clip_global_norm
   float16 = config.mixed_precision == "float16"
@@ -91,6 +92,9 @@ def make_train_loop(model, optimizer, strategy, step, config):
       grads, _ = tf.clip_by_global_norm(grads, clip)
     optimizer.apply_gradients(zip(grads, variables))
     return loss
+
+  if jit_compile:
+    train_step = tf.function(train_step, jit_compile=True)
 
   @tf.function
   def train_loop(iterator, num_steps):
