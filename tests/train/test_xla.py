@@ -12,6 +12,7 @@ import tensorflow as tf
 from tests.harness import NUM_CLASSES, tiny_config
 from train import models
 from train import optimizer as optimizer_lib
+from train import spec_augment
 from train import train_loop
 
 # Calls of the loop and their steps: one step, then two in one call (3 batches in all).
@@ -94,3 +95,16 @@ def test_mixed_bfloat16_under_xla(data_dir):
   # bfloat16 keeps 8 bits of mantissa (~4e-3): both runs round alike up to op order
   np.testing.assert_allclose(xla_losses, losses, rtol=2e-2)
   assert _relative(weights, xla_weights) <= 1e-3
+
+
+def test_spec_augment_masks_equal_under_xla():
+  seed = tf.constant([7, 11], tf.int32)
+  # the uniform the masks were drawn with before XLA parity: the same bits
+  np.testing.assert_array_equal(spec_augment._uniform([64], seed),   # pylint: disable=protected-access
+                                tf.random.stateless_uniform([64], seed))
+  layer = spec_augment.SpecAugment(max_freq_width=4, max_time_width=10)
+  features = tf.ones([4, 50, 16])
+  masked = layer(features, training=True, seed=seed)
+  xla = tf.function(lambda x: layer(x, training=True, seed=seed), jit_compile=True)(features)
+  np.testing.assert_array_equal(xla, masked)
+  assert 0 < float(tf.reduce_mean(masked)) < 1       # some masked, not all
