@@ -34,16 +34,24 @@ from train.configs import demo  # noqa: E402
 NUM_CLASSES = 9
 
 
-def make_run(frontend: str, backbone: str, crop_seconds: float, batch: int, steps: int):
-  """(train_loop, iterator, steps tensor) for one frontend at one crop length."""
+def make_run(frontend: str, backbone: str, crop_seconds: float, batch: int, steps: int,
+             jit_compile: bool = False, mixed_precision: str = "", overrides=None):
+  """(train_loop, iterator, steps tensor) for one frontend at one crop length.
+
+  jit_compile, mixed_precision: the config fields of those names; overrides: more
+  {flattened config key: value} (e.g. a smaller backbone for a quick run)."""
   config = demo.get_config(frontend)
   config.model.backbone = backbone
   config.dataset.crop_seconds = crop_seconds
   config.batch_size = batch
   config.model.num_classes = NUM_CLASSES
+  config.jit_compile = jit_compile
+  config.mixed_precision = mixed_precision
+  config.update_from_flattened_dict(dict(overrides or {}))
   strategy = tf.distribute.get_strategy()
   model = models.build_model(config)
   optimizer, _ = optimizer_lib.create_optimizer(config, model, steps_per_epoch=100, total_steps=1000)
+  optimizer.build(model.trainable_variables)     # as the trainer: no variable made in a trace
   rng = np.random.default_rng(0)
   audio = rng.uniform(-0.5, 0.5, (batch, int(crop_seconds * 16000))).astype(np.float32)
   labels = (rng.random((batch, NUM_CLASSES)) < 0.3).astype(np.float32)

@@ -11,19 +11,33 @@ same masks as an unkilled one); without a seed the layer draws one itself.
 import tensorflow as tf
 import tf_keras
 
+# Philox named, not "auto_select": XLA's auto choice is another generator. TF's float
+# uniform is the low 23 bits of a uint32 / 2^23, which XLA does not reproduce; drawn as an
+# int below 2^23 and scaled, the numbers are the same bits with and without XLA.
+_ALG = "philox"
+_MANTISSA = 2**23
+
+
+def _uniform(shape, seed):
+  """U[0, 1) float32 equal bit for bit to tf.random.stateless_uniform(shape, seed), also
+  under XLA (jit_compile)."""
+  bits = tf.random.stateless_uniform(shape, seed, minval=0, maxval=_MANTISSA, dtype=tf.int32,
+                                     alg=_ALG)
+  return tf.cast(bits, tf.float32) / _MANTISSA
+
 
 def _band_mask(seed, batch_size, length, max_width, num_masks):
   """[batch, length] float mask, 0 inside `num_masks` random bands, 1 elsewhere."""
   mask = tf.ones([batch_size, length], tf.float32)
   positions = tf.range(length)[tf.newaxis, :]
   for i in range(num_masks):
-    seeds = tf.random.experimental.stateless_split(seed, 3)
+    seeds = tf.random.experimental.stateless_split(seed, 3, alg=_ALG)
     seed = seeds[0]
     width = tf.random.stateless_uniform(
-        [batch_size, 1], seeds[1], minval=0, maxval=max_width + 1, dtype=tf.int32)
+        [batch_size, 1], seeds[1], minval=0, maxval=max_width + 1, dtype=tf.int32, alg=_ALG)
     width = tf.minimum(width, length)
     start = tf.cast(
-        tf.random.stateless_uniform([batch_size, 1], seeds[2]) *
+        _uniform([batch_size, 1], seeds[2]) *
         tf.cast(length - width + 1, tf.float32), tf.int32)
     inside = (positions >= start) & (positions < start + width)
     mask *= 1.0 - tf.cast(inside, tf.float32)
@@ -55,7 +69,7 @@ class SpecAugment(tf_keras.layers.Layer):
     if seed is None:
       seed = tf.random.uniform([2], maxval=2**31 - 1, dtype=tf.int32)
     seed = tf.cast(seed, tf.int32)
-    freq_seed, time_seed = tf.unstack(tf.random.experimental.stateless_split(seed, 2))
+    freq_seed, time_seed = tf.unstack(tf.random.experimental.stateless_split(seed, 2, alg=_ALG))
     shape = tf.shape(features)
     batch_size, frames, bins = shape[0], shape[1], shape[2]
     freq_mask = _band_mask(freq_seed, batch_size, bins, self.max_freq_width,

@@ -67,13 +67,21 @@ def per_example_loss(labels, logits, multi_label: bool):
   return tf.nn.softmax_cross_entropy_with_logits(labels=labels, logits=logits)
 
 
-def make_train_loop(model, optimizer, strategy, step, config):
-  """A tf.function running `num_steps` steps on a distributed iterator; returns the mean loss."""
+def make_train_loop(model, optimizer, strategy, step, config, jit_compile=None):
+  """A tf.function running `num_steps` steps on a distributed iterator; returns the mean loss.
+
+  jit_compile (default config.jit_compile): each replica's forward and backward pass (loss
+  scaling and clipping included) is one XLA computation. apply_gradients stays outside it:
+  its cross-replica sum cannot sit inside a per-replica XLA function under MirroredStrategy
+  (2 logical CPUs: a replica's variables read from another device), and tf_keras' AdamW
+  compiles its own update where a GPU is present. TPUStrategy compiles everything anyway.
+  """
+  jit_compile = config.jit_compile if jit_compile is None else jit_compile
   global_batch = config.batch_size
   clip = config.optimizer.clip_global_norm
   float16 = config.mixed_precision == "float16"
 
-  def train_step(batch):
+  def gradients(batch):
     replica = tf.distribute.get_replica_context().replica_id_in_sync_group
     seed = tf.stack([tf.constant(config.seed, tf.int64),
                      step * strategy.num_replicas_in_sync + tf.cast(replica, tf.int64)])
@@ -91,7 +99,14 @@ def make_train_loop(model, optimizer, strategy, step, config):
       grads = optimizer.get_unscaled_gradients(grads)
     if clip > 0:
       grads, _ = tf.clip_by_global_norm(grads, clip)
-    optimizer.apply_gradients(zip(grads, variables))
+    return loss, grads
+
+  if jit_compile:
+    gradients = tf.function(gradients, jit_compile=True)
+
+  def train_step(batch):
+    loss, grads = gradients(batch)
+    optimizer.apply_gradients(zip(grads, model.trainable_variables))
     return loss
 
   @tf.function

@@ -87,6 +87,7 @@ def get_config():
   config.optimizer.clip_global_norm = 0.0      # 0: no clipping
 
   config.mixed_precision = ""            # "" | "bfloat16" | "float16" (frontend stays float32)
+  config.jit_compile = False             # XLA-compile the train step (TPUs compile it always)
   config.strategy = "auto"               # auto | default | mirrored | multi_worker | tpu
   config.seed = 0
 
