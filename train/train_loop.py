@@ -257,10 +257,12 @@ def train_and_evaluate(config, workdir: str, mode: str = "train_and_eval", tpu: 
   _check_workdir_path(workdir)
   info = dataset_info.read(config.dataset.data_dir)
   validation.check_splits(config, info, mode)
-  input_pipeline.check_data(config.dataset.data_dir, info, validation.splits_read(config, mode))
-  validation.check_single_label(config, info, mode)
   strategy = strategy_lib.create_strategy(config.strategy, tpu)
   chief = strategy_lib.is_chief(strategy)
+  # After the strategy (reading records starts TensorFlow's runtime, and multi-worker
+  # collectives must be configured before that), still before anything is written.
+  input_pipeline.check_data(config.dataset.data_dir, info, validation.splits_read(config, mode))
+  validation.check_single_label(config, info, mode)
   if mode == "eval":                # every worker scores its share; the chief writes
     with (workdir_lib.lock(workdir, "train.main --mode=eval") if chief
           else contextlib.nullcontext()):
