@@ -32,7 +32,7 @@ setuptools.setup(
         "numpy",
         "msgpack",        # export.import_audax reads flax checkpoints without flax
     ],
-    extras_require={"test": ["pytest", "pytest-timeout"]},
+    extras_require={"test": ["pytest", "pytest-timeout", "pytest-xdist"]},
     entry_points={"console_scripts": [
         "tf-frontends-demo=train.frontends_demo:run",
         "tf-frontends-train=train.main:run",

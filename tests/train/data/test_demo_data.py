@@ -146,7 +146,7 @@ def test_demo_build_is_deterministic_across_processes_and_split_by_source(tmp_pa
   result = subprocess.run(
       [sys.executable, "-m", "train.data.demo.demo_data", f"--output_dir={tmp_path / 'b'}", "--seed=5",
        "--num_clips=60", "--examples_per_shard=16", "--num_workers=1"],
-      cwd=ROOT, capture_output=True, text=True, timeout=300)
+      cwd=ROOT, capture_output=True, text=True, timeout=600)
   assert result.returncode == 0, result.stderr[-2000:]
   assert _hashes(tmp_path / "a") == _hashes(tmp_path / "b")        # same bytes, other process
   assert not os.path.exists(tmp_path / "a" / "clips")
