@@ -131,13 +131,29 @@ def op_times_ms(fn, x):
   return times
 
 
-def print_profile(candidates, top):
-  """Per candidate: total op time and its `top` costliest ops (ms, share of the total)."""
-  for label, (fn, x) in candidates.items():
-    times = op_times_ms(fn, x)
-    total = sum(times.values())
-    print(f"\n{label}: {total:.1f} ms in ops")
-    for name, ms in times.most_common(top):
+def is_filterbank_conv(op_name):
+  """The waveform's convolution or its gradients (TF's or oneDNN's kernels), not the pooling's."""
+  kernel = op_name.rpartition(":")[2]
+  return "Depthwise" not in kernel and kernel.endswith(
+      ("Conv2D", "Conv2DBackpropFilter", "Conv2DBackpropInput"))
+
+
+def print_profile(candidates, repeats, top):
+  """Per candidate: median time of each op over `repeats` round-robin calls, the costliest
+  `top` of them, and the time outside the filterbank convolution (what a frontend adds to it)."""
+  times = {label: collections.defaultdict(list) for label in candidates}
+  for _ in range(repeats):
+    for label, (fn, x) in candidates.items():
+      for name, ms in op_times_ms(fn, x).items():
+        times[label][name].append(ms)
+  for label, op_times in times.items():
+    median = collections.Counter({name: float(np.median(values + [0.0] * (repeats - len(values))))
+                                  for name, values in op_times.items()})
+    total = sum(median.values())
+    conv = sum(ms for name, ms in median.items() if is_filterbank_conv(name))
+    print(f"\n{label}: {total:.1f} ms in ops; the filterbank convolution {conv:.1f} ms, "
+          f"the rest {total - conv:.1f} ms ({100 * (total - conv) / conv:.0f} % of the conv)")
+    for name, ms in median.most_common(top):
       print(f"  {ms:8.1f} ms {100 * ms / total:5.1f} %  {name}")
 
 
@@ -234,9 +250,9 @@ def main():
                                      waveform)
     print(f"CPU: {cpu_description()}; {onednn_description()}; TF {tf.__version__}")
     print(f"LEAF forward + parameter gradients, batch {args.batch} x {args.seconds:g} s, "
-          f"jit={args.jit}, one op at a time")
+          f"jit={args.jit}, one op at a time, median of {args.repeats} (ms)")
     print_profile({label: (compile_pair(fn, lambda v=variables: v, args.jit, False)[1], x)
-                   for label, (fn, variables, x) in profiled.items()}, top=12)
+                   for label, (fn, variables, x) in profiled.items()}, args.repeats, top=12)
     return
   fns, inputs = {}, {}
   ops = op_candidates(ours["LEAF"], theirs.get("LEAF"), args.batch, samples)
