@@ -20,7 +20,8 @@ def builtin_ops_only():
   """While open, MelFilterbanks traces its DFT as a matrix product (for TFLite).
 
   Training, evaluation and SavedModels use an FFT (tf.signal.rfft, as tf.signal.stft does):
-  ~2x faster than the matrix product here, for a reason that holds anywhere (n log n
+  1.8-2.1x faster than the matrix product on an AMD EPYC (benchmarks/README.md), for a
+  reason that holds anywhere (n log n
   against n^2 operations per frame). TFLite maps an RFFT only onto its RFFT2D kernel,
   which takes power-of-two lengths only and is not one of XNNPACK's ops, while the matrix
   product is a plain FULLY_CONNECTED for any n_fft. So whatever builds a TFLite
