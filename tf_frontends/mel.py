@@ -21,15 +21,14 @@ def builtin_ops_only():
 
   Training, evaluation and SavedModels use an FFT (tf.signal.rfft, as tf.signal.stft does):
   1.8-2.1x faster than the matrix product on an AMD EPYC (benchmarks/README.md), for a
-  reason that holds anywhere (n log n
-  against n^2 operations per frame). TFLite maps an RFFT only onto its RFFT2D kernel,
-  which takes power-of-two lengths only and is not one of XNNPACK's ops, while the matrix
-  product is a plain FULLY_CONNECTED for any n_fft. So whatever builds a TFLite
-  graph (`export.tflite.convert`; do the same when converting yourself) traces the model
-  inside this context; it acts while a graph is traced (a function traced earlier keeps
-  its form) and in this thread only. The choice depends only on where the graph goes,
-  never on timing; both forms give the same numbers (to float32 rounding) and the layer
-  has no weights, so a model can switch between them.
+  reason that holds anywhere (n log n against n^2 operations per frame). TFLite maps an
+  RFFT only onto its RFFT2D kernel, which takes power-of-two lengths only and is not one of
+  XNNPACK's ops, while the matrix product is a plain FULLY_CONNECTED for any n_fft. So
+  whatever builds a TFLite graph (`export.tflite.convert`; do the same when converting
+  yourself) traces the model inside this context; it acts while a graph is traced (a
+  function traced earlier keeps its form) and in this thread only. The choice depends only
+  on where the graph goes, never on timing; both forms give the same numbers (to float32
+  rounding) and the layer has no weights, so a model can switch between them.
   """
   previous = getattr(_graph_target, "builtin_ops_only", False)
   _graph_target.builtin_ops_only = True
