@@ -2,7 +2,7 @@ r"""Frontend speed: ours next to google-research/leaf-audio's own code, per op a
 
     git clone https://github.com/google-research/leaf-audio .leaf-audio
     .venv/bin/python benchmarks/frontends.py [--leaf_audio_dir=.leaf-audio] \
-        [--batch 8 --seconds 5 --repeats 5 --jit]
+        [--batch 8 --seconds 5 --repeats 5 --jit] [--profile]
 
 The reference is leaf-audio's own classes (`frontend.Leaf`, `SincNet`, `SincNetPlus`,
 `TimeDomainFilterbanks`, `MelFilterbanks`, and LEAF's layers one by one), imported from a
@@ -15,11 +15,19 @@ batch; "fwd+grad" is a forward pass plus the gradient of a scalar loss with resp
 every trainable variable (and, for the per-op rows, to the op's input, which the layer
 before it needs). The header names the CPU and whether oneDNN is on; the last lines give
 how far our outputs are from leaf-audio's (relative to the largest value).
+
+`--profile` instead prints where LEAF's forward + parameter gradients spend their time, op by
+op (TensorFlow's profiler, one call each of ours, leaf-audio's and the bare convolution, ops run
+one at a time so that no op's time includes another's).
 """
 import argparse
+import collections
+import glob
 import os
 import platform
+import shutil
 import sys
+import tempfile
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -29,6 +37,9 @@ import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
 from benchmarks import leaf_audio_reference  # noqa: E402
+from tf_frontends import mel as mel_lib  # noqa: E402
+# The profiler's own record format (no public reader in TensorFlow).
+from tensorflow.tsl.profiler.protobuf import xplane_pb2  # noqa: E402
 
 def cpu_description():
   """'model name (N CPUs, AVX-512, AMX)' from /proc/cpuinfo where there is one."""
@@ -91,6 +102,61 @@ def time_round_robin(fns, inputs, repeats):
   return {key: float(np.median(value)) for key, value in times.items()}
 
 
+def op_times_ms(fn, x):
+  """{"scope/op:kernel": ms} of one call of fn(x) (after a warm-up call), from the profiler.
+
+  The profiler records each op's kernel on the host thread that ran it; with inter-op
+  parallelism 1 (set by --profile) they do not overlap, so the times add up to the call.
+  """
+  run_once(fn, x)
+  logdir = tempfile.mkdtemp(prefix="frontends_profile_")
+  try:
+    tf.profiler.experimental.start(logdir)
+    run_once(fn, x)
+    tf.profiler.experimental.stop()
+    space = xplane_pb2.XSpace()
+    for path in glob.glob(os.path.join(logdir, "**", "*.xplane.pb"), recursive=True):
+      with open(path, "rb") as record:
+        space.MergeFromString(record.read())
+  finally:
+    shutil.rmtree(logdir, ignore_errors=True)
+  times = collections.Counter()
+  for plane in space.planes:
+    if plane.name.startswith("/host:CPU"):
+      for line in plane.lines:
+        for event in line.events:
+          name = plane.event_metadata[event.metadata_id].name
+          if ":" in name and "::" not in name and " " not in name:  # "scope/op:Kernel", not a span
+            times[name] += event.duration_ps * 1e-9
+  return times
+
+
+def is_filterbank_conv(op_name):
+  """The waveform's convolution or its gradients (TF's or oneDNN's kernels), not the pooling's."""
+  kernel = op_name.rpartition(":")[2]
+  return "Depthwise" not in kernel and kernel.endswith(
+      ("Conv2D", "Conv2DBackpropFilter", "Conv2DBackpropInput"))
+
+
+def print_profile(candidates, repeats, top):
+  """Per candidate: median time of each op over `repeats` round-robin calls, the costliest
+  `top` of them, and the time outside the filterbank convolution (what a frontend adds to it)."""
+  times = {label: collections.defaultdict(list) for label in candidates}
+  for _ in range(repeats):
+    for label, (fn, x) in candidates.items():
+      for name, ms in op_times_ms(fn, x).items():
+        times[label][name].append(ms)
+  for label, op_times in times.items():
+    median = collections.Counter({name: float(np.median(values + [0.0] * (repeats - len(values))))
+                                  for name, values in op_times.items()})
+    total = sum(median.values())
+    conv = sum(ms for name, ms in median.items() if is_filterbank_conv(name))
+    print(f"\n{label}: {total:.1f} ms in ops; the filterbank convolution {conv:.1f} ms, "
+          f"the rest {total - conv:.1f} ms ({100 * (total - conv) / conv:.0f} % of the conv)")
+    for name, ms in median.most_common(top):
+      print(f"  {ms:8.1f} ms {100 * ms / total:5.1f} %  {name}")
+
+
 _CHECKOUT_IN_PROJECT = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
                                    ".leaf-audio")
 DEFAULT_LEAF_AUDIO_DIR = os.environ.get(
@@ -101,6 +167,7 @@ FRONTENDS = [("LEAF", "leaf", "Leaf"), ("SincNet", "sincnet", "SincNet"),
              ("SincNet+", "sincnet_plus", "SincNetPlus"),
              ("TD-filterbanks", "tdfbanks", "TimeDomainFilterbanks"),
              ("mel", "mel", "MelFilterbanks"), ("EfficientLEAF", "efficientleaf", None)]
+MEL_TFLITE = "mel, TFLite form"   # the DFT as a matrix product (mel.builtin_ops_only)
 
 
 def op_candidates(leaf, reference_leaf, batch, samples):
@@ -156,7 +223,11 @@ def main():
   parser.add_argument("--seconds", type=float, default=5.0)
   parser.add_argument("--repeats", type=int, default=5)
   parser.add_argument("--jit", action="store_true", help="XLA-compile every candidate")
+  parser.add_argument("--profile", action="store_true",
+                      help="print LEAF's forward + gradients op by op instead of the tables")
   args = parser.parse_args()
+  if args.profile:
+    tf.config.threading.set_inter_op_parallelism_threads(1)
   tf.get_logger().setLevel("ERROR")   # leaf-audio's Gabor taps are complex64 cast to float32
   reference = leaf_audio_reference.load(args.leaf_audio_dir) if args.leaf_audio_dir else None
   samples = int(16000 * args.seconds)
@@ -168,11 +239,31 @@ def main():
             if reference is not None and cls is not None}
   for layer in [*ours.values(), *theirs.values()]:
     layer(waveform[:1, :1600])     # build
+  if args.profile:
+    floor_taps = tf.Variable(ours["LEAF"].filterbank.conv_kernel(), name="bare_taps")
+    profiled = {"ours LEAF": (ours["LEAF"], ours["LEAF"].trainable_variables, waveform),
+                "bare conv1d, TF kernel gradient (floor)": (
+                    lambda x: tf.nn.conv1d(x, floor_taps, stride=1, padding="SAME"),
+                    [floor_taps], waveform[:, :, tf.newaxis])}
+    if "LEAF" in theirs:
+      profiled["leaf-audio LEAF"] = (theirs["LEAF"], theirs["LEAF"].trainable_variables,
+                                     waveform)
+    print(f"CPU: {cpu_description()}; {onednn_description()}; TF {tf.__version__}")
+    print(f"LEAF forward + parameter gradients, batch {args.batch} x {args.seconds:g} s, "
+          f"jit={args.jit}, one op at a time, median of {args.repeats} (ms)")
+    print_profile({label: (compile_pair(fn, lambda v=variables: v, args.jit, False)[1], x)
+                   for label, (fn, variables, x) in profiled.items()}, args.repeats, top=12)
+    return
   fns, inputs = {}, {}
   ops = op_candidates(ours["LEAF"], theirs.get("LEAF"), args.batch, samples)
   candidates = {key: value for key, value in ops.items()}
   for name, layer in ours.items():
     candidates[(name, "ours")] = (layer, waveform, layer.trainable_variables, False)
+
+  def mel_for_tflite(x):
+    with mel_lib.builtin_ops_only():    # active while tf.function traces this
+      return ours["mel"](x)
+  candidates[(MEL_TFLITE, "ours")] = (mel_for_tflite, waveform, [], False)
   for name, layer in theirs.items():
     candidates[(name, "leaf-audio")] = (layer, waveform, layer.trainable_variables, False)
   for key, (fn, x, variables, watch_input) in candidates.items():
@@ -206,7 +297,7 @@ def main():
   mel = median[("mel", "ours", "fwd")]
   print(f"\n{'frontend':15s} | {'leaf-audio':>18s} | {'ours':>18s} | {'speed-up':>8s} | "
         f"{'ours / floor':>12s} | {'ours fwd+grad / mel fwd':>23s}")
-  for name, _, _ in FRONTENDS:
+  for name in [name for name, _, _ in FRONTENDS] + [MEL_TFLITE]:
     print(f"{name:15s} | {cell(name, 'leaf-audio')} | {cell(name, 'ours')} | "
           f"{ratio((name, 'leaf-audio'), (name, 'ours')):>8s} | "
           f"{ratio((name, 'ours'), floor_key):>12s} | "

@@ -38,6 +38,7 @@ from tensorflow.python.framework import convert_to_constants
 from tensorflow.python.grappler import tf_optimizer
 
 from hub_modules.reusable import MAX_ABS_AMPLITUDE
+from tf_frontends import mel
 from tf_frontends import waveform as waveform_lib
 from train.data import input_pipeline
 
@@ -237,7 +238,8 @@ def convert(outputs_fn: Callable, num_samples: int, quantizations=QUANTIZATIONS,
   outputs_fn = guarded(outputs_fn)
   workdir = tempfile.mkdtemp(prefix="tflite_signature_", dir=tmp_parent)
   try:
-    with native_output_quiet():
+    # mel's DFT as a matrix product: TFLite's FFT kernel is limited (mel.builtin_ops_only)
+    with native_output_quiet(), mel.builtin_ops_only():
       path = os.path.join(workdir, "folded")
       write_signature_savedmodel(outputs_fn, num_samples, path)
       models = {}

@@ -1,4 +1,7 @@
 """Log mel filterbanks as a tf_keras layer (a fixed frontend, no learnable weights)."""
+import contextlib
+import threading
+
 import numpy as np
 import tensorflow as tf
 import tf_keras
@@ -8,6 +11,36 @@ from tf_frontends import initializers
 
 FRAME_PADDINGS = ("end", "reflect")
 MEL_WEIGHTS = ("tensorflow", "torchaudio")
+
+_graph_target = threading.local()
+
+
+@contextlib.contextmanager
+def builtin_ops_only():
+  """While open, MelFilterbanks traces its DFT as a matrix product (for TFLite).
+
+  Training, evaluation and SavedModels use an FFT (tf.signal.rfft, as tf.signal.stft does):
+  1.8-2.1x faster than the matrix product on an AMD EPYC (benchmarks/README.md), for a
+  reason that holds anywhere (n log n against n^2 operations per frame). TFLite maps an
+  RFFT only onto its RFFT2D kernel, which takes power-of-two lengths only and is not one of
+  XNNPACK's ops, while the matrix product is a plain FULLY_CONNECTED for any n_fft. So
+  whatever builds a TFLite graph (`export.tflite.convert`; do the same when converting
+  yourself) traces the model inside this context; it acts while a graph is traced (a
+  function traced earlier keeps its form) and in this thread only. The choice depends only
+  on where the graph goes, never on timing; both forms give the same numbers (to float32
+  rounding) and the layer has no weights, so a model can switch between them.
+  """
+  previous = getattr(_graph_target, "builtin_ops_only", False)
+  _graph_target.builtin_ops_only = True
+  try:
+    yield
+  finally:
+    _graph_target.builtin_ops_only = previous
+
+
+def dft_as_matmul() -> bool:
+  """True inside `builtin_ops_only()` (read when a graph is traced)."""
+  return getattr(_graph_target, "builtin_ops_only", False)
 
 
 def torchaudio_mel_filters(n_filters: int, sample_rate: int, min_freq: float,
@@ -43,11 +76,12 @@ def reflect_indices(length: tf.Tensor, pad: int) -> tf.Tensor:
 
 @tf_keras.utils.register_keras_serializable(package="tf_frontends")
 class MelFilterbanks(composition.FrontendInterface, tf_keras.layers.Layer):
-  """Log mel filterbanks, computed with a real DFT as a matrix product.
+  """Log mel filterbanks of a real DFT.
 
   X_m[k] = sum_{n < L} w[n] x[m H + n] e^{-2 pi i k n / n_fft},  k = 0 ... n_fft / 2
   y_m = log(max(|X_m|^2 @ mel, log_floor) + log_offset)
-  (a matrix product, not an FFT: the layer converts to TFLite with built-in ops only).
+  X is an FFT (tf.signal.rfft, as tf.signal.stft computes it), or a matrix product with
+  the windowed DFT matrix when traced inside `builtin_ops_only()` (TFLite; see there).
 
   The defaults are leaf-audio's STFT-based MelFilterbanks: w = tf.signal.hann_window(L)
   (periodic; symmetric for odd L such as the default 401), frames zero-padded at the end like
@@ -148,6 +182,7 @@ class MelFilterbanks(composition.FrontendInterface, tf_keras.layers.Layer):
       else:
         window = tf.signal.hann_window(self.window_size, dtype=tf.float64).numpy()
       dft = np.concatenate([np.cos(angle), -np.sin(angle)], axis=1)
+      self._window = window.astype(np.float32)
       self._windowed_dft = (dft * window[:, np.newaxis]).astype(np.float32)
       self._mel_matrix = self.mel_matrix().T
     super().build(input_shape)
@@ -179,8 +214,11 @@ class MelFilterbanks(composition.FrontendInterface, tf_keras.layers.Layer):
                                self.hop)
     else:
       frames = tf.signal.frame(waveform, self.window_size, self.hop, pad_end=True)
-    spectrum = tf.matmul(frames, self._windowed_dft)
-    real, imag = tf.split(spectrum, 2, axis=-1)
+    if dft_as_matmul():
+      real, imag = tf.split(tf.matmul(frames, self._windowed_dft), 2, axis=-1)
+    else:
+      spectrum = tf.signal.rfft(frames * self._window, [self.n_fft])
+      real, imag = tf.math.real(spectrum), tf.math.imag(spectrum)
     power = tf.square(real) + tf.square(imag)
     energy = tf.matmul(power, self._mel_matrix)
     if self.log_floor > 0:

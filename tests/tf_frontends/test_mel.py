@@ -1,5 +1,6 @@
 """MelFilterbanks' options (audax's log-mel): float64 numpy reference, audax's mel matrix,
-short inputs, config, bad arguments, TFLite."""
+short inputs, config, bad arguments, the FFT / DFT-matmul switch, TFLite."""
+import contextlib
 import os
 
 import numpy as np
@@ -55,12 +56,23 @@ CASES = {
 }
 
 
+def traced_op_types(layer, x, builtin_ops_only):
+  context = mel_lib.builtin_ops_only() if builtin_ops_only else contextlib.nullcontext()
+  with context:
+    graph = tf.function(layer).get_concrete_function(tf.TensorSpec(x.shape, tf.float32)).graph
+  return [op.type for op in graph.get_operations()]
+
+
+@pytest.mark.parametrize("builtin_ops_only", [False, True], ids=["fft", "dft_matmul"])
 @pytest.mark.parametrize("case", sorted(CASES))
-def test_options_match_the_float64_reference(case):
+def test_options_match_the_float64_reference(case, builtin_ops_only):
+  """Both DFT forms (FFT for training / SavedModels, matrix product for TFLite)."""
   kwargs, without = CASES[case]
   x = 0.1 * signals.speech_like(2, 2400)          # quiet: the 1e-2 floor clips some bands
   layer = tf_frontends.MelFilterbanks(**kwargs)
-  got = layer(x).numpy()
+  context = mel_lib.builtin_ops_only() if builtin_ops_only else contextlib.nullcontext()
+  with context:
+    got = tf.function(layer)(x).numpy()
   expected = reference(x, layer)
   assert got.shape == expected.shape == layer.compute_output_shape((2, 2400))
   assert got.dtype == np.float32
@@ -68,6 +80,21 @@ def test_options_match_the_float64_reference(case):
   if without is not None:
     other = reference(x, tf_frontends.MelFilterbanks(**without))
     assert other.shape == expected.shape and not close(other, expected)
+
+
+def test_the_graph_target_picks_the_dft_form():
+  """An FFT unless traced for TFLite; the switch is restored on leaving (nested too)."""
+  layer, x = tf_frontends.MelFilterbanks(**AUDAX), signals.speech_like(1, 1600)
+  fft = traced_op_types(layer, x, builtin_ops_only=False)
+  matmul = traced_op_types(layer, x, builtin_ops_only=True)
+  # the mel matrix is a matrix product in both; the DFT one in the TFLite form only
+  assert fft.count("RFFT") == 1 and fft.count("BatchMatMulV2") == 1
+  assert "RFFT" not in matmul and matmul.count("BatchMatMulV2") == 2
+  with mel_lib.builtin_ops_only():
+    with mel_lib.builtin_ops_only():
+      assert mel_lib.dft_as_matmul()
+    assert mel_lib.dft_as_matmul()
+  assert not mel_lib.dft_as_matmul()
 
 
 def test_reflect_frame_count_and_short_inputs():
