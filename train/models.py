@@ -24,6 +24,8 @@ import tf_keras
 from official.vision.modeling.backbones import efficientnet
 from official.vision.modeling.backbones import mobilenet
 from official.vision.modeling.backbones import resnet
+from official.vision.modeling.layers import nn_blocks
+from official.vision.modeling.layers import nn_layers
 
 import tf_frontends
 from train import convnext
@@ -38,9 +40,27 @@ PRECISION_POLICIES = {"": "float32", "bfloat16": "mixed_bfloat16", "float16": "m
 
 
 def _efficientnet(input_specs, stochastic_depth, use_sync_bn, **kwargs):
-  return efficientnet.EfficientNet(
+  """tf-models' EfficientNet with the drop path of the seed (audax) and of keras.applications.
+
+  tf-models gives every residual block the full `stochastic_depth`; audax's EfficientNet (the
+  seed's runs) and keras.applications' (the LEAF paper's) drop block i of n (counted over all
+  blocks, from 0) with stochastic_depth * i / n: for B0 at 0.2, nine residual blocks at 0.025 to
+  0.175, about one dropped per forward pass instead of 1.8. The rates have no variables, so
+  checkpoints are unaffected; the blocks' get_config reports each block's own rate.
+  """
+  backbone = efficientnet.EfficientNet(
       input_specs=input_specs, stochastic_depth_drop_rate=stochastic_depth,
       use_sync_bn=use_sync_bn, **kwargs)
+  blocks = [layer for layer in backbone.layers
+            if isinstance(layer, nn_blocks.InvertedBottleneckBlock)]
+  # The blocks are built (the functional model traced them); their call reads these two.
+  # pylint: disable=protected-access
+  for i, block in enumerate(blocks):
+    rate = stochastic_depth * i / len(blocks)
+    block._stochastic_depth_drop_rate = rate
+    block._stochastic_depth = nn_layers.StochasticDepth(rate) if rate else None
+  # pylint: enable=protected-access
+  return backbone
 
 
 def _resnet(input_specs, stochastic_depth, use_sync_bn, **kwargs):

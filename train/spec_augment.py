@@ -1,8 +1,16 @@
 """SpecAugment (Park et al. 2019) on frontend features, zero-filled masks, no lingvo.
 
-features [batch, frames, bins] -> same shape, with `num_freq_masks` bands of width
-U[0, max_freq_width] bins and `num_time_masks` spans of width U[0, max_time_width]
-frames set to zero, drawn independently per example. Identity when not training.
+features [batch, frames, bins] -> same shape, with `num_freq_masks` bands of bins and
+`num_time_masks` spans of frames set to zero, drawn independently per example and mask.
+Identity when not training. Two laws for a band on an axis of L positions, at most W wide:
+
+  sampling="independent" (Park et al.):  w ~ U{0, ..., W},  start ~ U{0, ..., L - w},
+      independent; positions start <= p < start + w.
+  sampling="audax" (SarthakYadav/audax's transforms/spec_augment.py, the seed's runs): one
+      u ~ U[0, 1) gives both, w = u W and start = u (L - w) (audax draws its width and its
+      start from the same random key), positions p with start <= p < start + w. The mean
+      width is W / 2 in both laws, but audax's narrow bands sit near the axis' start and its
+      wide ones near its end.
 
 The masks are drawn with stateless random ops from a seed the caller may pass
 (the trainer passes one derived from the global step, so a resumed run draws the
@@ -16,6 +24,7 @@ import tf_keras
 # int below 2^23 and scaled, the numbers are the same bits with and without XLA.
 _ALG = "philox"
 _MANTISSA = 2**23
+SAMPLING_LAWS = ("independent", "audax")
 
 
 def _uniform(shape, seed):
@@ -26,22 +35,31 @@ def _uniform(shape, seed):
   return tf.cast(bits, tf.float32) / _MANTISSA
 
 
-def _band_mask(seed, batch_size, length, max_width, num_masks):
+def _band(seeds, batch_size, length, max_width, sampling):
+  """[batch, length] bool, True inside one random band per example (the laws: module doc)."""
+  if sampling == "audax":
+    positions = tf.cast(tf.range(length), tf.float32)[tf.newaxis, :]
+    u = _uniform([batch_size, 1], seeds[1])
+    width = u * float(max_width)
+    start = u * (tf.cast(length, tf.float32) - width)
+    return (positions >= start) & (positions < start + width)
+  positions = tf.range(length)[tf.newaxis, :]
+  width = tf.random.stateless_uniform(
+      [batch_size, 1], seeds[1], minval=0, maxval=max_width + 1, dtype=tf.int32, alg=_ALG)
+  width = tf.minimum(width, length)
+  start = tf.cast(
+      _uniform([batch_size, 1], seeds[2]) *
+      tf.cast(length - width + 1, tf.float32), tf.int32)
+  return (positions >= start) & (positions < start + width)
+
+
+def _band_mask(seed, batch_size, length, max_width, num_masks, sampling):
   """[batch, length] float mask, 0 inside `num_masks` random bands, 1 elsewhere."""
   mask = tf.ones([batch_size, length], tf.float32)
-  positions = tf.range(length)[tf.newaxis, :]
-  for i in range(num_masks):
+  for _ in range(num_masks):
     seeds = tf.random.experimental.stateless_split(seed, 3, alg=_ALG)
     seed = seeds[0]
-    width = tf.random.stateless_uniform(
-        [batch_size, 1], seeds[1], minval=0, maxval=max_width + 1, dtype=tf.int32, alg=_ALG)
-    width = tf.minimum(width, length)
-    start = tf.cast(
-        _uniform([batch_size, 1], seeds[2]) *
-        tf.cast(length - width + 1, tf.float32), tf.int32)
-    inside = (positions >= start) & (positions < start + width)
-    mask *= 1.0 - tf.cast(inside, tf.float32)
-    del i
+    mask *= 1.0 - tf.cast(_band(seeds, batch_size, length, max_width, sampling), tf.float32)
   return mask
 
 
@@ -50,8 +68,11 @@ class SpecAugment(tf_keras.layers.Layer):
   """Frequency and time masking.  [batch, frames, bins] -> [batch, frames, bins]."""
 
   def __init__(self, num_freq_masks: int = 2, max_freq_width: int = 8,
-               num_time_masks: int = 2, max_time_width: int = 50, **kwargs):
+               num_time_masks: int = 2, max_time_width: int = 50,
+               sampling: str = "independent", **kwargs):
     super().__init__(**kwargs)
+    if sampling not in SAMPLING_LAWS:
+      raise ValueError(f"SpecAugment sampling={sampling!r}; choose one of {SAMPLING_LAWS}")
     for name, value in (("num_freq_masks", num_freq_masks),
                         ("max_freq_width", max_freq_width),
                         ("num_time_masks", num_time_masks),
@@ -62,6 +83,7 @@ class SpecAugment(tf_keras.layers.Layer):
     self.max_freq_width = max_freq_width
     self.num_time_masks = num_time_masks
     self.max_time_width = max_time_width
+    self.sampling = sampling
 
   def call(self, features, training=False, seed=None):
     if not training:
@@ -73,9 +95,9 @@ class SpecAugment(tf_keras.layers.Layer):
     shape = tf.shape(features)
     batch_size, frames, bins = shape[0], shape[1], shape[2]
     freq_mask = _band_mask(freq_seed, batch_size, bins, self.max_freq_width,
-                           self.num_freq_masks)
+                           self.num_freq_masks, self.sampling)
     time_mask = _band_mask(time_seed, batch_size, frames, self.max_time_width,
-                           self.num_time_masks)
+                           self.num_time_masks, self.sampling)
     mask = time_mask[:, :, tf.newaxis] * freq_mask[:, tf.newaxis, :]
     return features * tf.cast(mask, features.dtype)
 
@@ -84,4 +106,5 @@ class SpecAugment(tf_keras.layers.Layer):
             "num_freq_masks": self.num_freq_masks,
             "max_freq_width": self.max_freq_width,
             "num_time_masks": self.num_time_masks,
-            "max_time_width": self.max_time_width}
+            "max_time_width": self.max_time_width,
+            "sampling": self.sampling}

@@ -84,6 +84,7 @@ def get_config(arg: str | None = None):
                                      se_inner_activation="swish", norm_epsilon=1e-5)
     config.model.norm_momentum = 0.9
     config.model.use_sync_bn = False      # audax's BatchNorm: statistics of each replica's batch
+    config.model.spec_augment.sampling = "audax"   # its bands' law (train/spec_augment.py)
     if frontend == "sincnet":
       config.frontend.symmetric_window = True
       config.frontend.layer_norm_epsilon = 1e-6

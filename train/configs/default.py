@@ -71,7 +71,8 @@ def get_config():
   # multiclass: one label per clip, softmax scores, cross-entropy, best checkpoint by accuracy
   config.model.type = "multilabel"
   config.model.spec_augment = dict(enabled=True, num_freq_masks=2, max_freq_width=8,
-                                   num_time_masks=2, max_time_width=50)
+                                   num_time_masks=2, max_time_width=50,
+                                   sampling="independent")  # train/spec_augment.py: the laws
 
   config.batch_size = 1024               # global; split across replicas
   config.num_epochs = 50

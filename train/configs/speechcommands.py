@@ -40,7 +40,8 @@ def get_config(frontend: str = "mel"):
   config.model.type = "multiclass"
   config.model.num_classes = 35
   config.model.spec_augment = dict(enabled=True, num_freq_masks=2, max_freq_width=8,
-                                   num_time_masks=2, max_time_width=10)
+                                   num_time_masks=2, max_time_width=10,
+                                   sampling="independent")  # train/spec_augment.py: the laws
   config.batch_size = 1024
   config.num_epochs = 50
   config.optimizer.base_learning_rate = 5e-4
