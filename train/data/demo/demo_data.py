@@ -25,6 +25,7 @@ import legacy_keras  # noqa: F401,E402  (before TensorFlow)
 import numpy as np
 from absl import app, flags, logging
 
+from train import progress
 from train.data import audio_io, manifests, prepare_data
 from train.data.demo import demo_drums, demo_mixing, demo_sources
 
@@ -118,6 +119,7 @@ def build(output_dir, *, seed=0, num_clips=5280, validation_fraction=VALIDATION_
 
   counts = {split: max(1, int(round(fractions[split] * num_clips))) for split in HELD_OUT}
   entries = {}
+  bar = None if quiet else progress.Progress("demo set: mixing", num_clips, "clips")
   for split, count in (("train", num_clips - sum(counts.values())), *counts.items()):
     pool = by_split[split]
     by_label = {name: [s for s in pool if s.label == name] for name in class_names}
@@ -130,6 +132,10 @@ def build(output_dir, *, seed=0, num_clips=5280, validation_fraction=VALIDATION_
       entries.setdefault(split, []).append(manifests.Entry(
           f"demo-{split}-{k:05d}", tuple(index_of[name] for name in labels), path, path,
           events=tuple((index_of[name], start_s, end_s) for name, start_s, end_s in events)))
+      if bar:
+        bar.update()
+  if bar:
+    bar.close()
   mixed_s = time.monotonic() - start
 
   extra = {"demo": {
