@@ -32,7 +32,6 @@ import multiprocessing
 import os
 import re
 import sys
-import time
 import zlib
 from typing import Dict, List, Optional
 
@@ -43,6 +42,7 @@ import numpy as np
 from absl import app, flags, logging
 
 from train import atomic_json
+from train import progress
 from train.data import audio_io, dataset_info, manifests, speech_commands, tfrecords
 
 FLAGS = flags.FLAGS
@@ -129,29 +129,6 @@ def _shard_fingerprint(entries, classes, sample_rate) -> str:
   return h.hexdigest()
 
 
-class _Progress:
-  """Progress on stderr: done/total, files/s, ETA."""
-
-  def __init__(self, total: int, label: str):
-    self.total, self.label, self.done = total, label, 0
-    self.start = self.last = time.monotonic()
-    self.interval_s = 0.5 if sys.stderr.isatty() else 10.0    # logs: fewer lines
-
-  def update(self, n: int = 1, final: bool = False):
-    self.done += n
-    now = time.monotonic()
-    if not final and now - self.last < self.interval_s:
-      return
-    self.last = now
-    rate = self.done / max(now - self.start, 1e-9)
-    eta = (self.total - self.done) / rate if rate > 0 else 0.0
-    line = (f"{self.label}: {self.done}/{self.total} files  {rate:7.1f} files/s  "
-            f"ETA {int(eta) // 60}:{int(eta) % 60:02d}")
-    tty = sys.stderr.isatty()          # a terminal: one line redrawn; a log: one line per update
-    sys.stderr.write(("\r" + line + ("\n" if final else "")) if tty else line + "\n")
-    sys.stderr.flush()
-
-
 def _plan_shards(split, entries, examples_per_shard, seed):
   """Deterministic order (seeded by seed and split name) cut into contiguous shards.
 
@@ -233,7 +210,7 @@ def prepare(entries: Dict[str, List[manifests.Entry]], classes: List[dict], outp
                        state_path=state_path, state=state if done else None))
   pending = [job for job in jobs if job["state"] is None]
   total = sum(len(job["entries"]) for job in pending)
-  progress = None if quiet else _Progress(total, f"converting {len(pending)} shard(s)")
+  bar = None if quiet else progress.Progress(f"converting {len(pending)} shard(s)", total, "files")
   reused = len(jobs) - len(pending)
   if reused and not quiet:
     logging.info("Reusing %d complete shard(s) from an earlier run.", reused)
@@ -262,8 +239,8 @@ def prepare(entries: Dict[str, List[manifests.Entry]], classes: List[dict], outp
         """Each converted record as it comes (written at once, not held for the shard)."""
         for entry in entries:
           status, *payload = next(results)
-          if progress:
-            progress.update()
+          if bar:
+            bar.update()
           if status == "skip":
             state["skipped"].append(manifests.skipped(entry.origin, payload[0]))
             continue
@@ -282,8 +259,8 @@ def prepare(entries: Dict[str, List[manifests.Entry]], classes: List[dict], outp
   finally:
     if pool:
       pool.terminate()
-  if progress:
-    progress.update(0, final=True)
+  if bar:
+    bar.close()
   info = _dataset_info(jobs, plan, classes, sample_rate, skipped, extra_info, output_dir)
   _write_json(os.path.join(output_dir, dataset_info.FILE_NAME), info)
   _remove_shards(output_dir, earlier_shards - {job["name"] for job in jobs})
