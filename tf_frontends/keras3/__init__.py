@@ -21,6 +21,7 @@ from tf_frontends.keras3.blocks import LogTBN
 from tf_frontends.keras3.blocks import PCEN
 from tf_frontends.keras3.blocks import SincConv1D
 from tf_frontends.keras3.blocks import SquaredModulus
+from tf_frontends.keras3.frontends import EfficientLeaf
 from tf_frontends.keras3.frontends import Frontend
 from tf_frontends.keras3.frontends import Leaf
 from tf_frontends.keras3.frontends import MelFilterbanks
@@ -31,7 +32,8 @@ from tf_frontends.keras3.weights import from_tf_keras
 from tf_frontends.keras3.weights import transfer_weights
 
 FRONTENDS = {"leaf": Leaf, "sincnet": SincNet, "sincnet_plus": SincNetPlus,
-             "tdfbanks": TimeDomainFilterbanks, "mel": MelFilterbanks}
+             "tdfbanks": TimeDomainFilterbanks, "mel": MelFilterbanks,
+             "efficientleaf": EfficientLeaf}
 
 
 def get(name: str, **kwargs):
@@ -42,7 +44,7 @@ def get(name: str, **kwargs):
 
 
 __all__ = [
-    "FRONTENDS", "Leaf", "MelFilterbanks", "SincNet", "SincNetPlus",
+    "FRONTENDS", "EfficientLeaf", "Leaf", "MelFilterbanks", "SincNet", "SincNetPlus",
     "TimeDomainFilterbanks", "get", "Frontend", "FreeConv1D", "GaborConv1D", "SincConv1D",
     "SquaredModulus", "GaussianLowpass", "LearnablePooling1D", "LogCompression", "PCEN",
     "LogTBN", "from_tf_keras", "transfer_weights",

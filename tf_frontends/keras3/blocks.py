@@ -103,7 +103,7 @@ class Twin(keras.layers.Layer):
     return {**super().get_config(), **self._arguments}
 
 
-def _tensor(weight):
+def weight_value(weight):
   """A weight's current value as a backend tensor (tf.Tensor on TensorFlow: a read, not the
   variable, which TensorFlow's fast paths need)."""
   return tf.convert_to_tensor(weight.value) if on_tensorflow() else weight.value
@@ -141,6 +141,21 @@ class GaborConstraint(keras.constraints.Constraint):
 
 
 @keras.saving.register_keras_serializable(package=PACKAGE)
+class Bounds(keras.constraints.Constraint):
+  """`efficient_leaf.Bounds` on keras.ops: clips a weight to [lower, upper] after each update."""
+
+  def __init__(self, lower, upper):
+    self.lower, self.upper = lower, upper
+
+  def __call__(self, weight):
+    return keras.ops.clip(weight, keras.ops.cast(self.lower, weight.dtype),
+                          keras.ops.cast(self.upper, weight.dtype))
+
+  def get_config(self):
+    return {"lower": self.lower, "upper": self.upper}
+
+
+@keras.saving.register_keras_serializable(package=PACKAGE)
 class GaborConv1D(Twin):
   """`tf_frontends.GaborConv1D` (same arguments): complex Gabor filters, 2 * filters channels."""
   tf_keras_class = convolution.GaborConv1D
@@ -152,7 +167,7 @@ class GaborConv1D(Twin):
         constraint=GaborConstraint(self.template.kernel_size))
 
   def constrained_params(self, ops):
-    kernel = _tensor(self.kernel)
+    kernel = weight_value(self.kernel)
     return impulse_responses.clip_gabor_params(
         kernel[:, 0], kernel[:, 1], *impulse_responses.gabor_sigma_bounds(
             self.template.kernel_size), ops=ops)
@@ -188,7 +203,7 @@ class SincConv1D(Twin):
   def impulse_responses(self, ops=keras.ops):
     """Windowed taps [kernel_size, filters]."""
     t = self.template
-    edges = impulse_responses.sinc_band_edges(_tensor(self.kernel), t.min_low_hz,
+    edges = impulse_responses.sinc_band_edges(weight_value(self.kernel), t.min_low_hz,
                                               t.min_band_hz, t.sample_rate, ops)
     return impulse_responses.windowed_sinc_filters(*edges, t.kernel_size, t.sample_rate,
                                                    t.symmetric_window, ops)
@@ -216,7 +231,7 @@ class FreeConv1D(Twin):
         initializer=from_tf_keras_initializer(t.kernel_initializer))
 
   def call(self, inputs):
-    return _filterbank_conv(inputs, _tensor(self.kernel), self.template)
+    return _filterbank_conv(inputs, weight_value(self.kernel), self.template)
 
   def complex_taps(self):
     kernel = keras.ops.convert_to_numpy(self.kernel)[:, 0, :]
@@ -265,12 +280,12 @@ class GaussianLowpass(Twin):
 
   def windows(self, ops=keras.ops):
     """[kernel_size, channels] pooling windows."""
-    return impulse_responses.gaussian_window(_tensor(self.kernel), self.template.kernel_size,
+    return impulse_responses.gaussian_window(weight_value(self.kernel), self.template.kernel_size,
                                              ops)
 
   def call(self, inputs):
     if on_tensorflow():
-      return pooling.gaussian_pool(inputs, _tensor(self.kernel), self.template.kernel_size,
+      return pooling.gaussian_pool(inputs, weight_value(self.kernel), self.template.kernel_size,
                                    self.template.strides)
     return _same_pool(inputs, self.windows(), self.template.strides)
 
@@ -278,7 +293,7 @@ class GaussianLowpass(Twin):
     """call(re^2 + im^2) of interleaved (re, im) channels [B, T, 2C] (fused on TensorFlow)."""
     if on_tensorflow():
       return pooling.gaussian_pool_squared_modulus(
-          inputs, _tensor(self.kernel), self.template.kernel_size, self.template.strides)
+          inputs, weight_value(self.kernel), self.template.kernel_size, self.template.strides)
     windows = keras.ops.repeat(self.windows(), 2, axis=1)
     pooled = _same_pool(keras.ops.square(inputs), windows, self.template.strides)
     batch, frames, channels = keras.ops.shape(pooled)
@@ -300,7 +315,7 @@ class LearnablePooling1D(Twin):
 
   def call(self, inputs):
     channels = inputs.shape[-1]
-    windows = keras.ops.tile(_tensor(self.kernel)[:, None], (1, channels))
+    windows = keras.ops.tile(weight_value(self.kernel)[:, None], (1, channels))
     if on_tensorflow():
       return pooling.depthwise_pool(inputs, windows, self.template.strides)
     return _same_pool(inputs, windows, self.template.strides)
@@ -329,8 +344,8 @@ class PCEN(Twin):
                          shape=(channels,) if t.per_channel_smooth_coef else (1,))
 
   def call(self, inputs):
-    return compression.pcen(inputs, _tensor(self.alpha), _tensor(self.delta),
-                            _tensor(self.root), _tensor(self.smooth), self.template.floor,
+    return compression.pcen(inputs, weight_value(self.alpha), weight_value(self.delta),
+                            weight_value(self.root), weight_value(self.smooth), self.template.floor,
                             self.template.ema_implementation, array_ops())
 
   def compute_output_shape(self, input_shape):
@@ -368,7 +383,7 @@ class LogTBN(Twin):
     self._batch_norm.build(self.compute_output_shape(input_shape))
 
   def call(self, inputs, training=None):
-    outputs = log_tbn.log_tbn_features(inputs, _tensor(self.log_gain),
+    outputs = log_tbn.log_tbn_features(inputs, weight_value(self.log_gain),
                                        self.template.median_filter,
                                        self.template.append_filtered, array_ops())
     return self._batch_norm(outputs, training=training)

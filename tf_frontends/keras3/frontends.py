@@ -14,6 +14,7 @@ from tf_frontends import composition
 from tf_frontends import efficient_leaf
 from tf_frontends import frontends as tf_keras_frontends
 from tf_frontends import mel
+from tf_frontends import pooling
 from tf_frontends.keras3 import blocks
 
 BLOCKS = ("filterbank", "activation", "pooling", "compression", "preemphasis",
@@ -241,10 +242,70 @@ class MelFilterbanks(_Standalone):
     return keras.ops.log(keras.ops.maximum(energy, t.log_floor) + t.log_offset)
 
 
+def _strided_window_sums(inputs, windows, strides, frames):
+  """`pooling.strided_window_sums` as a VALID depthwise convolution (zeros past the end)."""
+  needed = (frames - 1) * strides + windows.shape[0]
+  length = inputs.shape[1]
+  if length >= needed:
+    inputs = inputs[:, :needed]
+  else:
+    inputs = keras.ops.pad(inputs, [[0, 0], [0, needed - length], [0, 0]])
+  return keras.ops.depthwise_conv(inputs, windows[:, :, None], strides=strides,
+                                  padding="valid")
+
+
+@keras.saving.register_keras_serializable(package=blocks.PACKAGE)
+class EfficientLeaf(_Standalone):
+  """`tf_frontends.EfficientLeaf` (same arguments and defaults) as a Keras 3 layer."""
+  tf_keras_class = efficient_leaf.EfficientLeaf
+
+  def __init__(self, *args, **kwargs):
+    super().__init__(*args, **kwargs)
+    self._compression = convert_block(self.template._compression)
+
+  def build(self, input_shape):
+    t = self.template
+    with tf.init_scope():  # the initial values and the group structure, as the template has them
+      t.build(tf.TensorShape(input_shape))
+    self.groups = tuple(t.groups)
+
+    def weight(template_weight, trainable):
+      bounds = template_weight.constraint
+      return self.add_weight(
+          name=template_weight.name.split("/")[-1].split(":")[0],
+          shape=tuple(template_weight.shape), dtype="float32", trainable=trainable,
+          initializer=keras.initializers.Constant(template_weight.numpy()),
+          constraint=blocks.Bounds(bounds.lower, bounds.upper))
+
+    self.kernel = weight(t.kernel, t.learn_filters)
+    self.pooling_sigma = weight(t.pooling_sigma, t.learn_pooling)
+    self._compression.build((input_shape[0], None, t.n_filters))
+
+  def energies(self, inputs):
+    """Pooled squared Gabor responses [batch, frames, n_filters], before compression."""
+    t = self.template
+    tensorflow = blocks.on_tensorflow()
+    return efficient_leaf.grouped_energies(
+        as_mono_waveform(inputs, "EfficientLeaf"), blocks.weight_value(self.kernel),
+        blocks.weight_value(self.pooling_sigma), self.groups, t.window_size, t.hop,
+        t.conv_win_factor, t.stride_factor, t.pooling,
+        pooling.strided_window_sums if tensorflow else _strided_window_sums,
+        blocks.array_ops())
+
+  def call(self, inputs, training=None):
+    outputs = self.energies(inputs)
+    if self.template.compression == "pcen":
+      return self._compression(keras.ops.maximum(outputs, composition.ENERGY_FLOOR))
+    return self._compression(outputs, training=training)
+
+  def filter_taps(self):
+    return None
+
+
 _BLOCK_TWINS = {
     twin.tf_keras_class: twin for twin in (
         blocks.GaborConv1D, blocks.SincConv1D, blocks.FreeConv1D, blocks.SquaredModulus,
         blocks.GaussianLowpass, blocks.LearnablePooling1D, blocks.PCEN,
         blocks.LogCompression, blocks.LogTBN)}
 FRONTEND_TWINS = {twin.tf_keras_class: twin for twin in (
-    Leaf, SincNet, SincNetPlus, TimeDomainFilterbanks, MelFilterbanks)}
+    Leaf, SincNet, SincNetPlus, TimeDomainFilterbanks, MelFilterbanks, EfficientLeaf)}
