@@ -72,12 +72,13 @@ class Frontend(composition.FrontendInterface, keras.layers.Layer):
 
   def build(self, input_shape):
     waveform = (input_shape[0], None, 1)
+    # Blocks deserialized from a config come built (Keras 3 saves their build config).
     for layer in (self._preemp, self._filterbank):
-      if layer is not None:
+      if layer is not None and not layer.built:
         layer.build(waveform)
     energies = self._energy_shape(waveform)
     for layer in (self._pooling, self._compression, self._instance_norm):
-      if layer is not None:
+      if layer is not None and not layer.built:
         layer.build(energies)
 
   def call(self, inputs):
@@ -104,7 +105,9 @@ class Frontend(composition.FrontendInterface, keras.layers.Layer):
     config = dict(config)
     for key in BLOCKS:
       if config.get(key) is not None:
-        config[key] = keras.saving.deserialize_keras_object(config[key])
+        # Built by the frontend's build, not here: their weights' paths then name the block.
+        block = {k: v for k, v in config[key].items() if k != "build_config"}
+        config[key] = keras.saving.deserialize_keras_object(block)
     return cls(**config)
 
 

@@ -27,7 +27,9 @@ def _relative_path(frontend, variable) -> str:
   """A weight's path below the frontend: 'gabor_conv/kernel' (tf_keras names end in ':0')."""
   path = getattr(variable, "path", None) if isinstance(variable, keras.Variable) else None
   parts = (path or variable.name.split(":")[0]).split("/")
-  start = parts.index(frontend.name) + 1 if frontend.name in parts else 1
+  # tf_keras names a weight below its frontend's name when the frontend was built by a call,
+  # without it when built by build(); Keras 3 always (below its model's name, if any).
+  start = parts.index(frontend.name) + 1 if frontend.name in parts else 0
   return "/".join(parts[start:])
 
 
