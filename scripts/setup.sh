@@ -41,7 +41,7 @@ fi
 stamp=.venv/.installed-$(cat setup.py constraints.txt | sha1sum | cut -c1-12)
 if [ ! -f "$stamp" ]; then
   .venv/bin/python -m pip install -q --upgrade pip
-  .venv/bin/python -m pip install -q $constraints -e ".[test]"
+  .venv/bin/python -m pip install -q $constraints -e ".[test,jax]"
   rm -f .venv/.installed-*
   touch "$stamp"
 fi

@@ -115,7 +115,7 @@ def group_structure(mu, sigma, num_groups, conv_win_factor, stride_factor,
 _OUTPUTS_PER_STEP = 4
 
 
-def strided_correlation(signal, taps, stride, ops=tf_ops):
+def strided_correlation(signal, taps, stride, ops=tf_ops, outputs_per_step=_OUTPUTS_PER_STEP):
   """y[b, j, c] = sum_k x[b, j * stride + k] h[k, c] (zeros past the end), j < ceil(L / stride).
 
   A strided 1-channel convolution run as a polyphase one: with P = stride * R,
@@ -124,10 +124,10 @@ def strided_correlation(signal, taps, stride, ops=tf_ops):
   so one stride-1 convolution yields R outputs per step. Same arithmetic (up to
   the zeros of the shifted copies), but few taps and many channels, the shape
   CPU convolution kernels (and the kernel gradient) run well; a 1-channel
-  input with hundreds of taps is their slowest case.
+  input with hundreds of taps is their slowest case. R is `outputs_per_step`.
   """
   size, channels = taps.shape
-  steps = _OUTPUTS_PER_STEP
+  steps = outputs_per_step
   phases = stride * steps
   kernel_taps = -(-(size + (steps - 1) * stride) // phases)
   q, p, r = np.meshgrid(np.arange(kernel_taps), np.arange(phases), np.arange(steps),

@@ -245,18 +245,6 @@ class MelFilterbanks(_Standalone):
     return keras.ops.log(keras.ops.maximum(energy, t.log_floor) + t.log_offset)
 
 
-def _strided_window_sums(inputs, windows, strides, frames):
-  """`pooling.strided_window_sums` as a VALID depthwise convolution (zeros past the end)."""
-  needed = (frames - 1) * strides + windows.shape[0]
-  length = inputs.shape[1]
-  if length >= needed:
-    inputs = inputs[:, :needed]
-  else:
-    inputs = keras.ops.pad(inputs, [[0, 0], [0, needed - length], [0, 0]])
-  return keras.ops.depthwise_conv(inputs, windows[:, :, None], strides=strides,
-                                  padding="valid")
-
-
 @keras.saving.register_keras_serializable(package=blocks.PACKAGE)
 class EfficientLeaf(_Standalone):
   """`tf_frontends.EfficientLeaf` (same arguments and defaults) as a Keras 3 layer."""
@@ -292,7 +280,7 @@ class EfficientLeaf(_Standalone):
         as_mono_waveform(inputs, "EfficientLeaf"), blocks.weight_value(self.kernel),
         blocks.weight_value(self.pooling_sigma), self.groups, t.window_size, t.hop,
         t.conv_win_factor, t.stride_factor, t.pooling,
-        pooling.strided_window_sums if tensorflow else _strided_window_sums,
+        pooling.strided_window_sums if tensorflow else blocks.window_sums,
         blocks.array_ops())
 
   def call(self, inputs, training=None):
