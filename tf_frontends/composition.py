@@ -181,6 +181,23 @@ def _window_and_stride(layer) -> tuple:
   return samples(window), samples(getattr(layer, "strides", 1))
 
 
+def assign_blocks(frontend, filterbank, activation, pooling, compression, preemphasis,
+                  normalization, energy_floor: float, sample_rate: Optional[int]) -> None:
+  """Checks and sets a composition's (`Frontend`, tf_keras or Keras 3) blocks and sizes."""
+  check_positive(type(frontend).__name__, energy_floor=energy_floor)
+  frontend.energy_floor = energy_floor
+  # Attribute names and their order are those of the first release: they are
+  # the checkpoints' object paths and the order of get_weights().
+  frontend._preemp = preemphasis
+  frontend._instance_norm = normalization
+  frontend._filterbank = filterbank
+  frontend._activation = activation
+  frontend._pooling = pooling
+  frontend._compression = compression
+  frontend.sample_rate, frontend.window_size, frontend.hop = frontend_sizes(
+      type(frontend).__name__, filterbank, pooling, sample_rate)
+
+
 def frontend_sizes(frontend_name: str, filterbank, pooling, sample_rate: Optional[int]):
   """(sample_rate, window_size, hop) of a composition (see `Frontend`), checked."""
   filterbank_rate = getattr(filterbank, "sample_rate", None)
@@ -195,15 +212,20 @@ def frontend_sizes(frontend_name: str, filterbank, pooling, sample_rate: Optiona
   return sample_rate, max(filter_window, pool_window * filter_stride), filter_stride * pool_stride
 
 
+def squared_modulus(inputs, ops=tf_ops):
+  """[B, T, 2N] interleaved (re, im) -> [B, T, N] re^2 + im^2."""
+  batch, time, channels = ops.shape(inputs)
+  # A reshape, not strided slices: TF's strided-slice gradient is slow here.
+  pairs = ops.reshape(inputs, [batch, time, channels // 2, 2])
+  return ops.sum(ops.square(pairs), axis=-1)
+
+
 @tf_keras.utils.register_keras_serializable(package="tf_frontends")
 class SquaredModulus(tf_keras.layers.Layer):
   """[B, T, 2N] interleaved (re, im) -> [B, T, N] re^2 + im^2."""
 
   def call(self, inputs):
-    # A reshape, not strided slices: TF's strided-slice gradient is slow here.
-    pairs = tf.reshape(inputs, tf.concat(
-        [tf.shape(inputs)[:-1], [inputs.shape[-1] // 2, 2]], axis=0))
-    return tf.reduce_sum(tf.square(pairs), axis=-1)
+    return squared_modulus(inputs)
 
   def compute_output_shape(self, input_shape):
     return tf.TensorShape(input_shape[:-1] + [input_shape[-1] // 2])
@@ -269,18 +291,8 @@ class Frontend(FrontendInterface, tf_keras.layers.Layer):
     # dtype="float32" too: they would otherwise take the global policy).
     kwargs.setdefault("dtype", "float32")
     super().__init__(**kwargs)
-    check_positive(type(self).__name__, energy_floor=energy_floor)
-    self.energy_floor = energy_floor
-    # Attribute names and their order are those of the first release: they are
-    # the checkpoints' object paths and the order of get_weights().
-    self._preemp = preemphasis
-    self._instance_norm = normalization
-    self._filterbank = filterbank
-    self._activation = activation
-    self._pooling = pooling
-    self._compression = compression
-    self.sample_rate, self.window_size, self.hop = frontend_sizes(
-        type(self).__name__, filterbank, pooling, sample_rate)
+    assign_blocks(self, filterbank, activation, pooling, compression, preemphasis,
+                  normalization, energy_floor, sample_rate)
     self.n_filters = self._energy_channels()
 
   # Read access to the blocks; the underscored names are the checkpoints' object paths.

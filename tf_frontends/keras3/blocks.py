@@ -262,11 +262,7 @@ class SquaredModulus(Twin):
   tf_keras_class = composition.SquaredModulus
 
   def call(self, inputs):
-    if on_tensorflow():
-      return self.template.call(inputs)
-    batch, time, channels = keras.ops.shape(inputs)
-    pairs = keras.ops.reshape(inputs, (batch, time, channels // 2, 2))
-    return keras.ops.sum(keras.ops.square(pairs), axis=-1)
+    return composition.squared_modulus(inputs, array_ops())
 
   def compute_output_shape(self, input_shape):
     return tuple(input_shape[:-1]) + (input_shape[-1] // 2,)
@@ -332,14 +328,13 @@ class GaussianLowpass(Twin):
     return _same_pool(inputs, self.windows(), self.template.strides)
 
   def pool_squared_modulus(self, inputs):
-    """call(re^2 + im^2) of interleaved (re, im) channels [B, T, 2C] (fused on TensorFlow)."""
+    """call(re^2 + im^2) of interleaved (re, im) channels [B, T, 2C]: TensorFlow's fused op;
+    elsewhere the plain composition (pooling the squared modulus, not the 2C squares, was 3x
+    faster to differentiate on JAX)."""
     if on_tensorflow():
       return pooling.gaussian_pool_squared_modulus(
           inputs, weight_value(self.kernel), self.template.kernel_size, self.template.strides)
-    windows = keras.ops.repeat(self.windows(), 2, axis=1)
-    pooled = _same_pool(keras.ops.square(inputs), windows, self.template.strides)
-    batch, frames, channels = keras.ops.shape(pooled)
-    return keras.ops.sum(keras.ops.reshape(pooled, (batch, frames, channels // 2, 2)), axis=-1)
+    return self.call(composition.squared_modulus(inputs, keras.ops))
 
   def compute_output_shape(self, input_shape):
     return _pooled_shape(input_shape, self.template.strides)

@@ -45,16 +45,8 @@ class Frontend(composition.FrontendInterface, keras.layers.Layer):
                sample_rate=None, **kwargs):
     kwargs.setdefault("dtype", "float32")  # filter math stays float32 under mixed precision
     super().__init__(**kwargs)
-    composition.check_positive(type(self).__name__, energy_floor=energy_floor)
-    self.energy_floor = energy_floor
-    self._preemp = preemphasis
-    self._instance_norm = normalization
-    self._filterbank = filterbank
-    self._activation = activation
-    self._pooling = pooling
-    self._compression = compression
-    self.sample_rate, self.window_size, self.hop = composition.frontend_sizes(
-        type(self).__name__, filterbank, pooling, sample_rate)
+    composition.assign_blocks(self, filterbank, activation, pooling, compression, preemphasis,
+                              normalization, energy_floor, sample_rate)
     self.n_filters = self._energy_shape((None, None, 1))[-1]
 
   filterbank = property(lambda self: self._filterbank)
@@ -162,28 +154,19 @@ class _Named(Frontend):
     return cls(**config)
 
 
-@keras.saving.register_keras_serializable(package=blocks.PACKAGE)
-class Leaf(_Named):
-  """`tf_frontends.Leaf` (same arguments and defaults) as a Keras 3 layer."""
-  tf_keras_class = tf_keras_frontends.Leaf
+def _named_twin(tf_keras_class):
+  """The Keras 3 class of a named composition (same name, arguments and defaults)."""
+  name = tf_keras_class.__name__
+  twin = type(name, (_Named,), {
+      "tf_keras_class": tf_keras_class, "__module__": __name__,
+      "__doc__": f"`tf_frontends.{name}` (same arguments and defaults) as a Keras 3 layer."})
+  return keras.saving.register_keras_serializable(package=blocks.PACKAGE)(twin)
 
 
-@keras.saving.register_keras_serializable(package=blocks.PACKAGE)
-class SincNet(_Named):
-  """`tf_frontends.SincNet` (same arguments and defaults) as a Keras 3 layer."""
-  tf_keras_class = tf_keras_frontends.SincNet
-
-
-@keras.saving.register_keras_serializable(package=blocks.PACKAGE)
-class SincNetPlus(_Named):
-  """`tf_frontends.SincNetPlus` (same arguments and defaults) as a Keras 3 layer."""
-  tf_keras_class = tf_keras_frontends.SincNetPlus
-
-
-@keras.saving.register_keras_serializable(package=blocks.PACKAGE)
-class TimeDomainFilterbanks(_Named):
-  """`tf_frontends.TimeDomainFilterbanks` (same arguments and defaults) as a Keras 3 layer."""
-  tf_keras_class = tf_keras_frontends.TimeDomainFilterbanks
+Leaf = _named_twin(tf_keras_frontends.Leaf)
+SincNet = _named_twin(tf_keras_frontends.SincNet)
+SincNetPlus = _named_twin(tf_keras_frontends.SincNetPlus)
+TimeDomainFilterbanks = _named_twin(tf_keras_frontends.TimeDomainFilterbanks)
 
 
 class _Standalone(composition.FrontendInterface, blocks.Twin):
