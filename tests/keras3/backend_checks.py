@@ -130,7 +130,7 @@ def outputs_and_gradients_fn(layer):
     def run(x, projection):
       outputs = layer(torch.as_tensor(x))
       loss = (outputs * torch.as_tensor(projection, device=outputs.device)).sum()
-      grads = torch.autograd.grad(loss, [v.value for v in variables])
+      grads = torch.autograd.grad(loss, [v.value for v in variables]) if variables else []
       return to_numpy(outputs), [g.cpu().numpy() for g in grads]
 
   def outputs_and_gradients(x, projection):

@@ -122,14 +122,16 @@ def convert_block(layer):
         axis=config["axis"], epsilon=config["epsilon"], center=config["center"],
         scale=config["scale"], **common)
   if isinstance(layer, tf_keras.layers.GroupNormalization):
-    return keras.layers.GroupNormalization(
+    return blocks.GroupNormalization(
         groups=config["groups"], axis=config["axis"], epsilon=config["epsilon"],
         center=config["center"], scale=config["scale"], **common)
-  if isinstance(layer, tf_keras.layers.Conv1D) and config["groups"] == 1:
-    return keras.layers.Conv1D(
-        config["filters"], config["kernel_size"], strides=config["strides"],
-        padding=config["padding"], use_bias=config["use_bias"],
-        kernel_initializer=blocks.TfKerasInitializer(config["kernel_initializer"]), **common)
+  if (isinstance(layer, tf_keras.layers.Conv1D) and config["groups"] == 1 and
+      not config["use_bias"] and tuple(config["dilation_rate"]) == (1,)):
+    # A FreeConv1D, not keras.layers.Conv1D: Keras 3 pads an even kernel's SAME convolution
+    # on PyTorch differently from TensorFlow (the pre-emphasis' 2 taps).
+    return blocks.FreeConv1D(
+        config["filters"], config["kernel_size"][0], strides=config["strides"][0],
+        padding=config["padding"], kernel_initializer=config["kernel_initializer"], **common)
   raise TypeError(f"from_tf_keras: no Keras 3 twin for the block {layer.name!r} of type "
                   f"{type(layer).__name__}.")
 
