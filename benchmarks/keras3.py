@@ -42,6 +42,10 @@ def _timed(fn, warmups, repeats):
 
 def worker(backend, batch, seconds, repeats):
   """Times forward and forward + gradients of LEAF in this process; returns the lists (s)."""
+  if backend is not None:
+    # Keras (and with it torch's triton) before TensorFlow: the other order crashes in
+    # triton's import with torch 2.14's CUDA wheel (docs/keras3.md).
+    import keras  # noqa: F401  pylint: disable=import-outside-toplevel,unused-import
   import numpy as np  # pylint: disable=import-outside-toplevel
   x = np.random.RandomState(0).uniform(-1, 1, (batch, int(16000 * seconds))).astype(np.float32)
   if backend in (None, "tensorflow"):

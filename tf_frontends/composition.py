@@ -231,6 +231,17 @@ class SquaredModulus(tf_keras.layers.Layer):
     return tf.TensorShape(input_shape[:-1] + [input_shape[-1] // 2])
 
 
+class ComposedBlocks:
+  """Read access to a composition's blocks (tf_keras `Frontend` and its Keras 3 twin); the
+  underscored names are the checkpoints' object paths (`assign_blocks`)."""
+  filterbank = property(lambda self: self._filterbank)
+  activation = property(lambda self: self._activation)
+  pooling = property(lambda self: self._pooling)
+  compression = property(lambda self: self._compression)
+  preemphasis = property(lambda self: self._preemp)
+  normalization = property(lambda self: self._instance_norm)
+
+
 def run_blocks(frontend, waveform, squared_modulus_class, ops=tf_ops):
   """A `Frontend`'s (tf_keras or Keras 3) blocks applied to a float32 [batch, time, 1] waveform."""
   outputs = waveform
@@ -251,7 +262,7 @@ def run_blocks(frontend, waveform, squared_modulus_class, ops=tf_ops):
 
 
 @tf_keras.utils.register_keras_serializable(package="tf_frontends")
-class Frontend(FrontendInterface, tf_keras.layers.Layer):
+class Frontend(FrontendInterface, ComposedBlocks, tf_keras.layers.Layer):
   """A learnable frontend composed of four blocks (and two optional ones).
 
   y = normalization(compression(max(pooling(activation(filterbank(
@@ -294,14 +305,6 @@ class Frontend(FrontendInterface, tf_keras.layers.Layer):
     assign_blocks(self, filterbank, activation, pooling, compression, preemphasis,
                   normalization, energy_floor, sample_rate)
     self.n_filters = self._energy_channels()
-
-  # Read access to the blocks; the underscored names are the checkpoints' object paths.
-  filterbank = property(lambda self: self._filterbank)
-  activation = property(lambda self: self._activation)
-  pooling = property(lambda self: self._pooling)
-  compression = property(lambda self: self._compression)
-  preemphasis = property(lambda self: self._preemp)
-  normalization = property(lambda self: self._instance_norm)
 
   def _energy_channels(self):
     """Channels after the activation: what pooling and compression are built for."""

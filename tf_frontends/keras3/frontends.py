@@ -32,7 +32,7 @@ def as_mono_waveform(inputs, layer_name: str):
 
 
 @keras.saving.register_keras_serializable(package=blocks.PACKAGE)
-class Frontend(composition.FrontendInterface, keras.layers.Layer):
+class Frontend(composition.FrontendInterface, composition.ComposedBlocks, keras.layers.Layer):
   """`tf_frontends.Frontend` for Keras 3: the same composition of Keras 3 blocks.
 
   y = normalization(compression(max(pooling(activation(filterbank(
@@ -48,13 +48,6 @@ class Frontend(composition.FrontendInterface, keras.layers.Layer):
     composition.assign_blocks(self, filterbank, activation, pooling, compression, preemphasis,
                               normalization, energy_floor, sample_rate)
     self.n_filters = self._energy_shape((None, None, 1))[-1]
-
-  filterbank = property(lambda self: self._filterbank)
-  activation = property(lambda self: self._activation)
-  pooling = property(lambda self: self._pooling)
-  compression = property(lambda self: self._compression)
-  preemphasis = property(lambda self: self._preemp)
-  normalization = property(lambda self: self._instance_norm)
 
   def _energy_shape(self, waveform_shape):
     shape = tuple(waveform_shape)
