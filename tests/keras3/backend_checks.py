@@ -14,15 +14,21 @@ import tempfile
 import time
 import traceback
 
-import keras
+import keras  # first: torch's triton crashes when imported after TensorFlow (docs/keras3.md)
 import numpy as np
 import tensorflow as tf
 import tf_keras
 
 import tf_frontends
 from tf_frontends import initializers
-from tf_frontends import keras3
-from tf_frontends.keras3 import weights as weights_lib
+
+# `import tf_frontends` leaves Keras 3 alone; importing tf_frontends.keras3 leaves tf_keras'
+# global state alone (checked by check_import_side_effects).
+KERAS3_IMPORTED_BY_TF_FRONTENDS = "tf_frontends.keras3" in sys.modules
+TF_KERAS_POLICY = tf_keras.mixed_precision.global_policy().name
+
+from tf_frontends import keras3  # noqa: E402
+from tf_frontends.keras3 import weights as weights_lib  # noqa: E402
 
 BACKEND = keras.backend.backend()
 NAMES = sorted(tf_frontends.FRONTENDS)
@@ -291,6 +297,12 @@ def check_export():
                                rtol=1e-6, atol=1e-6)
 
 
+def check_import_side_effects():
+  assert not KERAS3_IMPORTED_BY_TF_FRONTENDS, "import tf_frontends imported tf_frontends.keras3"
+  assert tf_keras.mixed_precision.global_policy().name == TF_KERAS_POLICY
+  assert type(tf_frontends.Leaf().filterbank).__module__ == "tf_frontends.convolution"
+
+
 def check_bad_input():
   try:
     keras3.Leaf(n_filters=N_FILTERS)(np.zeros((2, 4000), np.int16))
@@ -309,7 +321,8 @@ def check_bad_input():
 def checks():
   """{name: callable} of every check on this backend."""
   table = {"transfer_back": check_transfer_back, "composition": check_composition,
-           "bad_input": check_bad_input, "fit[leaf]": lambda: check_fit("leaf")}
+           "bad_input": check_bad_input, "fit[leaf]": lambda: check_fit("leaf"),
+           "import_side_effects": check_import_side_effects}
   for name in NAMES:
     table[f"parity[{name}]"] = lambda name=name: check_parity(name)
     table[f"defaults[{name}]"] = lambda name=name: check_defaults(name)
