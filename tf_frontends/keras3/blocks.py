@@ -81,8 +81,9 @@ def own_arguments(tf_keras_layer) -> dict:
 class Twin(keras.layers.Layer):
   """A Keras 3 layer with the arguments, defaults and checks of `tf_keras_class`.
 
-  `template` is a tf_keras instance built from the same arguments (never built, no weights,
-  not tracked); the config is its arguments plus the Keras 3 Layer's own.
+  `template` is a tf_keras instance made from the same arguments (not tracked; built only by
+  the mel and EfficientLEAF twins, for their constants and initial values); the config is its
+  arguments plus the Keras 3 Layer's own.
   """
   tf_keras_class = None
 
