@@ -32,7 +32,13 @@ setuptools.setup(
         "numpy",
         "msgpack",        # export.import_audax reads flax checkpoints without flax
     ],
-    extras_require={"test": ["pytest", "pytest-timeout", "pytest-xdist"]},
+    extras_require={
+        "test": ["pytest", "pytest-timeout", "pytest-xdist"],
+        # tf_frontends.keras3 on Keras 3's other backends (CPU JAX; PyTorch: its wheel brings
+        # GBs of CUDA libraries, so set-up leaves it out: scripts/test_keras3_torch.sh)
+        "jax": ["jax"],
+        "torch": ["torch"],
+    },
     entry_points={"console_scripts": [
         "tf-frontends-demo=train.frontends_demo:run",
         "tf-frontends-train=train.main:run",

@@ -41,9 +41,11 @@ fi
 stamp=.venv/.installed-$(cat setup.py constraints.txt | sha1sum | cut -c1-12)
 if [ ! -f "$stamp" ]; then
   .venv/bin/python -m pip install -q --upgrade pip
-  .venv/bin/python -m pip install -q $constraints -e ".[test]"
-  rm -f .venv/.installed-*
-  touch "$stamp"
+  .venv/bin/python -m pip install -q $constraints -e ".[test,jax]"   # jax: tf_frontends.keras3
+  if [ -z "${PIP_DRY_RUN:-}" ]; then   # a dry run (tests/scripts/test_setup.py) installs nothing
+    rm -f .venv/.installed-*
+    touch "$stamp"
+  fi
 fi
 if [ "$gpu" = true ]; then
   # The same TensorFlow wheel with its CUDA / cuDNN libraries as pip packages; nothing else moves

@@ -24,6 +24,7 @@ import numpy as np
 import tensorflow as tf
 import tf_keras
 
+from tf_frontends import tf_ops
 from tf_frontends import waveform as waveform_lib
 
 # leaf-audio clips pooled energies here before compression (also the log offset).
@@ -98,27 +99,31 @@ def check_frequency_range(layer_name, min_freq, max_freq, sample_rate):
         "(set max_freq when changing sample_rate).")
 
 
+def check_waveform(layer_name: str, is_float: bool, dtype_name: str, shape) -> None:
+  """Raises a clear error unless a waveform batch is float [batch, time] or [batch, time, 1]."""
+  if not is_float:
+    raise TypeError(
+        f"{layer_name} expects a float waveform in [-1, 1], got dtype "
+        f"{dtype_name}. {waveform_lib.INTEGER_PCM_HINT}")
+  rank = shape.rank if isinstance(shape, tf.TensorShape) else len(shape)
+  if rank == 3 and shape[-1] != 1:
+    raise ValueError(
+        f"{layer_name} expects mono audio [batch, time] or [batch, time, 1]; "
+        f"got {shape[-1]} channels (shape {shape}). "
+        f"{waveform_lib.CHANNELS_HINT}")
+  if rank not in (2, 3):
+    raise ValueError(
+        f"{layer_name} expects a waveform of shape [batch, time] or "
+        f"[batch, time, 1]; got rank {rank} (shape {shape}). "
+        f"{waveform_lib.rank_hint(rank)}".rstrip())
+
+
 def as_mono_waveform(inputs, layer_name: str) -> tf.Tensor:
   """Checks a waveform batch and returns it as float32 [batch, time, 1]."""
   inputs = tf.convert_to_tensor(inputs)
-  if not inputs.dtype.is_floating:
-    raise TypeError(
-        f"{layer_name} expects a float waveform in [-1, 1], got dtype "
-        f"{inputs.dtype.name}. {waveform_lib.INTEGER_PCM_HINT}")
-  rank = inputs.shape.rank
-  if rank == 2:
+  check_waveform(layer_name, inputs.dtype.is_floating, inputs.dtype.name, inputs.shape)
+  if inputs.shape.rank == 2:
     inputs = inputs[:, :, tf.newaxis]
-  elif rank == 3:
-    if inputs.shape[-1] != 1:
-      raise ValueError(
-          f"{layer_name} expects mono audio [batch, time] or [batch, time, 1]; "
-          f"got {inputs.shape[-1]} channels (shape {inputs.shape}). "
-          f"{waveform_lib.CHANNELS_HINT}")
-  else:
-    raise ValueError(
-        f"{layer_name} expects a waveform of shape [batch, time] or "
-        f"[batch, time, 1]; got rank {rank} (shape {inputs.shape}). "
-        f"{waveform_lib.rank_hint(rank)}".rstrip())
   return tf.cast(inputs, tf.float32)
 
 
@@ -176,22 +181,88 @@ def _window_and_stride(layer) -> tuple:
   return samples(window), samples(getattr(layer, "strides", 1))
 
 
+def assign_blocks(frontend, filterbank, activation, pooling, compression, preemphasis,
+                  normalization, energy_floor: float, sample_rate: Optional[int]) -> None:
+  """Checks and sets a composition's (`Frontend`, tf_keras or Keras 3) blocks and sizes."""
+  check_positive(type(frontend).__name__, energy_floor=energy_floor)
+  frontend.energy_floor = energy_floor
+  # Attribute names and their order are those of the first release: they are
+  # the checkpoints' object paths and the order of get_weights().
+  frontend._preemp = preemphasis
+  frontend._instance_norm = normalization
+  frontend._filterbank = filterbank
+  frontend._activation = activation
+  frontend._pooling = pooling
+  frontend._compression = compression
+  frontend.sample_rate, frontend.window_size, frontend.hop = frontend_sizes(
+      type(frontend).__name__, filterbank, pooling, sample_rate)
+
+
+def frontend_sizes(frontend_name: str, filterbank, pooling, sample_rate: Optional[int]):
+  """(sample_rate, window_size, hop) of a composition (see `Frontend`), checked."""
+  filterbank_rate = getattr(filterbank, "sample_rate", None)
+  if sample_rate is None:
+    sample_rate = filterbank_rate or 16000
+  elif filterbank_rate is not None and filterbank_rate != sample_rate:
+    raise ValueError(f"{frontend_name}: sample_rate={sample_rate} but the filterbank "
+                     f"{filterbank.name!r} is made for {filterbank_rate} Hz.")
+  check_positive(frontend_name, sample_rate=sample_rate)
+  filter_window, filter_stride = _window_and_stride(filterbank)
+  pool_window, pool_stride = _window_and_stride(pooling)
+  return sample_rate, max(filter_window, pool_window * filter_stride), filter_stride * pool_stride
+
+
+def squared_modulus(inputs, ops=tf_ops):
+  """[B, T, 2N] interleaved (re, im) -> [B, T, N] re^2 + im^2."""
+  batch, time, channels = ops.shape(inputs)
+  # A reshape, not strided slices: TF's strided-slice gradient is slow here.
+  pairs = ops.reshape(inputs, [batch, time, channels // 2, 2])
+  return ops.sum(ops.square(pairs), axis=-1)
+
+
 @tf_keras.utils.register_keras_serializable(package="tf_frontends")
 class SquaredModulus(tf_keras.layers.Layer):
   """[B, T, 2N] interleaved (re, im) -> [B, T, N] re^2 + im^2."""
 
   def call(self, inputs):
-    # A reshape, not strided slices: TF's strided-slice gradient is slow here.
-    pairs = tf.reshape(inputs, tf.concat(
-        [tf.shape(inputs)[:-1], [inputs.shape[-1] // 2, 2]], axis=0))
-    return tf.reduce_sum(tf.square(pairs), axis=-1)
+    return squared_modulus(inputs)
 
   def compute_output_shape(self, input_shape):
     return tf.TensorShape(input_shape[:-1] + [input_shape[-1] // 2])
 
 
+class ComposedBlocks:
+  """Read access to a composition's blocks (tf_keras `Frontend` and its Keras 3 twin); the
+  underscored names are the checkpoints' object paths (`assign_blocks`)."""
+  filterbank = property(lambda self: self._filterbank)
+  activation = property(lambda self: self._activation)
+  pooling = property(lambda self: self._pooling)
+  compression = property(lambda self: self._compression)
+  preemphasis = property(lambda self: self._preemp)
+  normalization = property(lambda self: self._instance_norm)
+
+
+def run_blocks(frontend, waveform, squared_modulus_class, ops=tf_ops):
+  """A `Frontend`'s (tf_keras or Keras 3) blocks applied to a float32 [batch, time, 1] waveform."""
+  outputs = waveform
+  if frontend.preemphasis is not None:
+    outputs = frontend.preemphasis(outputs)
+  outputs = frontend.filterbank(outputs)
+  if (isinstance(frontend.activation, squared_modulus_class) and
+      hasattr(frontend.pooling, "pool_squared_modulus")):
+    # LEAF's pair fused (GaussianLowpass): same numbers, fewer passes over memory
+    outputs = frontend.pooling.pool_squared_modulus(outputs)
+  else:
+    outputs = frontend.pooling(frontend.activation(outputs))
+  outputs = ops.maximum(outputs, frontend.energy_floor)
+  outputs = frontend.compression(outputs)
+  if frontend.normalization is not None:
+    outputs = frontend.normalization(outputs)
+  return outputs
+
+
 @tf_keras.utils.register_keras_serializable(package="tf_frontends")
-class Frontend(FrontendInterface, tf_keras.layers.Layer):
+class Frontend(FrontendInterface, ComposedBlocks, tf_keras.layers.Layer):
   """A learnable frontend composed of four blocks (and two optional ones).
 
   y = normalization(compression(max(pooling(activation(filterbank(
@@ -231,37 +302,9 @@ class Frontend(FrontendInterface, tf_keras.layers.Layer):
     # dtype="float32" too: they would otherwise take the global policy).
     kwargs.setdefault("dtype", "float32")
     super().__init__(**kwargs)
-    check_positive(type(self).__name__, energy_floor=energy_floor)
-    self.energy_floor = energy_floor
-    # Attribute names and their order are those of the first release: they are
-    # the checkpoints' object paths and the order of get_weights().
-    self._preemp = preemphasis
-    self._instance_norm = normalization
-    self._filterbank = filterbank
-    self._activation = activation
-    self._pooling = pooling
-    self._compression = compression
-    filterbank_rate = getattr(filterbank, "sample_rate", None)
-    if sample_rate is None:
-      sample_rate = filterbank_rate or 16000
-    elif filterbank_rate is not None and filterbank_rate != sample_rate:
-      raise ValueError(f"{type(self).__name__}: sample_rate={sample_rate} but the filterbank "
-                       f"{filterbank.name!r} is made for {filterbank_rate} Hz.")
-    check_positive(type(self).__name__, sample_rate=sample_rate)
-    self.sample_rate = sample_rate
-    filter_window, filter_stride = _window_and_stride(filterbank)
-    pool_window, pool_stride = _window_and_stride(pooling)
-    self.window_size = max(filter_window, pool_window * filter_stride)
-    self.hop = filter_stride * pool_stride
+    assign_blocks(self, filterbank, activation, pooling, compression, preemphasis,
+                  normalization, energy_floor, sample_rate)
     self.n_filters = self._energy_channels()
-
-  # Read access to the blocks; the underscored names are the checkpoints' object paths.
-  filterbank = property(lambda self: self._filterbank)
-  activation = property(lambda self: self._activation)
-  pooling = property(lambda self: self._pooling)
-  compression = property(lambda self: self._compression)
-  preemphasis = property(lambda self: self._preemp)
-  normalization = property(lambda self: self._instance_norm)
 
   def _energy_channels(self):
     """Channels after the activation: what pooling and compression are built for."""
@@ -297,21 +340,7 @@ class Frontend(FrontendInterface, tf_keras.layers.Layer):
           layer.build(input_shape)
 
   def call(self, inputs):
-    outputs = as_mono_waveform(inputs, type(self).__name__)
-    if self._preemp is not None:
-      outputs = self._preemp(outputs)
-    outputs = self._filterbank(outputs)
-    if (isinstance(self._activation, SquaredModulus) and
-        hasattr(self._pooling, "pool_squared_modulus")):
-      # LEAF's pair fused (GaussianLowpass): same numbers, fewer passes over memory
-      outputs = self._pooling.pool_squared_modulus(outputs)
-    else:
-      outputs = self._pooling(self._activation(outputs))
-    outputs = tf.maximum(outputs, self.energy_floor)
-    outputs = self._compression(outputs)
-    if self._instance_norm is not None:
-      outputs = self._instance_norm(outputs)
-    return outputs
+    return run_blocks(self, as_mono_waveform(inputs, type(self).__name__), SquaredModulus)
 
   def get_config(self):
     blocks = {"filterbank": self._filterbank, "activation": self._activation,

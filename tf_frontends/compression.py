@@ -10,31 +10,37 @@ NaN, so delta is kept >= `MIN_DELTA` and alpha >= 0. The defaults are unchanged.
 import tensorflow as tf
 import tf_keras
 
+from tf_frontends import tf_ops
+
 MIN_DELTA = 1e-4
 EMA_BLOCK_FRAMES = 64
+EMA_IMPLEMENTATIONS = ("parallel", "scan")
 
 
-def ema_scan(inputs: tf.Tensor, smooth: tf.Tensor) -> tf.Tensor:
+def ema_scan(inputs, smooth, ops=tf_ops):
   """The EMA above as a sequential scan over time (the straightforward form).
 
   Args:
     inputs: [batch, time, channels].
     smooth: s, broadcastable to [channels], already in [0, 1].
+    ops: the array namespace (`tf_ops` or keras.ops).
   """
-  time_major = tf.transpose(inputs, (1, 0, 2))
-  smoothed = tf.scan(lambda state, x: smooth * x + (1.0 - smooth) * state,
-                     time_major, initializer=time_major[0])
-  return tf.transpose(smoothed, (1, 0, 2))
+  def step(state, x):
+    state = smooth * x + (1.0 - smooth) * state
+    return state, state
+
+  time_major = ops.transpose(inputs, (1, 0, 2))
+  _, smoothed = ops.scan(step, time_major[0], time_major)
+  return ops.transpose(smoothed, (1, 0, 2))
 
 
-def _decay_powers(decay: tf.Tensor, exponents: tf.Tensor) -> tf.Tensor:
+def _decay_powers(decay, exponents, ops):
   """decay^n for integer n >= 0 (n = 0 gives 1 even when decay = 0)."""
-  log_decay = tf.math.log(tf.maximum(decay, 1e-30))
-  return tf.exp(exponents[..., tf.newaxis] * log_decay)
+  log_decay = ops.log(ops.maximum(decay, 1e-30))
+  return ops.exp(exponents[..., None] * log_decay)
 
 
-def ema_parallel(inputs: tf.Tensor, smooth: tf.Tensor,
-                 block: int = EMA_BLOCK_FRAMES) -> tf.Tensor:
+def ema_parallel(inputs, smooth, block: int = EMA_BLOCK_FRAMES, ops=tf_ops):
   """The same EMA in two levels of matrix products instead of a T-step scan.
 
   Time is cut into blocks of `block` frames. Inside block j, with a = 1 - s,
@@ -45,30 +51,50 @@ def ema_parallel(inputs: tf.Tensor, smooth: tf.Tensor,
   lower-triangular decay matrices: O(T P C + (T / P)^2 C) work, no sequential
   loop, so it is fast to differentiate, compiles under XLA and converts to TFLite.
   """
-  smooth = tf.broadcast_to(smooth, tf.shape(inputs)[-1:])
+  batch, frames, channels = ops.shape(inputs)
+  smooth = ops.broadcast_to(smooth, [channels])
   decay = 1.0 - smooth
-  frames = tf.shape(inputs)[1]
   num_blocks = (frames + block - 1) // block
-  padded = tf.pad(inputs, [[0, 0], [0, num_blocks * block - frames], [0, 0]])
-  blocks = tf.reshape(padded, [tf.shape(inputs)[0], num_blocks, block, -1])
+  padded = ops.pad(inputs, [[0, 0], [0, num_blocks * block - frames], [0, 0]])
+  blocks = ops.reshape(padded, [batch, num_blocks, block, channels])
 
-  steps = tf.range(block, dtype=tf.float32)
-  lag = steps[:, tf.newaxis] - steps[tf.newaxis, :]  # i - k
-  causal = tf.cast(lag >= 0, tf.float32)[..., tf.newaxis]
-  local_weights = smooth * _decay_powers(decay, tf.maximum(lag, 0.0)) * causal
-  local = tf.einsum("bjkc,ikc->bjic", blocks, local_weights)
+  steps = ops.arange(block, dtype="float32")
+  lag = steps[:, None] - steps[None, :]  # i - k
+  causal = ops.cast(lag >= 0, "float32")[..., None]
+  local_weights = smooth * _decay_powers(decay, ops.maximum(lag, 0.0), ops) * causal
+  local = ops.einsum("bjkc,ikc->bjic", blocks, local_weights)
 
-  block_ids = tf.range(num_blocks, dtype=tf.float32)
-  block_lag = block_ids[:, tf.newaxis] - block_ids[tf.newaxis, :] - 1.0
-  strictly_before = tf.cast(block_lag >= 0, tf.float32)[..., tf.newaxis]
-  carry_weights = _decay_powers(decay, tf.maximum(block_lag, 0.0) *
-                                block) * strictly_before
+  block_ids = ops.arange(num_blocks, dtype="float32")
+  block_lag = block_ids[:, None] - block_ids[None, :] - 1.0
+  strictly_before = ops.cast(block_lag >= 0, "float32")[..., None]
+  carry_weights = _decay_powers(decay, ops.maximum(block_lag, 0.0) * block,
+                                ops) * strictly_before
   block_ends = local[:, :, block - 1, :]
-  states = (tf.einsum("bmc,jmc->bjc", block_ends, carry_weights) +
-            _decay_powers(decay, block_ids * block) * inputs[:, :1, :])
-  smoothed = local + _decay_powers(decay, steps + 1.0) * states[:, :, tf.newaxis]
-  smoothed = tf.reshape(smoothed, tf.shape(padded))
+  states = (ops.einsum("bmc,jmc->bjc", block_ends, carry_weights) +
+            _decay_powers(decay, block_ids * block, ops) * inputs[:, :1, :])
+  smoothed = local + _decay_powers(decay, steps + 1.0, ops) * states[:, :, None]
+  smoothed = ops.reshape(smoothed, [batch, num_blocks * block, channels])
   return smoothed[:, :frames, :]
+
+
+def pcen(inputs, alpha, delta, root, smooth, floor: float,
+         ema_implementation: str = "parallel", ops=tf_ops):
+  """The module doc's PCEN of [batch, time, channels] energies with its (unclipped) weights."""
+  smooth = ops.clip(smooth, 0.0, 1.0)
+  ema = ema_parallel if ema_implementation == "parallel" else ema_scan
+  smoothed = ema(inputs, smooth, ops=ops)
+  alpha = ops.clip(alpha, 0.0, 1.0)
+  delta = ops.maximum(delta, MIN_DELTA)
+  one_over_root = 1.0 / ops.maximum(root, 1.0)
+  normalised = inputs / ops.power(floor + smoothed, alpha)
+  return (ops.power(normalised + delta, one_over_root) -
+          ops.power(delta, one_over_root))
+
+
+def check_ema_implementation(ema_implementation: str) -> None:
+  if ema_implementation not in EMA_IMPLEMENTATIONS:
+    raise ValueError(f"ema_implementation must be 'parallel' or 'scan', got "
+                     f"{ema_implementation!r}.")
 
 
 @tf_keras.utils.register_keras_serializable(package="tf_frontends")
@@ -96,9 +122,7 @@ class PCEN(tf_keras.layers.Layer):
                per_channel_smooth_coef: bool = True,
                ema_implementation: str = "parallel", **kwargs):
     super().__init__(**kwargs)
-    if ema_implementation not in ("parallel", "scan"):
-      raise ValueError("ema_implementation must be 'parallel' or 'scan', got "
-                       f"{ema_implementation!r}.")
+    check_ema_implementation(ema_implementation)
     self.alpha_init = alpha
     self.smooth_coef = smooth_coef
     self.delta_init = delta
@@ -126,15 +150,8 @@ class PCEN(tf_keras.layers.Layer):
     super().build(input_shape)
 
   def call(self, inputs):
-    smooth = tf.clip_by_value(self.smooth, 0.0, 1.0)
-    ema = ema_parallel if self.ema_implementation == "parallel" else ema_scan
-    smoothed = ema(inputs, smooth)
-    alpha = tf.clip_by_value(self.alpha, 0.0, 1.0)
-    delta = tf.maximum(self.delta, MIN_DELTA)
-    one_over_root = 1.0 / tf.maximum(self.root, 1.0)
-    normalised = inputs / tf.pow(self.floor + smoothed, alpha)
-    return (tf.pow(normalised + delta, one_over_root) -
-            tf.pow(delta, one_over_root))
+    return pcen(inputs, self.alpha, self.delta, self.root, self.smooth, self.floor,
+                self.ema_implementation)
 
   def get_config(self):
     return {**super().get_config(), "alpha": self.alpha_init,
@@ -144,6 +161,10 @@ class PCEN(tf_keras.layers.Layer):
             "learn_smooth_coef": self.learn_smooth_coef,
             "per_channel_smooth_coef": self.per_channel_smooth_coef,
             "ema_implementation": self.ema_implementation}
+
+
+def log_compression(inputs, offset: float, ops=tf_ops):
+  return ops.log(inputs + offset)
 
 
 @tf_keras.utils.register_keras_serializable(package="tf_frontends")
@@ -160,7 +181,7 @@ class LogCompression(tf_keras.layers.Layer):
     self.offset = offset
 
   def call(self, inputs):
-    return tf.math.log(inputs + self.offset)
+    return log_compression(inputs, self.offset)
 
   def get_config(self):
     return {**super().get_config(), "offset": self.offset}

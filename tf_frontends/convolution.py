@@ -345,18 +345,13 @@ class SincConv1D(_ParametricFilterbank):
 
   def band_edges_hz(self):
     """(f_l, f_h), each [filters], as used in the forward pass."""
-    low = self.min_low_hz + tf.abs(self.kernel[:, 0])
-    high = tf.clip_by_value(low + self.min_band_hz + tf.abs(self.kernel[:, 1]),
-                            self.min_low_hz, self.sample_rate / 2)
-    return low, high
+    return impulse_responses.sinc_band_edges(self.kernel, self.min_low_hz, self.min_band_hz,
+                                             self.sample_rate)
 
   def impulse_responses(self):
     """Windowed taps [kernel_size, filters]."""
-    window = tf.constant(impulse_responses.hamming_window(
-        self.kernel_size, self.symmetric_window), tf.float32)
-    return impulse_responses.sinc_bandpass_filters(
-        *self.band_edges_hz(), self.kernel_size,
-        self.sample_rate) * window[:, tf.newaxis]
+    return impulse_responses.windowed_sinc_filters(
+        *self.band_edges_hz(), self.kernel_size, self.sample_rate, self.symmetric_window)
 
   def conv_kernel(self):
     return self.impulse_responses()[:, tf.newaxis, :]

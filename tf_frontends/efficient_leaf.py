@@ -44,6 +44,7 @@ from tf_frontends import impulse_responses
 from tf_frontends import initializers
 from tf_frontends import log_tbn
 from tf_frontends import pooling as pooling_lib
+from tf_frontends import tf_ops
 
 COMPRESSIONS = ("logtbn", "pcen")
 INITIALIZERS = ("authors", "leaf")
@@ -109,12 +110,12 @@ def group_structure(mu, sigma, num_groups, conv_win_factor, stride_factor,
   return groups
 
 
-# Outputs per polyphase step of `_strided_correlation`: 4 was 1.3-3x faster than a strided
+# Outputs per polyphase step of `strided_correlation`: 4 was 1.3-3x faster than a strided
 # conv1d for strides 2 to 10, fwd + kernel gradient, on our shared (loaded) 2-core Xeon.
 _OUTPUTS_PER_STEP = 4
 
 
-def _strided_correlation(signal, taps, stride):
+def strided_correlation(signal, taps, stride, ops=tf_ops, outputs_per_step=_OUTPUTS_PER_STEP):
   """y[b, j, c] = sum_k x[b, j * stride + k] h[k, c] (zeros past the end), j < ceil(L / stride).
 
   A strided 1-channel convolution run as a polyphase one: with P = stride * R,
@@ -123,24 +124,97 @@ def _strided_correlation(signal, taps, stride):
   so one stride-1 convolution yields R outputs per step. Same arithmetic (up to
   the zeros of the shifted copies), but few taps and many channels, the shape
   CPU convolution kernels (and the kernel gradient) run well; a 1-channel
-  input with hundreds of taps is their slowest case.
+  input with hundreds of taps is their slowest case. R is `outputs_per_step`.
   """
   size, channels = taps.shape
-  steps = _OUTPUTS_PER_STEP
+  steps = outputs_per_step
   phases = stride * steps
   kernel_taps = -(-(size + (steps - 1) * stride) // phases)
   q, p, r = np.meshgrid(np.arange(kernel_taps), np.arange(phases), np.arange(steps),
                         indexing="ij")
   index = q * phases + p - r * stride  # kernel[q, p, r] = h[q P + p - r s], zero outside 0..K-1
   index = np.where((index >= 0) & (index < size), index, size)
-  kernel = tf.gather(tf.pad(taps, [[0, 1], [0, 0]]), index)
-  kernel = tf.reshape(kernel, [kernel_taps, phases, steps * channels])
-  length = tf.shape(signal)[1]
+  kernel = ops.take(ops.pad(taps, [[0, 1], [0, 0]]), index, axis=0)
+  kernel = ops.reshape(kernel, [kernel_taps, phases, steps * channels])
+  batch, length = ops.shape(signal)
   blocks = -(-length // phases)
-  signal = tf.pad(signal, [[0, 0], [0, (blocks + kernel_taps - 1) * phases - length]])
-  outputs = tf.nn.conv1d(tf.reshape(signal, [tf.shape(signal)[0], -1, phases]), kernel,
-                         stride=1, padding="VALID")
-  return tf.reshape(outputs, [tf.shape(signal)[0], -1, channels])[:, :-(-length // stride)]
+  signal = ops.pad(signal, [[0, 0], [0, (blocks + kernel_taps - 1) * phases - length]])
+  outputs = ops.conv(ops.reshape(signal, [batch, -1, phases]), kernel, 1, "valid")
+  return ops.reshape(outputs, [batch, -1, channels])[:, :-(-length // stride)]
+
+
+def group_params(kernel, group, window_size, conv_win_factor, stride_factor, ops=tf_ops):
+  """Gabor (mu, sigma) of one group, clipped to what its kernel and stride can hold."""
+  start, stop, stride, kernel_size, _ = group
+  sigma_min, sigma_max = sigma_bounds(window_size)
+  mu_max = math.pi if stride == 1 else min(math.pi, stride_factor * math.pi / stride)
+  # int(conv_win_factor * sigma) made odd is kernel_size up to sigma = (K + 1) / factor.
+  return impulse_responses.clip_gabor_params(
+      kernel[start:stop, 0], kernel[start:stop, 1], sigma_min,
+      min(sigma_max, (kernel_size + 1) / conv_win_factor), mu_max=mu_max, ops=ops)
+
+
+def pool_windows(pooling_sigma, group, window_size, pooling, ops=tf_ops):
+  """[pool_taps, group filters]: a Gaussian over taps i = -(W - 1) / 2 ... (W - 1) / 2.
+
+  "leaf": LEAF's Gaussian (width sigma (P - 1) / 2 samples) at samples i * stride, times
+  stride. "authors": their window, exp(-0.5 (2 i / ((W - 1) sigma'))^2) with
+  sigma' = sigma P / (stride W): a width of sigma (W - 1) P / (2 W) samples.
+  """
+  start, stop, stride, _, pool_taps = group
+  if pooling == "leaf":
+    span_samples, gain = window_size - 1, float(stride)
+  else:
+    span_samples, gain = max(pool_taps - 1, 1) * window_size / pool_taps, 1.0
+  offsets = stride * (ops.arange(pool_taps, dtype="float32")[:, None] - (pool_taps - 1) // 2)
+  return gain * impulse_responses.sampled_gaussian_window(
+      pooling_sigma[start:stop], window_size, offsets, span_samples, ops)
+
+
+def grouped_energies(waveform, kernel, pooling_sigma, groups, window_size: int, hop: int,
+                     conv_win_factor: float, stride_factor: float, pooling: str,
+                     window_sums=pooling_lib.strided_window_sums, ops=tf_ops):
+  """Pooled squared Gabor responses [batch, frames, n_filters] of a [batch, time, 1] waveform.
+
+  `window_sums(inputs, windows, strides, frames)` is `pooling.strided_window_sums` or an
+  equal strided sum.
+  """
+  length = ops.shape(waveform)[1]
+  frames = -(-length // hop)
+  # Frame m is centred on sample m * hop + centre_offset: 0 in the authors' code, where
+  # LEAF's SAME pooling centres it with "leaf".
+  centre_offset = 0
+  if pooling == "leaf":
+    pad_total = ops.maximum((frames - 1) * hop + window_size - length, 0)
+    centre_offset = (window_size - 1) // 2 - pad_total // 2
+  reach = [k // 2 + (w - 1) // 2 * s for _, _, s, k, w in groups]
+  padded = ops.pad(waveform, [[0, 0], [max(reach), max(reach) + (window_size - 1) // 2],
+                              [0, 0]])
+  outputs = []
+  for group, group_reach in zip(groups, reach):
+    _, _, stride, kernel_size, pool_taps = group
+    real, imag = impulse_responses.gabor_filters(
+        *group_params(kernel, group, window_size, conv_win_factor, stride_factor, ops),
+        kernel_size, ops)
+    taps = ops.transpose(ops.concatenate([real, imag], axis=0))
+    # Output j of the group's convolution is centred on sample
+    # centre_offset + (j - (pool_taps - 1) / 2) * stride.
+    first = max(reach) - group_reach + centre_offset
+    num_outputs = (frames - 1) * (hop // stride) + pool_taps
+    segment = padded[:, first:first + (num_outputs - 1) * stride + kernel_size, 0]
+    if stride == 1:  # nothing to gain from phases: a plain convolution (measured)
+      responses = ops.conv(segment[:, :, None], taps[:, None, :], 1, "valid")
+    else:
+      responses = strided_correlation(segment, taps, stride, ops)[:, :num_outputs]
+    real, imag = ops.split(responses, 2, axis=-1)
+    # LEAF pools zeros, not filter tails, outside the waveform.
+    centre = centre_offset + (ops.arange(num_outputs, dtype="int32") -
+                              (pool_taps - 1) // 2) * stride
+    inside = ops.cast((centre >= 0) & (centre < length), "float32")[:, None]
+    outputs.append(window_sums(
+        (ops.square(real) + ops.square(imag)) * inside,
+        pool_windows(pooling_sigma, group, window_size, pooling, ops), hop // stride, frames))
+  return ops.concatenate(outputs, axis=-1)
 
 
 @tf_keras.utils.register_keras_serializable(package="tf_frontends")
@@ -260,22 +334,15 @@ class EfficientLeaf(composition.FrontendInterface, tf_keras.layers.Layer):
       self._compression.build(tf.TensorShape([input_shape[0], None, self.n_filters]))
     super().build(input_shape)
 
-  def _group_params(self, start, stop, stride, kernel_size):
-    """Gabor (mu, sigma) of one group, clipped to what its kernel and stride can hold."""
-    sigma_min, sigma_max = sigma_bounds(self.window_size)
-    mu_max = math.pi if stride == 1 else min(math.pi, self.stride_factor * math.pi / stride)
-    # int(conv_win_factor * sigma) made odd is kernel_size up to sigma = (K + 1) / factor.
-    return impulse_responses.clip_gabor_params(
-        self.kernel[start:stop, 0], self.kernel[start:stop, 1], sigma_min,
-        min(sigma_max, (kernel_size + 1) / self.conv_win_factor), mu_max=mu_max)
-
   def impulse_responses(self):
     """(real, imag) taps [n_filters, longest kernel] as used, each group's centred and zero-padded."""
     longest = max(k for _, _, _, k, _ in self.groups)
     parts = []
-    for start, stop, stride, kernel_size, _ in self.groups:
+    for group in self.groups:
+      kernel_size = group[3]
       taps = impulse_responses.gabor_filters(
-          *self._group_params(start, stop, stride, kernel_size), kernel_size)
+          *group_params(self.kernel, group, self.window_size, self.conv_win_factor,
+                        self.stride_factor), kernel_size)
       pad = (longest - kernel_size) // 2
       parts.append([tf.pad(t, [[0, 0], [pad, pad]]) for t in taps])
     return tuple(tf.concat(part, axis=0) for part in zip(*parts))
@@ -285,58 +352,12 @@ class EfficientLeaf(composition.FrontendInterface, tf_keras.layers.Layer):
     real, imag = self.impulse_responses()
     return real.numpy() + 1j * imag.numpy()
 
-  def _pool_windows(self, start, stop, stride, pool_taps):
-    """[pool_taps, group filters]: a Gaussian over taps i = -(W - 1) / 2 ... (W - 1) / 2.
-
-    "leaf": LEAF's Gaussian (width sigma (P - 1) / 2 samples) at samples i * stride, times
-    stride. "authors": their window, exp(-0.5 (2 i / ((W - 1) sigma'))^2) with
-    sigma' = sigma P / (stride W): a width of sigma (W - 1) P / (2 W) samples.
-    """
-    if self.pooling == "leaf":
-      span_samples, gain = self.window_size - 1, float(stride)
-    else:
-      span_samples, gain = max(pool_taps - 1, 1) * self.window_size / pool_taps, 1.0
-    offsets = stride * (tf.range(pool_taps, dtype=tf.float32)[:, tf.newaxis] -
-                        (pool_taps - 1) // 2)
-    return gain * impulse_responses.sampled_gaussian_window(
-        self.pooling_sigma[start:stop], self.window_size, offsets, span_samples)
-
   def energies(self, inputs):
     """Pooled squared Gabor responses [batch, frames, n_filters], before compression."""
-    waveform = composition.as_mono_waveform(inputs, "EfficientLeaf")
-    length = tf.shape(waveform)[1]
-    frames = -(-length // self.hop)
-    # Frame m is centred on sample m * hop + centre_offset: 0 in the authors' code, where
-    # LEAF's SAME pooling centres it with "leaf".
-    centre_offset = 0
-    if self.pooling == "leaf":
-      pad_total = tf.maximum((frames - 1) * self.hop + self.window_size - length, 0)
-      centre_offset = (self.window_size - 1) // 2 - pad_total // 2
-    reach = [k // 2 + (w - 1) // 2 * s for _, _, s, k, w in self.groups]
-    padded = tf.pad(waveform, [[0, 0], [max(reach), max(reach) + (self.window_size - 1) // 2],
-                               [0, 0]])
-    outputs = []
-    for (start, stop, stride, kernel_size, pool_taps), group_reach in zip(self.groups, reach):
-      real, imag = impulse_responses.gabor_filters(
-          *self._group_params(start, stop, stride, kernel_size), kernel_size)
-      taps = tf.transpose(tf.concat([real, imag], axis=0))
-      # Output j of the group's convolution is centred on sample
-      # centre_offset + (j - (pool_taps - 1) / 2) * stride.
-      first = max(reach) - group_reach + centre_offset
-      num_outputs = (frames - 1) * (self.hop // stride) + pool_taps
-      segment = padded[:, first:first + (num_outputs - 1) * stride + kernel_size, 0]
-      if stride == 1:  # nothing to gain from phases: a plain convolution (measured)
-        responses = tf.nn.conv1d(segment[:, :, tf.newaxis], taps[:, tf.newaxis, :], 1, "VALID")
-      else:
-        responses = _strided_correlation(segment, taps, stride)[:, :num_outputs]
-      real, imag = tf.split(responses, 2, axis=-1)
-      # LEAF pools zeros, not filter tails, outside the waveform.
-      centre = centre_offset + (tf.range(num_outputs) - (pool_taps - 1) // 2) * stride
-      inside = tf.cast((centre >= 0) & (centre < length), tf.float32)[:, tf.newaxis]
-      outputs.append(pooling_lib.strided_window_sums(
-          (tf.square(real) + tf.square(imag)) * inside,
-          self._pool_windows(start, stop, stride, pool_taps), self.hop // stride, frames))
-    return tf.concat(outputs, axis=-1)
+    return grouped_energies(
+        composition.as_mono_waveform(inputs, "EfficientLeaf"), self.kernel, self.pooling_sigma,
+        self.groups, self.window_size, self.hop, self.conv_win_factor, self.stride_factor,
+        self.pooling)
 
   def call(self, inputs, training=None):
     outputs = self.energies(inputs)

@@ -3,7 +3,9 @@
 Everything here is a pure function of the (learnable) filter parameters and
 returns float32 tensors, so the same code runs eagerly, inside tf.function, under
 XLA and in TFLite (no tf.complex anywhere: complex Gabor filters are returned as
-their real and imaginary parts).
+their real and imaginary parts). Each formula is written once for any numpy-like
+namespace `ops`: TensorFlow's (`tf_ops`, the default: the tf_keras layers) or
+`keras.ops` (the Keras 3 layers of `tf_frontends.keras3`, on any backend).
 
 Tap grids follow google-research/leaf-audio: a K-tap filter is evaluated at
 t = -(K // 2), ..., (K + 1) // 2 - 1, i.e. centred for odd K.
@@ -11,15 +13,16 @@ t = -(K // 2), ..., (K + 1) // 2 - 1, i.e. centred for odd K.
 import math
 
 import numpy as np
-import tensorflow as tf
+
+from tf_frontends import tf_ops
 
 
-def centred_taps(size: int) -> tf.Tensor:
+def centred_taps(size: int, ops=tf_ops):
   """t = -(size // 2) ... (size + 1) // 2 - 1 as float32, shape [size]."""
-  return tf.range(-(size // 2), (size + 1) // 2, dtype=tf.float32)
+  return ops.arange(-(size // 2), (size + 1) // 2, dtype="float32")
 
 
-def gabor_filters(center_rad: tf.Tensor, sigma: tf.Tensor, size: int):
+def gabor_filters(center_rad, sigma, size: int, ops=tf_ops):
   """Complex Gabor filters as (real, imaginary) parts.
 
   phi_n(t) = 1 / (sqrt(2 pi) sigma_n) * exp(-t^2 / (2 sigma_n^2))
@@ -33,12 +36,12 @@ def gabor_filters(center_rad: tf.Tensor, sigma: tf.Tensor, size: int):
   Returns:
     (real, imag), each float32 [filters, size].
   """
-  t = centred_taps(size)[tf.newaxis, :]
-  sigma = sigma[:, tf.newaxis]
-  envelope = tf.exp(-0.5 * tf.square(t / sigma)) / (math.sqrt(2.0 * math.pi) *
-                                                   sigma)
-  phase = center_rad[:, tf.newaxis] * t
-  return envelope * tf.cos(phase), envelope * tf.sin(phase)
+  t = centred_taps(size, ops)[None, :]
+  sigma = sigma[:, None]
+  envelope = ops.exp(-0.5 * ops.square(t / sigma)) / (math.sqrt(2.0 * math.pi) *
+                                                     sigma)
+  phase = center_rad[:, None] * t
+  return envelope * ops.cos(phase), envelope * ops.sin(phase)
 
 
 def gabor_sigma_bounds(kernel_size: int, min_fwhm: float = 4.0):
@@ -52,20 +55,19 @@ def gabor_sigma_bounds(kernel_size: int, min_fwhm: float = 4.0):
 
 
 def clip_gabor_params(mu, sigma, sigma_min: float, sigma_max: float,
-                      mu_max: float = math.pi):
+                      mu_max: float = math.pi, ops=tf_ops):
   """(mu clipped to [0, mu_max], sigma clipped to [sigma_min, sigma_max])."""
-  return tf.clip_by_value(mu, 0.0, mu_max), tf.clip_by_value(sigma, sigma_min, sigma_max)
+  return ops.clip(mu, 0.0, mu_max), ops.clip(sigma, sigma_min, sigma_max)
 
 
-def interleave_real_imag(real: tf.Tensor, imag: tf.Tensor) -> tf.Tensor:
+def interleave_real_imag(real, imag, ops=tf_ops):
   """[filters, K] x 2 -> conv kernel [K, 1, 2 * filters] ordered re0, im0, re1, ..."""
-  stacked = tf.stack([real, imag], axis=1)  # [filters, 2, K]
-  kernel = tf.reshape(stacked, [-1, tf.shape(real)[-1]])  # [2 * filters, K]
-  return tf.transpose(kernel)[:, tf.newaxis, :]
+  stacked = ops.stack([real, imag], axis=1)  # [filters, 2, K]
+  kernel = ops.reshape(stacked, [-1, real.shape[-1]])  # [2 * filters, K]
+  return ops.transpose(kernel)[:, None, :]
 
 
-def sinc_bandpass_filters(low_hz: tf.Tensor, high_hz: tf.Tensor, size: int,
-                          sample_rate: float) -> tf.Tensor:
+def sinc_bandpass_filters(low_hz, high_hz, size: int, sample_rate: float, ops=tf_ops):
   """Band-pass filters as a difference of two windowless sinc low-passes.
 
   h_n(t) = 2 f_h sinc(2 pi f_h t / sr) - 2 f_l sinc(2 pi f_l t / sr),
@@ -82,21 +84,39 @@ def sinc_bandpass_filters(low_hz: tf.Tensor, high_hz: tf.Tensor, size: int,
   Returns:
     float32 [size, filters].
   """
-  t_sec = centred_taps(size)[:, tf.newaxis] / float(sample_rate)
-  is_centre = tf.equal(t_sec, 0.0)
+  t_sec = centred_taps(size, ops)[:, None] / float(sample_rate)
+  is_centre = ops.equal(t_sec, 0.0)
   # The centre tap is the limit 2f; a safe non-zero t keeps its gradient finite.
-  safe_t = tf.where(is_centre, tf.ones_like(t_sec), t_sec)
+  safe_t = ops.where(is_centre, ops.ones_like(t_sec), t_sec)
 
   def lowpass(cutoff_hz):
-    two_f = 2.0 * cutoff_hz[tf.newaxis, :]
+    two_f = 2.0 * cutoff_hz[None, :]
     arg = math.pi * two_f * safe_t
-    return tf.where(is_centre, two_f, two_f * tf.sin(arg) / arg)
+    return ops.where(is_centre, two_f, two_f * ops.sin(arg) / arg)
 
   band_pass = lowpass(high_hz) - lowpass(low_hz)
-  return band_pass / tf.reduce_max(band_pass, axis=0, keepdims=True)
+  return band_pass / ops.max(band_pass, axis=0, keepdims=True)
 
 
-def gaussian_window(sigma: tf.Tensor, size: int) -> tf.Tensor:
+def sinc_band_edges(params, min_low_hz: float, min_band_hz: float, sample_rate: float,
+                    ops=tf_ops):
+  """SincNet's (f_l, f_h), each [filters], from its weight [filters, 2] = (a, b) in Hz.
+
+  f_l = min_low_hz + |a|,  f_h = clip(f_l + min_band_hz + |b|, min_low_hz, sample_rate / 2).
+  """
+  low = min_low_hz + ops.abs(params[:, 0])
+  high = ops.clip(low + min_band_hz + ops.abs(params[:, 1]), min_low_hz, sample_rate / 2)
+  return low, high
+
+
+def windowed_sinc_filters(low_hz, high_hz, size: int, sample_rate: float,
+                          symmetric_window: bool, ops=tf_ops):
+  """`sinc_bandpass_filters` times `hamming_window(size, symmetric_window)`: [size, filters]."""
+  window = ops.convert_to_tensor(hamming_window(size, symmetric_window).astype(np.float32))
+  return sinc_bandpass_filters(low_hz, high_hz, size, sample_rate, ops) * window[:, None]
+
+
+def gaussian_window(sigma, size: int, ops=tf_ops):
   """Gaussian pooling windows, one per channel, unnormalised.
 
   w_c[n] = exp(-0.5 * ((n - (K - 1) / 2) / (sigma_c (K - 1) / 2))^2),
@@ -109,12 +129,11 @@ def gaussian_window(sigma: tf.Tensor, size: int) -> tf.Tensor:
   Returns:
     float32 [size, channels].
   """
-  offsets = tf.range(size, dtype=tf.float32)[:, tf.newaxis] - 0.5 * (size - 1)
-  return sampled_gaussian_window(sigma, size, offsets, size - 1)
+  offsets = ops.arange(size, dtype="float32")[:, None] - 0.5 * (size - 1)
+  return sampled_gaussian_window(sigma, size, offsets, size - 1, ops)
 
 
-def sampled_gaussian_window(sigma: tf.Tensor, size: int, offsets: tf.Tensor,
-                            span_samples: float) -> tf.Tensor:
+def sampled_gaussian_window(sigma, size: int, offsets, span_samples: float, ops=tf_ops):
   """LEAF's Gaussian pooling window at any sample offsets from its centre.
 
   w_c(t) = exp(-0.5 * (t / (sigma_c * span_samples / 2))^2), sigma_c clipped to
@@ -129,9 +148,9 @@ def sampled_gaussian_window(sigma: tf.Tensor, size: int, offsets: tf.Tensor,
   Returns:
     float32 [taps, channels].
   """
-  sigma = tf.clip_by_value(sigma, 2.0 / size, 0.5)
-  half_width = 0.5 * span_samples * sigma[tf.newaxis, :]
-  return tf.exp(-0.5 * tf.square(offsets / half_width))
+  sigma = ops.clip(sigma, 2.0 / size, 0.5)
+  half_width = 0.5 * span_samples * sigma[None, :]
+  return ops.exp(-0.5 * ops.square(offsets / half_width))
 
 
 def hamming_window(size: int, symmetric: bool = False) -> np.ndarray:

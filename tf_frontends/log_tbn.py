@@ -12,19 +12,43 @@ channel; temporal batch normalisation normalises each output channel over batch 
 import tensorflow as tf
 import tf_keras
 
+from tf_frontends import tf_ops
+
 MAX_LOG_GAIN = 10.0  # |a| bound: 10^10 times any energy stays far from float32's 3e38
 
 
-def lower_median_over_time(inputs: tf.Tensor) -> tf.Tensor:
+def lower_median_over_time(inputs, ops=tf_ops):
   """[B, T, C] -> [B, 1, C]: the lower median (sorted index (T - 1) // 2) over time.
 
   The lower one of the two middle values for even T, as torch.median. Uses top_k
   (built-in in TFLite and XLA; no sort op there), which needs time last.
   """
-  length = inputs.shape[1] if inputs.shape[1] is not None else tf.shape(inputs)[1]
+  length = ops.shape(inputs)[1]
   # Descending index T // 2 is ascending index (T - 1) // 2.
-  largest, _ = tf.math.top_k(tf.transpose(inputs, [0, 2, 1]), k=length // 2 + 1)
-  return tf.transpose(largest[:, :, -1:], [0, 2, 1])
+  largest, _ = ops.top_k(ops.transpose(inputs, [0, 2, 1]), k=length // 2 + 1)
+  return ops.transpose(largest[:, :, -1:], [0, 2, 1])
+
+
+def log_tbn_features(inputs, log_gain, median_filter: bool, append_filtered: bool,
+                     ops=tf_ops):
+  """log(1 + 10^a x), then the median subtracted or appended (the module doc), before the TBN."""
+  # Clipped so that no training step can make 10^a overflow float32 (inf - inf = NaN).
+  log_gain = ops.clip(log_gain, -MAX_LOG_GAIN, MAX_LOG_GAIN)
+  outputs = ops.log1p(ops.power(10.0, log_gain) * inputs)
+  if append_filtered:
+    return ops.concatenate([outputs, outputs - lower_median_over_time(outputs, ops)], axis=-1)
+  if median_filter:
+    return outputs - lower_median_over_time(outputs, ops)
+  return outputs
+
+
+def check_args(momentum: float, epsilon: float, median_filter: bool,
+               append_filtered: bool) -> None:
+  if not 0.0 <= momentum < 1.0 or epsilon <= 0.0:
+    raise ValueError(f"LogTBN: need 0 <= momentum < 1 and epsilon > 0; got "
+                     f"momentum={momentum}, epsilon={epsilon}.")
+  if append_filtered and not median_filter:
+    raise ValueError("LogTBN: append_filtered needs median_filter=True.")
 
 
 @tf_keras.utils.register_keras_serializable(package="tf_frontends")
@@ -47,11 +71,7 @@ class LogTBN(tf_keras.layers.Layer):
                median_filter: bool = True, append_filtered: bool = False,
                momentum: float = 0.9, epsilon: float = 1e-5, **kwargs):
     super().__init__(**kwargs)
-    if not 0.0 <= momentum < 1.0 or epsilon <= 0.0:
-      raise ValueError(f"LogTBN: need 0 <= momentum < 1 and epsilon > 0; got "
-                       f"momentum={momentum}, epsilon={epsilon}.")
-    if append_filtered and not median_filter:
-      raise ValueError("LogTBN: append_filtered needs median_filter=True.")
+    check_args(momentum, epsilon, median_filter, append_filtered)
     self.log_gain_init = log_gain_init
     self.learn_log_gain = learn_log_gain
     self.median_filter = median_filter
@@ -75,13 +95,8 @@ class LogTBN(tf_keras.layers.Layer):
     super().build(input_shape)
 
   def call(self, inputs, training=None):
-    # Clipped so that no training step can make 10^a overflow float32 (inf - inf = NaN).
-    log_gain = tf.clip_by_value(self.log_gain, -MAX_LOG_GAIN, MAX_LOG_GAIN)
-    outputs = tf.math.log1p(tf.pow(10.0, log_gain) * inputs)
-    if self.append_filtered:
-      outputs = tf.concat([outputs, outputs - lower_median_over_time(outputs)], axis=-1)
-    elif self.median_filter:
-      outputs -= lower_median_over_time(outputs)
+    outputs = log_tbn_features(inputs, self.log_gain, self.median_filter,
+                               self.append_filtered)
     return self._batch_norm(outputs, training=training)
 
   def get_config(self):
