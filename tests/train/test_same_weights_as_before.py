@@ -35,9 +35,8 @@ OVERRIDES = {
 
 def variable_digests(workdir: str) -> dict:
   """{checkpoint key: sha256 of the value's bytes} of the latest checkpoint in WORKDIR."""
-  reader = tf.train.load_checkpoint(os.path.join(workdir, "checkpoints"))
-  return {key: hashlib.sha256(reader.get_tensor(key).tobytes()).hexdigest()
-          for key in sorted(reader.get_variable_to_shape_map()) if "OBJECT_GRAPH" not in key}
+  return {key: hashlib.sha256(value.tobytes()).hexdigest()
+          for key, value in sorted(harness.final_variables(workdir).items())}
 
 
 def train(data_dir: str, workdir: str) -> dict:
