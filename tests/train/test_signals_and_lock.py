@@ -73,7 +73,7 @@ def test_sigterm_while_connecting_to_a_tpu_exits_promptly(data_dir, tmp_path):
 _HOLDER = textwrap.dedent("""
     import sys, time
     from train import workdir
-    with workdir.lock(sys.argv[1], "the holder"):
+    with workdir.Workdir(sys.argv[1]).lock("the holder"):
       print("held", flush=True)
       time.sleep(120)
 """)

@@ -155,3 +155,11 @@ def test_sigkill_and_restart_continues_to_the_unkilled_result(data_dir, tmp_path
   assert _final_step(resumed.stderr) == 24
   assert _model_checksum(workdir) == pytest.approx(
       _model_checksum(tmp_path / "reference"), rel=1e-6)
+
+
+def test_eval_mode_does_not_go_through_the_trainer(tiny_config, tmp_path):
+  """--mode=eval is evaluation.evaluate_run (train/main.py dispatches); the trainer refuses it
+  before anything is read or written."""
+  with pytest.raises(ValueError, match="evaluation.evaluate_run"):
+    train_loop.train_and_evaluate(tiny_config, str(tmp_path / "run"), mode="eval")
+  assert not (tmp_path / "run").exists()

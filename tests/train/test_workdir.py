@@ -1,5 +1,6 @@
 """train.workdir: run_info.json, config.json with defaults for keys it predates, fingerprints."""
 import json
+import os
 import re
 
 import pytest
@@ -80,3 +81,29 @@ def test_fingerprint_tells_models_apart_and_matches_the_checkpoint(tmp_path):
   # the paths are the checkpoint's own keys
   keys = {k for k, _ in tf.train.list_variables(path) if k.startswith("model/")}
   assert keys == {f"model/{p}/.ATTRIBUTES/VARIABLE_VALUE" for p in fingerprint.variable_paths(mel)}
+
+
+def test_only_the_owners_spell_the_names_of_run_and_export_files():
+  """train/workdir.py names every file of a workdir and export/layout.py every file of an
+  export folder; no other module builds those paths (the names are data of one owner)."""
+  root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+  owners = {
+      os.path.join("train", "workdir.py"): ('"run_info.json"', '"eval_results.json"',
+                                            '"best.json"', '"tmp_workers"', '"checkpoints"'),
+      os.path.join("export", "layout.py"): ('"verification.json"', '"class_names.csv"',
+                                            '.tflite"', '"README.md"',
+                                            '.tf_frontends_export.json"'),
+  }
+  spelled = []
+  for package in ("train", "export", "hub_modules"):
+    for folder, _, names in os.walk(os.path.join(root, package)):
+      for name in names:
+        path = os.path.join(folder, name)
+        relative = os.path.relpath(path, root)
+        if not name.endswith(".py"):
+          continue
+        with open(path, encoding="utf-8") as f:
+          text = f.read()
+        spelled += [f"{relative}: {literal}" for owner, literals in owners.items()
+                    if relative != owner for literal in literals if literal in text]
+  assert spelled == []
