@@ -242,10 +242,9 @@ def build_model(checkpoint: str, audax_config: str = "", data_dir: str = ""):
 
 def _write_workdir(tmp: str, model, config, run, classes, provenance: dict) -> None:
   workdir = workdir_lib.Workdir(tmp)
-  workdir.write_config(config)
-  workdir.write_run_info(classes=classes, sample_rate=run["sample_rate"],
-                         crop_seconds=run["crop_seconds"], multi_label=run["multi_label"],
-                         model_fingerprint=fingerprint.model_fingerprint(model))
+  workdir.describe(config, classes=classes, sample_rate=run["sample_rate"],
+                   crop_seconds=run["crop_seconds"], multi_label=run["multi_label"],
+                   model_fingerprint=fingerprint.model_fingerprint(model))
   optimizer, _ = optimizer_lib.create_optimizer(config, model, 1, 1)
   optimizer.build(model.trainable_variables)       # slots exist, as the trainer restores them
   step = tf.Variable(0, dtype=tf.int64, trainable=False, name="step")

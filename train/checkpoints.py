@@ -97,11 +97,10 @@ def remove_partial_saves(directory: str) -> list:
   return removed
 
 
-def managers(checkpoint: tf.train.Checkpoint, workdir, max_to_keep: int):
-  """(latest, best) CheckpointManagers of `checkpoint` in the folders this worker of the
-  workdir saves to (Workdir.saving_dirs), after removing what killed saves left there and
-  writing back a lost index (so that the managers resume from and rotate the files found)."""
-  directories = workdir.saving_dirs()
+def managers(checkpoint: tf.train.Checkpoint, directories, max_to_keep: int):
+  """(latest, best) CheckpointManagers of `checkpoint` in directories (the folders a worker
+  saves to: Workdir.saving_dirs), after removing what killed saves left there and writing
+  back a lost index (so that the managers resume from and rotate the files found)."""
   for directory in directories:      # before a CheckpointManager reads its index
     for path in remove_partial_saves(directory):
       logging.info("Removed %s, left by a save that was killed.", path)
@@ -110,7 +109,7 @@ def managers(checkpoint: tf.train.Checkpoint, workdir, max_to_keep: int):
           tf.train.CheckpointManager(checkpoint, directories[1], max_to_keep=1))
 
 
-def candidates(workdir: str, which: str = "best") -> list:
+def candidates(workdir, which: str = "best") -> list:
   """Checkpoint prefixes to try in order; raises FileNotFoundError when there is none."""
   if which not in ("best", "latest"):
     if not tf.io.gfile.exists(which + ".index"):
@@ -210,7 +209,7 @@ def _vanished(path: str) -> bool:
               and path not in in_directory(directory)))
 
 
-def restore_run(workdir: str, which: str = "best"):
+def restore_run(workdir, which: str = "best"):
   """(model, config, checkpoint path) of a run, restored from the workdir alone.
 
   which: "best" (WORKDIR/best, else the latest), "latest" (WORKDIR/checkpoints) or a
@@ -244,7 +243,7 @@ def restore_run(workdir: str, which: str = "best"):
   return model, config, path
 
 
-def restore_model(workdir: str, which: str = "best"):
+def restore_model(workdir, which: str = "best"):
   """(model, config) of a run (restore_run without the path)."""
   model, config, _ = restore_run(workdir, which)
   return model, config

@@ -30,6 +30,7 @@ from train import metrics as metrics_lib
 from train import models
 from train import optimizer as optimizer_lib
 from train import preemption
+from train import strategy as strategy_lib
 from train import validation
 from train.data import dataset_info
 from train.data import input_pipeline
@@ -41,10 +42,11 @@ class TrainState:
   """What a step changes and a checkpoint holds, and where checkpoints go."""
   model: tf_keras.Model
   optimizer: tf_keras.optimizers.Optimizer
-  schedule: object                    # step -> learning rate
-  step: tf.Variable                   # int64, the steps done
-  latest: tf.train.CheckpointManager  # checkpoints/
-  best: tf.train.CheckpointManager    # best/
+  schedule: object                            # step -> learning rate
+  step: tf.Variable                           # int64, the steps done
+  checkpoint: tf.train.Checkpoint             # of model, optimizer and step
+  latest: tf.train.CheckpointManager = None   # checkpoints/ (this worker's)
+  best: tf.train.CheckpointManager = None     # best/
 
   @property
   def current(self) -> int:
@@ -129,20 +131,9 @@ def _schedule_lengths(config, info: dict):
   return steps_per_epoch, total_steps, math.ceil(total_steps / steps_per_epoch)
 
 
-def _mismatch_message(workdir, config, fingerprint: str, run_info) -> str:
-  trained = run_info["model_fingerprint"] if run_info else "that of its checkpoints"
-  return (f"The given config does not match workdir {workdir}: it builds another model "
-          f"(fingerprint {fingerprint}, the workdir's {trained}). Differences:\n"
-          f"{workdir.config_difference(config)}\n"
-          "Nothing was written. Train this config in a new --workdir, or pass the workdir's "
-          "own config.")
-
-
-def create_train_state(config, info, strategy, workdir, run_info, steps_per_epoch: int,
+def create_train_state(config, info, strategy, steps_per_epoch: int,
                        total_steps: int) -> TrainState:
-  """The model, optimizer and step under the strategy, checked against the workdir and resumed
-  from its latest checkpoint; then (the run having proved it matches) the chief writes
-  config.json and run_info.json. RunError, nothing written, on a mismatch."""
+  """The model, optimizer and step (0) under the strategy; no checkpoint managers yet."""
   with strategy.scope():
     model = models.build_model(config, info["sample_rate"])
     dataset_info.check_frontend_rate(model.frontend.sample_rate, info, config.dataset.data_dir)
@@ -150,37 +141,17 @@ def create_train_state(config, info, strategy, workdir, run_info, steps_per_epoc
                                                          total_steps)
     optimizer.build(model.trainable_variables)
     step = tf.Variable(0, dtype=tf.int64, trainable=False, name="step")
-  fingerprint = fingerprint_lib.model_fingerprint(model)
-  if run_info and fingerprint != run_info["model_fingerprint"]:
-    raise RunError(_mismatch_message(workdir, config, fingerprint, run_info))
-  if run_info and run_info["multi_label"] != (config.model.type == "multilabel"):
-    raise RunError(
-        f"config.model.type={config.model.type!r}, but workdir {workdir} trained a "
-        f"{'multilabel' if run_info['multi_label'] else 'multiclass'} model. Nothing was "
-        "written. Train this config in a new --workdir.")
-  checkpoint = tf.train.Checkpoint(model=model, optimizer=optimizer, step=step)
-  latest, best = checkpoints.managers(checkpoint, workdir, config.max_checkpoints_to_keep)
-  saved = checkpoints.in_directory(workdir.checkpoints_dir)    # the run's, on every worker
+  return TrainState(model, optimizer, schedule, step,
+                    tf.train.Checkpoint(model=model, optimizer=optimizer, step=step))
+
+
+def resume(state, saved) -> None:
+  """Restores the newest readable of the `saved` checkpoints (if any) into state;
+  CheckpointMismatchError when they hold another model."""
   if saved:
-    try:
-      path = checkpoints.restore(checkpoint, model, saved,
-                                 model_description="the model of the given config")
-    except checkpoints.CheckpointMismatchError as e:
-      raise RunError(_mismatch_message(workdir, config, fingerprint, run_info) +
-                     f"\n{e}") from None
-    logging.info("Resumed from %s at step %d", path, int(step.numpy()))
-  if int(step.numpy()) > total_steps:
-    raise RunError(
-        f"Workdir {workdir} has trained {int(step.numpy())} steps, more than the {total_steps} "
-        "the config asks for (num_train_steps, or num_epochs x steps_per_epoch). Nothing was "
-        "written. Pass at least as many steps to continue it, or use a new --workdir.")
-  if workdir.is_chief:      # the run has proved it matches the workdir: now it may describe it
-    workdir.write_config(config)
-    workdir.write_run_info(classes=info["classes"], sample_rate=info["sample_rate"],
-                           crop_seconds=config.dataset.crop_seconds,
-                           multi_label=config.model.type == "multilabel",
-                           model_fingerprint=fingerprint)
-  return TrainState(model, optimizer, schedule, step, latest, best)
+    path = checkpoints.restore(state.checkpoint, state.model, saved,
+                               model_description="the model of the given config")
+    logging.info("Resumed from %s at step %d", path, state.current)
 
 
 def _epoch_dataset(config, strategy, epoch: int, skip_steps: int, steps_per_epoch: int,
@@ -244,26 +215,25 @@ def train_epoch(state, train_loop, make_iterator, epoch_end: int, total_steps: i
     raise preemption.Preempted(current, path, stop.signum)
 
 
-def evaluate_and_keep_best(state, config, strategy, workdir, writer, best_value: float):
+def evaluate_and_keep_best(state, config, strategy, writer, best_value: float):
   """Evaluates under the strategy (every worker: reading BN statistics and saving are
-  collectives), logs and records the results; saves best/ on a new best. -> (results, best)"""
+  collectives), logs the results; saves best/ on a new best.
+  -> (results, (step, value, metric) of a new best or None, best value)"""
   step = state.current
   results = evaluation.evaluate(state.model, config, strategy=strategy)
   results["step"] = step
   images = evaluation.frontend_images(state.model, config)
-  if workdir.is_chief:
+  if strategy_lib.is_chief(strategy):
     logging.info("step %d: %s", step, evaluation.summary_line(results))
-    evaluation.write_summaries(results, step, writer)
-    with writer.as_default(step=step):
-      for name, image in images.items():
-        tf.summary.image(name, image)
-  workdir.write_eval_results(results)
+  evaluation.write_summaries(results, step, writer)      # a no-op writer on other workers
+  with writer.as_default(step=step):
+    for name, image in images.items():
+      tf.summary.image(name, image)
   metric = metrics_lib.SELECTION_METRIC[config.model.type]
-  if results["centre_crop"][metric] > best_value:
-    best_value = results["centre_crop"][metric]
-    state.best.save(checkpoint_number=step)
-    workdir.write_best(step, best_value, metric)
-  return results, best_value
+  if results["centre_crop"][metric] <= best_value:
+    return results, None, best_value
+  state.best.save(checkpoint_number=step)
+  return results, (step, results["centre_crop"][metric], metric), results["centre_crop"][metric]
 
 
 def train_and_evaluate(config, workdir: str, mode: str = "train_and_eval", tpu: str = "",
@@ -296,13 +266,31 @@ def train_and_evaluate(config, workdir: str, mode: str = "train_and_eval", tpu: 
     logging.info("%s, %d replicas; %d steps (%d epochs of %d), global batch %d",
                  type(strategy).__name__, strategy.num_replicas_in_sync, total_steps,
                  num_epochs, steps_per_epoch, config.batch_size)
-    state = create_train_state(config, info, strategy, workdir, run_info, steps_per_epoch,
-                               total_steps)
+    state = create_train_state(config, info, strategy, steps_per_epoch, total_steps)
+    fingerprint = fingerprint_lib.model_fingerprint(state.model)
+    workdir.check_model(config, fingerprint, run_info)
+    saving_dirs, run_checkpoints = workdir.saving_dirs(), workdir.checkpoints_dir
+    state.latest, state.best = checkpoints.managers(state.checkpoint, saving_dirs,
+                                                    config.max_checkpoints_to_keep)
+    try:        # from the run's checkpoints/ on every worker
+      resume(state, checkpoints.in_directory(run_checkpoints))
+    except checkpoints.CheckpointMismatchError as e:
+      raise workdir.model_mismatch(config, fingerprint, run_info, str(e)) from None
+    if state.current > total_steps:
+      raise RunError(
+          f"Workdir {workdir} has trained {state.current} steps, more than the {total_steps} "
+          "the config asks for (num_train_steps, or num_epochs x steps_per_epoch). Nothing "
+          "was written. Pass at least as many steps to continue it, or use a new --workdir.")
     best = workdir.read_best(metrics_lib.SELECTION_METRIC[config.model.type])
     # Read before this run evaluates, so that every worker decides the same.
     evaluated_step = workdir.read_eval_results().get("step", -1)
     evaluated_step = evaluated_step if isinstance(evaluated_step, int) else -1
     train_writer, eval_writer = workdir.summary_writer("train"), workdir.summary_writer("eval")
+    # the run has proved it matches the workdir: now it may describe it
+    workdir.describe(config, classes=info["classes"], sample_rate=info["sample_rate"],
+                     crop_seconds=config.dataset.crop_seconds,
+                     multi_label=config.model.type == "multilabel",
+                     model_fingerprint=fingerprint)
     train_loop = make_train_loop(state.model, state.optimizer, strategy, state.step, config)
     results = {}
     while state.current < total_steps:
@@ -314,15 +302,17 @@ def train_and_evaluate(config, workdir: str, mode: str = "train_and_eval", tpu: 
                   train_writer)
       if evaluating and (state.current == total_steps or (
           config.eval_every_epochs and (epoch + 1) % config.eval_every_epochs == 0)):
-        results, best = evaluate_and_keep_best(state, config, strategy, workdir, eval_writer,
-                                               best)
+        results, new_best, best = evaluate_and_keep_best(state, config, strategy, eval_writer,
+                                                         best)
+        workdir.record_evaluation(results, new_best)
         evaluated_step = state.current
     if evaluating and evaluated_step < state.current:    # e.g. killed in the final evaluation
       logging.info("The last evaluation (%s) is older than the checkpoint at step %d: "
                    "evaluating it.", f"step {evaluated_step}" if evaluated_step >= 0 else
                    "none", state.current)
-      results, best = evaluate_and_keep_best(state, config, strategy, workdir, eval_writer,
-                                             best)
+      results, new_best, best = evaluate_and_keep_best(state, config, strategy, eval_writer,
+                                                       best)
+      workdir.record_evaluation(results, new_best)
     elif evaluating and not results:                     # a rerun of a complete run
       logging.info("%s is of step %d, the last checkpoint's: not evaluating again.",
                    workdir.eval_results_path, state.current)

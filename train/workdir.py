@@ -196,12 +196,14 @@ class Workdir:
     """Holds the workdir's lock (a worker: its own folder's) while the block runs; RunError
     naming the holder if another process holds it. A worker's folder is removed when the
     block ends normally (with tmp_workers/ once empty)."""
-    with folder_lock.lock(self.path if self.is_chief else self._scratch, program):
+    folder = self.path if self.is_chief else self._scratch
+    worker_tmp = self._file(_WORKER_TMP)
+    with folder_lock.lock(folder, program):
       yield
-    if not self.is_chief:
-      shutil.rmtree(self._scratch, ignore_errors=True)
+    if self.worker:
+      shutil.rmtree(folder, ignore_errors=True)
       with contextlib.suppress(OSError):
-        os.rmdir(self._file(_WORKER_TMP))
+        os.rmdir(worker_tmp)
 
   def lock_holder(self):
     """Who holds the workdir's lock ("pid 12 on host h, train.main started ..."), else None."""
@@ -210,15 +212,28 @@ class Workdir:
 
   # ------------------------------------------------------------------ config
 
-  def write_config(self, config) -> None:
-    """config.json, atomically; a local dataset.data_dir is stored absolute, so that eval and
-    export find the data from any current directory."""
+  def describe(self, config, *, classes, sample_rate: int, crop_seconds: float,
+               multi_label: bool, model_fingerprint: str) -> None:
+    """Writes config.json and run_info.json (each atomically): what the trainer does once the
+    run has proved it matches the workdir. A local dataset.data_dir is stored absolute, so
+    that eval and export find the data from any current directory."""
     config = config.copy_and_resolve_references()
     data_dir = config.dataset.data_dir
     if data_dir and "://" not in data_dir:
       config.dataset.data_dir = os.path.abspath(data_dir)
+    info = {
+        "format_version": RUN_INFO_VERSION,
+        "classes": [{"index": int(c["index"]), "id": str(c["id"]),
+                     "display_name": str(c["display_name"])} for c in classes],
+        "sample_rate": int(sample_rate),
+        "crop_seconds": float(crop_seconds),
+        "multi_label": bool(multi_label),
+        "model_fingerprint": str(model_fingerprint),
+    }
+    config_path, run_info_path = self.config_path, self.run_info_path
     tf.io.gfile.makedirs(self.path)
-    atomic_json.write(self.config_path, json.loads(config.to_json()))
+    atomic_json.write(config_path, json.loads(config.to_json()))
+    atomic_json.write(run_info_path, info)
 
   def load_config(self) -> ml_collections.ConfigDict:
     """The ConfigDict the run wrote to config.json.
@@ -252,22 +267,27 @@ class Workdir:
              for key in sorted(set(saved) | set(given)) if saved.get(key) != given.get(key)]
     return "\n".join(lines) or "  (no difference in frontend/model keys)"
 
-  # ------------------------------------------------------------------ run info
+  def model_mismatch(self, config, fingerprint: str, run_info, detail: str = "") -> RunError:
+    """The error for a config whose model (fingerprint) is not the workdir's."""
+    trained = run_info["model_fingerprint"] if run_info else "that of its checkpoints"
+    return RunError(
+        f"The given config does not match workdir {self.path}: it builds another model "
+        f"(fingerprint {fingerprint}, the workdir's {trained}). Differences:\n"
+        f"{self.config_difference(config)}\nNothing was written. Train this config in a new "
+        "--workdir, or pass the workdir's own config." + (f"\n{detail}" if detail else ""))
 
-  def write_run_info(self, *, classes, sample_rate: int, crop_seconds: float,
-                     multi_label: bool, model_fingerprint: str) -> None:
-    """run_info.json, atomically (see the module doc)."""
-    info = {
-        "format_version": RUN_INFO_VERSION,
-        "classes": [{"index": int(c["index"]), "id": str(c["id"]),
-                     "display_name": str(c["display_name"])} for c in classes],
-        "sample_rate": int(sample_rate),
-        "crop_seconds": float(crop_seconds),
-        "multi_label": bool(multi_label),
-        "model_fingerprint": str(model_fingerprint),
-    }
-    tf.io.gfile.makedirs(self.path)
-    atomic_json.write(self.run_info_path, info)
+  def check_model(self, config, fingerprint: str, run_info) -> None:
+    """RunError unless the model of config (its fingerprint, its type) is the one the workdir
+    trained (run_info: its run_info.json, None for a new or undescribed workdir)."""
+    if run_info and fingerprint != run_info["model_fingerprint"]:
+      raise self.model_mismatch(config, fingerprint, run_info)
+    if run_info and run_info["multi_label"] != (config.model.type == "multilabel"):
+      raise RunError(
+          f"config.model.type={config.model.type!r}, but workdir {self.path} trained a "
+          f"{'multilabel' if run_info['multi_label'] else 'multiclass'} model. Nothing was "
+          "written. Train this config in a new --workdir.")
+
+  # ------------------------------------------------------------------ run info
 
   def read_run_info(self) -> dict:
     """The dict write_run_info wrote; a clear error naming the file if it is missing or
@@ -334,15 +354,16 @@ class Workdir:
           f"{metric}: the workdir was trained as another model type")
     return best[metric]
 
-  def write_best(self, step: int, value: float, metric: str = "mAP") -> None:
-    """best.json beside best/'s checkpoint (the chief's only)."""
-    if self.is_chief:
-      atomic_json.write(os.path.join(self.best_dir, _BEST_JSON), {"step": step, metric: value})
-
-  def write_eval_results(self, results: dict) -> None:
-    """eval_results.json (numpy scalars as floats; the chief's only)."""
-    if self.is_chief:
-      atomic_json.write(self.eval_results_path, json.loads(json.dumps(results, default=float)))
+  def record_evaluation(self, results: dict, best=None) -> None:
+    """eval_results.json (numpy scalars as floats) and, with best = (step, value, metric) of a
+    checkpoint just saved to best/, best.json. The chief's only: other workers write nothing."""
+    if self.worker:
+      return
+    best_json = os.path.join(self.best_dir, _BEST_JSON)
+    atomic_json.write(self.eval_results_path, json.loads(json.dumps(results, default=float)))
+    if best is not None:
+      step, value, metric = best
+      atomic_json.write(best_json, {"step": step, metric: value})
 
   def read_eval_results(self) -> dict:
     """eval_results.json as evaluation returned it (a metric written as null, being not

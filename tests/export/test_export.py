@@ -44,12 +44,12 @@ def make_workdir(workdir, data_dir, *, with_checkpoint=True):
   config.dataset.full_clip_eval = False
   config.eval_batch_size = 8
   os.makedirs(workdir)
-  workdir_lib.Workdir(workdir).write_config(config)
   tf_keras.utils.set_random_seed(0)
   model = models.build_model(config)
-  workdir_lib.Workdir(workdir).write_run_info(
-      classes=info["classes"], sample_rate=info["sample_rate"], crop_seconds=CROP_SECONDS,
-      multi_label=True, model_fingerprint=fingerprint.model_fingerprint(model))
+  workdir_lib.Workdir(workdir).describe(
+      config, classes=info["classes"], sample_rate=info["sample_rate"],
+      crop_seconds=CROP_SECONDS, multi_label=True,
+      model_fingerprint=fingerprint.model_fingerprint(model))
   if not with_checkpoint:
     return
   batch = next(iter(input_pipeline.make_dataset(

@@ -320,7 +320,7 @@ def test_existing_workdir_is_never_overwritten(fixtures, tmp_path):
 def test_a_failure_while_writing_leaves_nothing_behind(fixtures, tmp_path, monkeypatch):
   def fail(*args, **kwargs):
     raise OSError("disk full")
-  monkeypatch.setattr(workdir_lib, "write_run_info", fail)
+  monkeypatch.setattr(workdir_lib.Workdir, "describe", fail)
   out = tmp_path / "out"
   with pytest.raises(OSError, match="disk full"):
     import_audax.import_checkpoint(checkpoint_of(fixtures, "sincnet"), label_map_of(fixtures),

@@ -108,7 +108,8 @@ def test_an_old_workdirs_multi_label_becomes_model_type(tmp_path, saved, expecte
 def test_best_json_records_the_selection_metric_of_the_model_type(tmp_path):
   assert workdir_lib.Workdir(str(tmp_path)).read_best("accuracy") == -1.0
   (tmp_path / "best").mkdir()          # the trainer's best/ CheckpointManager made it
-  workdir_lib.Workdir(str(tmp_path)).write_best(7, 0.75, metrics.SELECTION_METRIC["multiclass"])
+  workdir_lib.Workdir(str(tmp_path)).record_evaluation(
+      {}, best=(7, 0.75, metrics.SELECTION_METRIC["multiclass"]))
   assert json.loads((tmp_path / "best" / "best.json").read_text()) == {"step": 7, "accuracy": 0.75}
   assert workdir_lib.Workdir(str(tmp_path)).read_best("accuracy") == 0.75
   with pytest.raises(workdir_lib.RunError, match=r"by \['accuracy'\], not by mAP"):

@@ -82,8 +82,9 @@ def test_restore_without_checkpoint_is_a_clear_error(data_dir, tmp_path):
   (tmp_path / "config.json").write_text(tiny_config(data_dir).to_json())
   with pytest.raises(FileNotFoundError, match="run_info.json not found"):
     checkpoints.restore_model(str(tmp_path), "best")
-  workdir_lib.Workdir(str(tmp_path)).write_run_info(classes=[], sample_rate=16000, crop_seconds=0.5,
-                             multi_label=True, model_fingerprint="f")
+  workdir_lib.Workdir(str(tmp_path)).describe(
+      tiny_config(data_dir), classes=[], sample_rate=16000, crop_seconds=0.5, multi_label=True,
+      model_fingerprint="f")
   with pytest.raises(FileNotFoundError, match="No checkpoint in .* Train first"):
     checkpoints.restore_model(str(tmp_path), "best")
 

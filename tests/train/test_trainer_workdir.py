@@ -264,7 +264,8 @@ def test_restoring_a_mixed_precision_run_leaves_the_global_policy_alone(trained,
   workdir = str(_copy(trained, tmp_path))
   config = workdir_lib.Workdir(workdir).load_config()
   config.mixed_precision = "bfloat16"       # same variables (float32), other compute dtype
-  workdir_lib.Workdir(workdir).write_config(config)
+  with open(os.path.join(workdir, "config.json"), "w") as f:
+    f.write(config.to_json())
   assert tf_keras.mixed_precision.global_policy().name == "float32"
   model, _ = checkpoints.restore_model(workdir)
   assert tf_keras.mixed_precision.global_policy().name == "float32"
@@ -280,7 +281,8 @@ def test_training_leaves_the_callers_config_as_given(data_dir, tmp_path):
   workdir = str(tmp_path / "run")
   train_loop.train_and_evaluate(config, workdir, mode="train")
   assert config.to_dict() == given and config.model.num_classes == -1
-  assert workdir_lib.Workdir(workdir).load_config().model.num_classes == 3      # decided once, recorded
+  # decided once, recorded
+  assert workdir_lib.Workdir(workdir).load_config().model.num_classes == 3
 
 
 # ---------------------------------------------------------------- issue 25
@@ -448,7 +450,7 @@ def test_negative_regularisation_is_refused_before_the_workdir_is_written(
 def test_json_files_are_strict_non_finite_values_become_null(tmp_path, info_logs):
   """Before: eval_results.json held Infinity / NaN, which JSON readers refuse."""
   path = str(tmp_path / "eval_results.json")
-  workdir_lib.Workdir(str(tmp_path)).write_eval_results({
+  workdir_lib.Workdir(str(tmp_path)).record_evaluation({
       "centre_crop": {"mAP": float("nan"), "dprime": float("inf"), "mAUC": 0.5},
       "per_class": [0.25, float("-inf")]})
 

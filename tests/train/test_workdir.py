@@ -23,12 +23,13 @@ def _model(frontend="mel", n_filters=8, num_classes=3):
 
 
 def test_run_info_round_trip(tmp_path):
-  workdir_lib.Workdir(str(tmp_path)).write_run_info(classes=CLASSES, sample_rate=16000,
-                             crop_seconds=1.0, multi_label=False, model_fingerprint="abc")
+  workdir_lib.Workdir(str(tmp_path)).describe(
+      tiny_config(str(tmp_path)), classes=CLASSES, sample_rate=16000, crop_seconds=1.0,
+      multi_label=False, model_fingerprint="abc")
   assert workdir_lib.Workdir(str(tmp_path)).read_run_info() == {
       "format_version": 1, "classes": CLASSES, "sample_rate": 16000, "crop_seconds": 1.0,
       "multi_label": False, "model_fingerprint": "abc"}
-  assert [p.name for p in tmp_path.iterdir()] == ["run_info.json"]      # no temporary left
+  assert sorted(p.name for p in tmp_path.iterdir()) == ["config.json", "run_info.json"]   # no temp
 
 
 def test_missing_or_corrupt_run_info_names_the_file(tmp_path):
@@ -61,10 +62,12 @@ def test_an_older_config_json_takes_defaults_for_keys_it_predates(tmp_path):
   assert model(tf.zeros([1, 8000])).shape == (1, 3)
 
 
-def test_write_config_stores_a_relative_data_dir_absolute(tmp_path, monkeypatch):
+def test_describe_stores_a_relative_data_dir_absolute(tmp_path, monkeypatch):
   monkeypatch.chdir(tmp_path)
   config = tiny_config("demo_out/demo_data")
-  workdir_lib.Workdir(str(tmp_path / "run")).write_config(config)
+  workdir_lib.Workdir(str(tmp_path / "run")).describe(
+      config, classes=CLASSES, sample_rate=16000, crop_seconds=1.0, multi_label=False,
+      model_fingerprint="abc")
   assert workdir_lib.Workdir(str(tmp_path / "run")).load_config().dataset.data_dir == str(
       tmp_path / "demo_out" / "demo_data")
   assert config.dataset.data_dir == "demo_out/demo_data"           # the caller's is untouched
