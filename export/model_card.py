@@ -142,7 +142,7 @@ model = tf_keras.Model(inputs, tf_keras.layers.Dense(NUM_NEW_CLASSES)(embedding)
 Signatures of `tf.saved_model.load("{names.classifier}")`: `serving_default` (batch),
 `classify_clip` (one 1-D clip), `frame_scores` (per window, any length), `class_names`,
 `metadata`. The frontend alone:
-`hub.KerasLayer("frontend", trainable=True)` (waveform -> features).
+`hub.KerasLayer("{names.frontend}", trainable=True)` (waveform -> features).
 
 With Keras 3 (TensorFlow 2.16+ without `TF_USE_LEGACY_KERAS`): inference through
 `TFSMLayer` (for fine-tuning use tf_keras and `hub.KerasLayer` as above):
@@ -151,7 +151,7 @@ With Keras 3 (TensorFlow 2.16+ without `TF_USE_LEGACY_KERAS`): inference through
 import keras
 layer = keras.layers.TFSMLayer("{names.classifier}", call_endpoint="serving_default")
 scores = layer(waveform)["scores"]                       # waveform [batch, samples]
-features = keras.layers.TFSMLayer("frontend", call_endpoint="serving_default")(waveform)["features"]
+features = keras.layers.TFSMLayer("{names.frontend}", call_endpoint="serving_default")(waveform)["features"]
 ```
 
 With LiteRT:

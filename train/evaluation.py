@@ -276,5 +276,5 @@ def evaluate_workdir(workdir, data_config, strategy=None) -> dict:
   if test_split:
     results["test"]["random_scores"] = random_score_metrics(eval_config, split=test_split,
                                                             multi_label=model.multi_label)
-  workdir.write_eval_results(results)
+  workdir.record_evaluation(results)
   return results

@@ -290,8 +290,8 @@ class Workdir:
   # ------------------------------------------------------------------ run info
 
   def read_run_info(self) -> dict:
-    """The dict write_run_info wrote; a clear error naming the file if it is missing or
-    corrupt."""
+    """The dict `describe` wrote to run_info.json; a clear error naming the file if it is
+    missing or corrupt."""
     path = self.run_info_path
     info = _read_json(path, f"{self.path!r} has no run description (written by train.main "
                             "since the workdir format has one; run train.main once more on "
