@@ -316,7 +316,7 @@ def test_a_rerun_evaluates_when_the_results_are_older_than_the_last_checkpoint(
   assert results["step"] == 6 and results["centre_crop"]["num_examples"] == 24
   with open(os.path.join(workdir, "eval_results.json")) as f:
     assert json.load(f)["step"] == 6
-  with open(os.path.join(workdir, checkpoints.BEST_DIR, "best.json")) as f:
+  with open(os.path.join(workdir, "best", "best.json")) as f:
     assert json.load(f)["step"] == 6
 
   # Up to date: a rerun does not evaluate again, and reports the results it has (a metric
