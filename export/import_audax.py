@@ -46,9 +46,9 @@ from export import audax_weights
 from export import flax_msgpack
 from tf_frontends import compression
 from train.data import manifests
-from train import checkpoints
 from train import models
 from train import optimizer as optimizer_lib
+from train import fingerprint
 from train import workdir as workdir_lib
 from train.configs import audioset
 
@@ -241,18 +241,17 @@ def build_model(checkpoint: str, audax_config: str = "", data_dir: str = ""):
 
 
 def _write_workdir(tmp: str, model, config, run, classes, provenance: dict) -> None:
-  workdir_lib.write_config(tmp, config)
-  workdir_lib.write_run_info(tmp, classes=classes, sample_rate=run["sample_rate"],
-                             crop_seconds=run["crop_seconds"], multi_label=run["multi_label"],
-                             model_fingerprint=workdir_lib.model_fingerprint(model))
+  workdir = workdir_lib.Workdir(tmp)
+  workdir.describe(config, classes=classes, sample_rate=run["sample_rate"],
+                   crop_seconds=run["crop_seconds"], multi_label=run["multi_label"],
+                   model_fingerprint=fingerprint.model_fingerprint(model))
   optimizer, _ = optimizer_lib.create_optimizer(config, model, 1, 1)
   optimizer.build(model.trainable_variables)       # slots exist, as the trainer restores them
   step = tf.Variable(0, dtype=tf.int64, trainable=False, name="step")
   checkpoint = tf.train.Checkpoint(model=model, optimizer=optimizer, step=step)
-  for name in (checkpoints.CHECKPOINTS_DIR, checkpoints.BEST_DIR):
-    tf.train.CheckpointManager(checkpoint, os.path.join(tmp, name), max_to_keep=1).save(0)
-  with open(os.path.join(tmp, "imported_from.json"), "w", encoding="utf-8") as f:
-    json.dump(provenance, f, indent=2)
+  for directory in (workdir.checkpoints_dir, workdir.best_dir):
+    tf.train.CheckpointManager(checkpoint, directory, max_to_keep=1).save(0)
+  workdir.write_imported_from(provenance)
 
 
 def import_checkpoint(checkpoint: str, label_map: str, workdir: str, *,

@@ -3,17 +3,15 @@ r"""Exports a trained run as TF-Hub modules and TFLite models, and verifies them
 python -m export.main --workdir=DIR --output_dir=OUT [--checkpoint=best|latest|PATH] \
     [--formats=saved_model,tflite,tflite_dynamic_range,tflite_int8]
 
-OUT/
+OUT/ (export/layout.py names every file)
   classifier/     reusable SavedModel (hub.KerasLayer; signatures serving_default,
                   classify_clip, class_names, metadata; assets/class_names.csv)
   frontend/       reusable SavedModel of the frontend alone (waveform -> features)
-  tflite/         model_float32.tflite, model_dynamic_range.tflite, model_int8.tflite
-                  (signature "classify", input [1, crop samples]) and the MediaPipe
-                  AudioClassifier models mediapipe_float32.tflite, ... (scores only);
-                  all with TFLite Model Metadata and labels
+  tflite/         the classifier per quantization (signature "classify", input [1, crop
+                  samples]) and the MediaPipe AudioClassifier models (scores only); all
+                  with TFLite Model Metadata and labels
   class_names.csv index,id,display_name (for TFLite users)
-  verification.json, README.md (model card)
-  .tf_frontends_export.json   what export wrote (export/output_dir.py)
+  verification.json, README.md (model card), the marker (export/output_dir.py)
 
 Everything export needs comes from the workdir (config.json, run_info.json, a
 checkpoint). Export only reads the workdir. While a trainer holds the workdir's lock,
@@ -42,6 +40,7 @@ from absl import logging
 import numpy as np
 import tensorflow as tf
 
+from export import layout as layout_lib
 from export import model_card
 from export import output_dir as output_dir_lib
 from export import tflite
@@ -113,15 +112,14 @@ def synthetic_clips(num_samples: int, num_clips: int, sample_rate: int, seed: in
   return np.asarray(clips, np.float32)
 
 
-def verification_clips(config, run_info: dict, workdir: str, data_dir: str, num_samples: int,
+def verification_clips(config, run_info: dict, workdir, data_dir: str, num_samples: int,
                        num_clips: int):
   """(waveforms, labels or None, where they came from): the run's eval split when its data
   (with the run's classes) is at hand, else synthetic clips."""
   data_dir = data_dir or config.dataset.data_dir
   split = config.dataset.eval_split
   if dataset_info.exists(data_dir):
-    workdir_lib.check_data_matches(run_info, dataset_info.read(data_dir),
-                                   data_dir, workdir)
+    workdir.check_data_matches(run_info, dataset_info.read(data_dir), data_dir)
     waveforms, labels = eval_clips(data_dir, split, run_info["sample_rate"], num_samples,
                                    num_clips)
     return waveforms, labels, f"eval split {split!r} of {data_dir}"
@@ -131,18 +129,18 @@ def verification_clips(config, run_info: dict, workdir: str, data_dir: str, num_
           f"synthetic signals (data folder {data_dir!r} not found)")
 
 
-def _write_hub_modules(model, classes, min_samples, out_dir, files, sizes, waveforms,
+def _write_hub_modules(model, classes, min_samples, out, files, sizes, waveforms,
                        window_samples):
-  """Writes classifier/ and frontend/; returns (SavedModel call fns, frontend parity)."""
-  classifier_dir = os.path.join(out_dir, "classifier")
+  """Writes the classifier and frontend modules into `out` (an ExportLayout); returns
+  (SavedModel call fns, frontend parity)."""
+  classifier_dir, frontend_dir = out.classifier, out.frontend
   classifier_module.save_classifier_module(model, classes, classifier_dir,
                                            min_samples=min_samples,
                                            window_samples=window_samples)
-  frontend_dir = os.path.join(out_dir, "frontend")
   frontend_module.save_frontend_module(
       frontend_module.FrontendModule(model.frontend, min_samples=min_samples), frontend_dir)
-  files["classifier hub module (reusable SavedModel)"] = "classifier"
-  files["frontend hub module (reusable SavedModel)"] = "frontend"
+  files["classifier hub module (reusable SavedModel)"] = out.relative(classifier_dir)
+  files["frontend hub module (reusable SavedModel)"] = out.relative(frontend_dir)
   sizes["classifier"] = verify.directory_bytes(classifier_dir)
   sizes["frontend"] = verify.directory_bytes(frontend_dir)
   loaded = tf.saved_model.load(classifier_dir)     # reloaded, as a user gets it
@@ -154,31 +152,31 @@ def _write_hub_modules(model, classes, min_samples, out_dir, files, sizes, wavef
   return fns, {"max_abs_diff": {"features": float(np.max(np.abs(features - expected)))}}
 
 
-def _write_tflite(model, num_samples, quantizations, representative, out_dir, files, sizes,
+def _write_tflite(model, num_samples, quantizations, representative, out, files, sizes,
                   metadata):
-  """Writes tflite/*.tflite (+ MediaPipe task models); returns ({q: TFLiteRunner}, task ones).
+  """Writes the TFLite models (+ MediaPipe task models) into `out` (an ExportLayout);
+  returns ({q: TFLiteRunner}, task ones).
 
   metadata: keyword arguments of tflite_metadata.add_metadata.
   """
   converted = tflite.convert(
       lambda w: classifier_module.classifier_outputs(model, w), num_samples, quantizations,
       representative_waveforms=representative, float_scope=model.frontend.name,
-      tmp_parent=out_dir)          # inside the staging folder: removed with it, even after a kill
-  os.makedirs(os.path.join(out_dir, "tflite"))
+      tmp_parent=out.root)         # inside the staging folder: removed with it, even after a kill
+  os.makedirs(out.tflite_dir)
   runners, task_runners = {}, {}
   for q, content in converted.items():
     content, task = tflite_metadata.add_metadata(content, num_samples=num_samples, **metadata)
-    path = os.path.join("tflite", tflite.FILE_NAMES[q])
-    task_path = os.path.join("tflite", tflite_metadata.TASK_FILE_NAMES[q])
+    path, task_path = out.tflite(q), out.task_model(q)
     for name, data in ((path, content), (task_path, task)):
-      with open(os.path.join(out_dir, name), "wb") as f:
+      with open(name, "wb") as f:
         f.write(data)
     what = "float32" if q == "float" else q
-    files[f"TFLite {what}"] = path
-    files[f"MediaPipe AudioClassifier {what}"] = task_path
+    files[f"TFLite {what}"] = out.relative(path)
+    files[f"MediaPipe AudioClassifier {what}"] = out.relative(task_path)
     sizes["tflite_" + q] = len(content)
-    runners[q] = tflite.TFLiteRunner(os.path.join(out_dir, path))
-    task_runners[q] = tflite.TFLiteRunner(os.path.join(out_dir, task_path))
+    runners[q] = tflite.TFLiteRunner(path)
+    task_runners[q] = tflite.TFLiteRunner(task_path)
   return runners, task_runners
 
 
@@ -192,20 +190,21 @@ def export(workdir: str, output_dir: str, *, checkpoint: str = "best", formats=F
     raise ValueError(f"Unknown formats {unknown}; choose from {list(FORMATS)}.")
   output_dir = os.path.abspath(output_dir)
   output_dir_lib.check(output_dir, workdir, overwrite)
-  holder = workdir_lib.lock_holder(workdir)
+  workdir = workdir_lib.Workdir(workdir)
+  holder = workdir.lock_holder()
   if holder is not None and checkpoint == "latest":
     raise workdir_lib.RunError(
-        f"{workdir} is being trained by {workdir_lib.describe_holder(holder)}: its latest "
-        "checkpoint changes while that run goes on. Wait for it to end, or export a fixed "
-        f"checkpoint: --checkpoint={os.path.join(workdir, 'checkpoints', 'ckpt-N')} (or best).")
+        f"{workdir} is being trained by {holder}: its latest checkpoint changes while that run "
+        "goes on. Wait for it to end, or export a fixed checkpoint: "
+        f"--checkpoint={workdir.checkpoint_path('N')} (or best).")
   if holder is not None:         # a reader may go on: restore_run reads a complete checkpoint
     logging.warning("%s is being written by %s: exporting its %s checkpoint as of now.",
-                    workdir, workdir_lib.describe_holder(holder), checkpoint)
+                    workdir, holder, checkpoint)
   for path in output_dir_lib.clean_leftovers(output_dir):
     logging.info("Removed %s, left by a killed export.", path)
   model, config, path = checkpoints.restore_run(workdir, checkpoint)
-  run_info = workdir_lib.read_run_info(workdir)
-  checkpoint = os.path.relpath(path, workdir) if checkpoint in ("best", "latest") else path
+  run_info = workdir.read_run_info()
+  checkpoint = workdir.relative(path) if checkpoint in ("best", "latest") else path
   classes = run_info["classes"]
   sample_rate = int(run_info["sample_rate"])
   num_samples = input_pipeline.crop_length_samples(tflite_seconds or run_info["crop_seconds"],
@@ -227,14 +226,14 @@ def export(workdir: str, output_dir: str, *, checkpoint: str = "best", formats=F
   labels = None if labels is None else labels[:num_verify_clips]
 
   with output_dir_lib.Staging(output_dir) as staging:
-    tmp_dir = staging.path
+    out = layout_lib.ExportLayout(staging.path)
     files, sizes = {}, {}
-    reusable.write_class_names_csv(classes, tmp_dir)
-    files["class names (index,id,display_name)"] = reusable.CLASS_NAMES_FILE
+    class_names = reusable.write_class_names_csv(classes, out.root)
+    files["class names (index,id,display_name)"] = out.relative(class_names)
     savedmodel_fns, frontend_report = {}, None
     if "saved_model" in formats:
       savedmodel_fns, frontend_report = _write_hub_modules(
-          model, classes, min_samples, tmp_dir, files, sizes, waveforms[:8],
+          model, classes, min_samples, out, files, sizes, waveforms[:8],
           window_samples=input_pipeline.crop_length_samples(config.dataset.crop_seconds,
                                                             sample_rate))
     quantizations = [QUANTIZATION_OF_FORMAT[f] for f in FORMATS
@@ -244,7 +243,7 @@ def export(workdir: str, output_dir: str, *, checkpoint: str = "best", formats=F
                     name=f"{config.frontend.name} + {config.model.backbone} audio classifier",
                     description=f"Trained on {config.dataset.data_dir} with tf-frontends.")
     runners, task_runners = _write_tflite(
-        model, num_samples, quantizations, representative, tmp_dir, files, sizes,
+        model, num_samples, quantizations, representative, out, files, sizes,
         metadata) if quantizations else ({}, {})
 
     report = verify.verify(keras_fn=keras_fn, savedmodel_fns=savedmodel_fns,
@@ -260,25 +259,21 @@ def export(workdir: str, output_dir: str, *, checkpoint: str = "best", formats=F
                        "clips overlap them)") if "tflite_int8" in formats else None,
                    "latency_threads": 1,
                    "clips": clip_source,
-                   "workdir": os.path.abspath(workdir), "checkpoint": checkpoint,
+                   "workdir": os.path.abspath(workdir.path), "checkpoint": checkpoint,
                    "formats": list(formats), "tflite_num_samples": num_samples,
                    "tensorflow": tf.__version__})
-    with open(os.path.join(tmp_dir, "verification.json"), "w") as f:
+    with open(out.verification, "w") as f:
       json.dump(report, f, indent=2)
-    files["verification report"] = "verification.json"
+    files["verification report"] = out.relative(out.verification)
 
-    eval_results = None
-    eval_path = os.path.join(workdir, "eval_results.json")
-    if os.path.exists(eval_path):
-      with open(eval_path) as f:
-        eval_results = json.load(f)
     card = model_card.render(
-        config=config, classes=classes, eval_results=eval_results, verification=report,
+        config=config, classes=classes, eval_results=workdir.read_eval_results() or None,
+        verification=report,
         checkpoint=checkpoint, num_samples=num_samples, sample_rate=sample_rate,
         min_samples=min_samples, multi_label=bool(model.multi_label), files=files)
-    with open(os.path.join(tmp_dir, "README.md"), "w") as f:
+    with open(out.model_card, "w") as f:
       f.write(card)
-    staging.commit(workdir=os.path.abspath(workdir), checkpoint=checkpoint)
+    staging.commit(workdir=os.path.abspath(workdir.path), checkpoint=checkpoint)
   return report
 
 
@@ -296,9 +291,10 @@ def main(argv):
     console.fail("export", e)
   for line in verify.summary_lines(report):
     print(line)
-  out = os.path.abspath(FLAGS.output_dir)
-  print(f"modules written to {out}: classifier/ and frontend/ (TF-Hub), tflite/, "
-        f"README.md, verification.json", flush=True)
+  out = layout_lib.ExportLayout(os.path.abspath(FLAGS.output_dir))
+  print(f"modules written to {out.root}: {out.relative(out.classifier)}/ and "
+        f"{out.relative(out.frontend)}/ (TF-Hub), {out.relative(out.tflite_dir)}/, "
+        f"{out.relative(out.model_card)}, {out.relative(out.verification)}", flush=True)
 
 
 def run():

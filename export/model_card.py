@@ -2,6 +2,7 @@
 import json
 from typing import Optional
 
+from export import layout
 from export import verify
 from hub_modules import classifier_module
 from hub_modules import reusable
@@ -42,7 +43,8 @@ def _verification_table(report: Optional[dict]) -> str:
                 f"{verify.format_map(entry['mAP'], entry['mAP_change'])} | "
                 f"{entry['latency_ms_per_clip']:.1f} ms |")
   return (f"On {report['num_clips']} eval clips of {report['clip_samples']} samples "
-          "(latency: LiteRT, 1 thread, this machine's CPU). Details: `verification.json`.\n\n"
+          "(latency: LiteRT, 1 thread, this machine's CPU). Details: "
+          f"`{layout.ExportLayout('').verification}`.\n\n"
           + "\n".join(rows) + "\n")
 
 
@@ -56,8 +58,10 @@ def render(*, config, classes, eval_results: Optional[dict], verification: Optio
   class_rows = "\n".join(f"| {c['index']} | `{c['id']}` | {c['display_name']} |" for c in classes)
   activation = classifier_module.activation_name(multi_label)
   listing = "\n".join(f"- `{path}`: {what}" for what, path in files.items())
-  tflite_path = files.get("TFLite float32", "tflite/model_float32.tflite")
-  task_path = files.get("MediaPipe AudioClassifier float32", "tflite/mediapipe_float32.tflite")
+  # the usage snippets name the float models also when this export has none (another run's)
+  names = layout.ExportLayout("")
+  tflite_path = files.get("TFLite float32", names.tflite("float"))
+  task_path = files.get("MediaPipe AudioClassifier float32", names.task_model("float"))
   task_file = task_path.split("/")[-1]
   task_stem = task_file.rsplit(".", 1)[0]
   window_samples = input_pipeline.crop_length_samples(config.dataset.crop_seconds, sample_rate)
@@ -104,7 +108,7 @@ gives the class CSV:
 
 ```python
 import csv, numpy as np, tensorflow as tf
-model = tf.saved_model.load("classifier")
+model = tf.saved_model.load("{names.classifier}")
 frames = model.signatures["frame_scores"](waveform=tf.constant(waveform))["scores"].numpy()
 clip_scores = frames.mean(axis=0)          # the clip prediction (the full-clip evaluation's)
 with open(model.class_map_path().numpy().decode()) as f:
@@ -128,26 +132,26 @@ With TF-Hub (set `TF_USE_LEGACY_KERAS=1` before importing TensorFlow):
 
 ```python
 import tensorflow_hub as hub, tf_keras
-scores = hub.KerasLayer("classifier", output_key="scores")(waveform)      # [batch, samples]
+scores = hub.KerasLayer("{names.classifier}", output_key="scores")(waveform)      # [batch, samples]
 # fine-tune for new classes: gradients reach the frontend and the backbone
 inputs = tf_keras.Input([{num_samples}])
-embedding = hub.KerasLayer("classifier", trainable=True, output_key="embedding")(inputs)
+embedding = hub.KerasLayer("{names.classifier}", trainable=True, output_key="embedding")(inputs)
 model = tf_keras.Model(inputs, tf_keras.layers.Dense(NUM_NEW_CLASSES)(embedding))
 ```
 
-Signatures of `tf.saved_model.load("classifier")`: `serving_default` (batch),
+Signatures of `tf.saved_model.load("{names.classifier}")`: `serving_default` (batch),
 `classify_clip` (one 1-D clip), `frame_scores` (per window, any length), `class_names`,
 `metadata`. The frontend alone:
-`hub.KerasLayer("frontend", trainable=True)` (waveform -> features).
+`hub.KerasLayer("{names.frontend}", trainable=True)` (waveform -> features).
 
 With Keras 3 (TensorFlow 2.16+ without `TF_USE_LEGACY_KERAS`): inference through
 `TFSMLayer` (for fine-tuning use tf_keras and `hub.KerasLayer` as above):
 
 ```python
 import keras
-layer = keras.layers.TFSMLayer("classifier", call_endpoint="serving_default")
+layer = keras.layers.TFSMLayer("{names.classifier}", call_endpoint="serving_default")
 scores = layer(waveform)["scores"]                       # waveform [batch, samples]
-features = keras.layers.TFSMLayer("frontend", call_endpoint="serving_default")(waveform)["features"]
+features = keras.layers.TFSMLayer("{names.frontend}", call_endpoint="serving_default")(waveform)["features"]
 ```
 
 With LiteRT:

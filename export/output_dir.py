@@ -5,9 +5,10 @@
     Staging(output_dir)                     a temporary folder beside OUT, renamed over it when
                                             complete, removed on failure
 
-An export folder carries MARKER_NAME, a JSON file listing what export wrote. --overwrite only
-replaces a folder whose marker lists everything in it. Temporary folders beside OUT are named
-TMP_PREFIX + "<OUT's name>.<pid>.<kind>-<random>" and carry the marker from the start, so the
+An export folder carries its marker (export/layout.py names it and every other file), a JSON
+file listing what export wrote. --overwrite only replaces a folder whose marker lists everything
+in it. Temporary folders beside OUT are named layout.TMP_PREFIX + "<OUT's name>.<pid>.<kind>-
+<random>" and carry the marker from the start, so the
 leftovers of a killed export (its process gone) are recognised and removed by the next export to
 the same OUT; nothing else beside OUT is touched.
 """
@@ -18,24 +19,14 @@ import shutil
 import tempfile
 import time
 
-MARKER_NAME = ".tf_frontends_export.json"
-TMP_PREFIX = ".tf_frontends_export."
+from export import layout
+from train import workdir as workdir_lib
+
 _WRITER = "tf_frontends export.main"
-# What export wrote before it wrote a marker (issue 5).
-_UNMARKED_EXPORT = {"classifier", "frontend", "tflite", "class_names.csv", "verification.json",
-                    "README.md"}
 
 
 class OutputDirError(ValueError):
   """An --output_dir that export must not write to."""
-
-
-def is_workdir(path: str) -> bool:
-  """A training workdir: train.main's run_info.json, or config.json beside checkpoints/ or best/."""
-  if os.path.isfile(os.path.join(path, "run_info.json")):
-    return True
-  return os.path.isfile(os.path.join(path, "config.json")) and (
-      os.path.isdir(os.path.join(path, "checkpoints")) or os.path.isdir(os.path.join(path, "best")))
 
 
 def _read_json(path: str):
@@ -48,13 +39,14 @@ def _read_json(path: str):
 
 def read_marker(path: str):
   """The marker dict of an export folder, or None if it carries none (or not ours)."""
-  marker = _read_json(os.path.join(path, MARKER_NAME))
+  folder = layout.ExportLayout(path)
+  marker = _read_json(folder.marker)
   if isinstance(marker, dict) and marker.get("written_by") == _WRITER:
     return marker
   # An export written before the marker existed: only export's own files, and its report.
   entries = set(os.listdir(path)) if os.path.isdir(path) else set()
-  report = _read_json(os.path.join(path, "verification.json"))
-  if entries and entries <= _UNMARKED_EXPORT and isinstance(report, dict) and {
+  report = _read_json(folder.verification)
+  if entries and entries <= layout.UNMARKED_ENTRIES and isinstance(report, dict) and {
       "smoke_tests", "sizes_bytes"} <= set(report):
     return {"written_by": _WRITER, "complete": True, "entries": sorted(entries)}
   return None
@@ -75,29 +67,29 @@ def check(output_dir: str, workdir: str, overwrite: bool) -> None:
   if _inside(workdir, real):
     raise OutputDirError(f"--output_dir {output_dir} contains the training workdir {workdir}.")
   for ancestor in _ancestors(real):
-    if is_workdir(ancestor):
+    if workdir_lib.Workdir.looks_like_workdir(ancestor):
       raise OutputDirError(f"--output_dir {output_dir} lies inside the training workdir "
                            f"{ancestor}.")
   if os.path.lexists(output_dir) and not os.path.isdir(output_dir):
     raise OutputDirError(f"--output_dir {output_dir} exists and is not a folder.")
   parent = _existing_parent(real)
   try:                       # a real probe: permissions, read-only mounts, root alike
-    os.rmdir(tempfile.mkdtemp(dir=parent, prefix=f"{TMP_PREFIX}{os.path.basename(real)}."
+    os.rmdir(tempfile.mkdtemp(dir=parent, prefix=f"{layout.TMP_PREFIX}{os.path.basename(real)}."
                                                   f"{os.getpid()}.tmp-"))
   except OSError as e:
     raise OutputDirError(f"--output_dir {output_dir}: cannot write in {parent} "
                          f"({e.strerror}).") from None
   if not os.path.isdir(output_dir) or not os.listdir(output_dir):
     return
-  if is_workdir(output_dir):
+  if workdir_lib.Workdir.looks_like_workdir(output_dir):
     raise OutputDirError(f"--output_dir {output_dir} is a training workdir; export never "
                          "replaces one.")
   marker = read_marker(output_dir)
   if marker is None:
     raise OutputDirError(f"--output_dir {output_dir} is not empty and is not an earlier export "
-                         f"(no {MARKER_NAME}); export replaces only its own output. Choose a new "
+                         f"(no {layout.MARKER}); export replaces only its own output. Choose a new "
                          "or empty folder.")
-  foreign = sorted(set(os.listdir(output_dir)) - set(marker.get("entries", [])) - {MARKER_NAME})
+  foreign = sorted(set(os.listdir(output_dir)) - set(marker.get("entries", [])) - {layout.MARKER})
   if foreign:
     raise OutputDirError(f"--output_dir {output_dir} is an earlier export but also holds "
                          f"{', '.join(foreign[:5])}, which export did not write; move them "
@@ -122,7 +114,7 @@ def _existing_parent(path: str) -> str:
 
 
 def _write_marker(folder: str, **fields) -> None:
-  with open(os.path.join(folder, MARKER_NAME), "w", encoding="utf-8") as f:
+  with open(layout.ExportLayout(folder).marker, "w", encoding="utf-8") as f:
     json.dump({"written_by": _WRITER, **fields}, f, indent=2)
 
 
@@ -139,7 +131,7 @@ def _pid_alive(pid: int) -> bool:
 def clean_leftovers(output_dir: str) -> list:
   """Removes temporary folders of dead exports to output_dir; returns their paths."""
   parent, name = os.path.split(output_dir)
-  pattern = re.compile(re.escape(TMP_PREFIX + name) + r"\.(\d+)\.(tmp|old)-[^/]+$")
+  pattern = re.compile(re.escape(layout.TMP_PREFIX + name) + r"\.(\d+)\.(tmp|old)-[^/]+$")
   removed = []
   for entry in sorted(os.listdir(parent)) if os.path.isdir(parent) else []:
     match = pattern.match(entry)
@@ -163,7 +155,7 @@ class Staging:
 
   def _temp_name(self, kind: str) -> str:
     parent, name = os.path.split(self.output_dir)
-    return tempfile.mkdtemp(dir=parent, prefix=f"{TMP_PREFIX}{name}.{os.getpid()}.{kind}-")
+    return tempfile.mkdtemp(dir=parent, prefix=f"{layout.TMP_PREFIX}{name}.{os.getpid()}.{kind}-")
 
   def __enter__(self):
     os.makedirs(os.path.dirname(self.output_dir), exist_ok=True)
@@ -176,7 +168,7 @@ class Staging:
 
   def commit(self, **details) -> None:
     """Marks tmp complete (listing what it holds) and renames it over OUT."""
-    entries = sorted(e for e in os.listdir(self.path) if e != MARKER_NAME)
+    entries = sorted(e for e in os.listdir(self.path) if e != layout.MARKER)
     _write_marker(self.path, complete=True, entries=entries,
                   created=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), **details)
     old = None

@@ -37,6 +37,7 @@ from tensorflow.core.protobuf import config_pb2
 from tensorflow.python.framework import convert_to_constants
 from tensorflow.python.grappler import tf_optimizer
 
+from export import layout
 from hub_modules.reusable import MAX_ABS_AMPLITUDE
 from tf_frontends import mel
 from tf_frontends import waveform as waveform_lib
@@ -49,9 +50,6 @@ QUANTIZATIONS = ("float", "dynamic_range", "int8")
 # floor)^alpha; on quiet frames that divisor quantises to exactly its zero
 # point and LiteRT's int8 DIV stops with "data[i] != zero_point".
 INT8_FLOAT_OPS = ("DIV",)
-FILE_NAMES = {"float": "model_float32.tflite",
-              "dynamic_range": "model_dynamic_range.tflite",
-              "int8": "model_int8.tflite"}
 # Name scope of the in-graph input check; kept float in the int8 model (an int8
 # |x| would saturate at the calibrated range and pass int16-scale input).
 INPUT_CHECK_SCOPE = "input_check"
@@ -236,7 +234,7 @@ def convert(outputs_fn: Callable, num_samples: int, quantizations=QUANTIZATIONS,
   passes its staging folder, whose leftovers it removes after a kill.
   """
   outputs_fn = guarded(outputs_fn)
-  workdir = tempfile.mkdtemp(prefix="tflite_signature_", dir=tmp_parent)
+  workdir = tempfile.mkdtemp(prefix=layout.TFLITE_SCRATCH_PREFIX, dir=tmp_parent)
   try:
     # mel's DFT as a matrix product: TFLite's FFT kernel is limited (mel.builtin_ops_only)
     with native_output_quiet(), mel.builtin_ops_only():

@@ -32,9 +32,6 @@ FILE_IDENTIFIER = b"M001"
 # with schema 1.3.0.
 MIN_PARSER_VERSION = "1.3.0"
 LABELS_FILE = "labels.txt"
-TASK_FILE_NAMES = {"float": "mediapipe_float32.tflite",
-                   "dynamic_range": "mediapipe_dynamic_range.tflite",
-                   "int8": "mediapipe_int8.tflite"}
 
 # Enum and union values of metadata_schema.fbs.
 TENSOR_AXIS_LABELS = 2                          # AssociatedFileType

@@ -20,6 +20,7 @@ from typing import Callable, Optional, Sequence
 
 import tensorflow as tf
 
+from export import layout
 from tf_frontends import waveform as waveform_lib
 
 WAVEFORM_SPEC = tf.TensorSpec([None, None], tf.float32, name="inputs")
@@ -33,7 +34,6 @@ MISTAKEN_SPECS = tuple(
      for dtype in (tf.int16, tf.int32, tf.int64, tf.float16, tf.float64)] +
     [tf.TensorSpec([None] * rank, tf.float32, name="inputs")
      for rank in (0, 1, 3, 4)])
-CLASS_NAMES_FILE = "class_names.csv"
 MAX_ABS_AMPLITUDE = waveform_lib.MAX_ABS_AMPLITUDE
 
 
@@ -187,8 +187,9 @@ def single_clip(forward: Callable, check: Callable):
 
 
 def write_class_names_csv(classes: Sequence[dict], directory: str) -> str:
-  """Writes index,id,display_name rows (header first) to directory/class_names.csv."""
-  path = os.path.join(directory, CLASS_NAMES_FILE)
+  """Writes index,id,display_name rows (header first) to directory/class_names.csv (the name
+  export.layout gives it: the classifier's asset, and a file of the export folder)."""
+  path = os.path.join(directory, layout.CLASS_NAMES)
   with open(path, "w", newline="", encoding="utf-8") as f:
     writer = csv.writer(f, lineterminator="\n")
     writer.writerow(["index", "id", "display_name"])

@@ -115,3 +115,11 @@ def wait_for_line(proc, pattern: str, timeout_s: float) -> str:
     watchdog.cancel()
   raise AssertionError(f"{pattern!r} never appeared (exit {proc.poll()}):\n"
                        + "".join(lines)[-3000:])
+
+
+def final_variables(workdir) -> dict:
+  """{checkpoint key: value} of every variable (model, optimizer, step) in WORKDIR's latest
+  checkpoint."""
+  reader = tf.train.load_checkpoint(os.path.join(str(workdir), "checkpoints"))
+  return {key: reader.get_tensor(key) for key in reader.get_variable_to_shape_map()
+          if "OBJECT_GRAPH" not in key}

@@ -3,7 +3,8 @@
     candidates(workdir, "best" | "latest" | PATH)   checkpoint paths to try, newest first
     restore(checkpoint, model, paths)              the first readable one, model weights checked
     restore_run(workdir, "best" | "latest" | PATH) (model, config, path) from the workdir alone
-    read_best_map(workdir) / write_best(...)       the mAP (or accuracy) of WORKDIR/best (best.json)
+
+`workdir`: a train.workdir.Workdir (or its path); it names the folders.
 
 "best" is WORKDIR/best, falling back to WORKDIR/checkpoints when the run never evaluated;
 "latest" is WORKDIR/checkpoints; a PATH (a checkpoint prefix) is that one alone. A damaged
@@ -19,24 +20,21 @@ found by name (ckpt-N.index), newest first, with a warning; the trainer writes t
 checkpoint removed while it is being read (a running trainer rotating checkpoints/ or best/)
 is not damaged: "best" and "latest" list the folder again and read the newest one.
 """
-import json
 import os
 import re
 
 from absl import logging
 import tensorflow as tf
 
-from train import atomic_json
+from train import fingerprint
 from train import models
 from train import workdir as workdir_lib
 
-CHECKPOINTS_DIR = "checkpoints"
-BEST_DIR = "best"
-BEST_NAME = "best.json"      # in BEST_DIR: {"step", "mAP" or "accuracy"} of its checkpoint
 # tf.train.CheckpointManager's file names: PREFIX-N.index / .data-*, and the folder a sharded
 # save writes first (renamed to the final files when complete; left behind by a kill).
-_CHECKPOINT_FILE = re.compile(r"^ckpt-(\d+)\.index$")
-_PARTIAL_SAVE = re.compile(r"^ckpt-\d+_temp$")
+_PREFIX = re.escape(workdir_lib.CHECKPOINT_PREFIX)
+_CHECKPOINT_FILE = re.compile(rf"^{_PREFIX}-(\d+)\.index$")
+_PARTIAL_SAVE = re.compile(rf"^{_PREFIX}-\d+_temp$")
 _VANISHED_RETRIES = 5
 # Reading a truncated or corrupt checkpoint raises one of these.
 _DAMAGED = (tf.errors.OpError, IndexError, ValueError, UnicodeDecodeError)
@@ -99,25 +97,38 @@ def remove_partial_saves(directory: str) -> list:
   return removed
 
 
-def candidates(workdir: str, which: str = "best") -> list:
+def managers(checkpoint: tf.train.Checkpoint, directories, max_to_keep: int):
+  """(latest, best) CheckpointManagers of `checkpoint` in directories (the folders a worker
+  saves to: Workdir.saving_dirs), after removing what killed saves left there and writing
+  back a lost index (so that the managers resume from and rotate the files found)."""
+  for directory in directories:      # before a CheckpointManager reads its index
+    for path in remove_partial_saves(directory):
+      logging.info("Removed %s, left by a save that was killed.", path)
+    restore_index(directory)
+  return (tf.train.CheckpointManager(checkpoint, directories[0], max_to_keep=max_to_keep),
+          tf.train.CheckpointManager(checkpoint, directories[1], max_to_keep=1))
+
+
+def candidates(workdir, which: str = "best") -> list:
   """Checkpoint prefixes to try in order; raises FileNotFoundError when there is none."""
   if which not in ("best", "latest"):
     if not tf.io.gfile.exists(which + ".index"):
       raise FileNotFoundError(f"Checkpoint {which!r} not found (no {which}.index).")
     return [which]
-  latest = in_directory(os.path.join(workdir, CHECKPOINTS_DIR))
+  workdir = workdir_lib.Workdir.of(workdir)
+  latest = in_directory(workdir.checkpoints_dir)
   if which == "latest":
     paths = latest
   else:
-    best = in_directory(os.path.join(workdir, BEST_DIR))
+    best = in_directory(workdir.best_dir)
     if not best and latest:
       logging.warning("No best/ checkpoint in %s (the run never evaluated); using the latest.",
                       workdir)
     paths = best + latest
   if not paths:
     raise FileNotFoundError(
-        f"No checkpoint in {workdir!r}: {os.path.join(workdir, CHECKPOINTS_DIR)} and "
-        f"{os.path.join(workdir, BEST_DIR)} hold none. Train first "
+        f"No checkpoint in {workdir.path!r}: {workdir.checkpoints_dir} and "
+        f"{workdir.best_dir} hold none. Train first "
         "(python -m train.main --config=... --workdir=...).")
   return paths
 
@@ -126,24 +137,24 @@ def check_matches(model, path: str, model_description: str) -> None:
   """Raises CheckpointMismatchError unless the checkpoint's model variables are the model's
   and, when the checkpoint lies in a workdir (WORKDIR/checkpoints/ckpt-N), unless that run's
   fingerprint is the model's (mel filterbanks have no variables to compare)."""
-  owner = os.path.dirname(os.path.dirname(os.path.abspath(path)))
+  owner = workdir_lib.Workdir.owning(path)
   try:
-    theirs = (workdir_lib.read_run_info(owner)["model_fingerprint"]
-              if workdir_lib.has_run_info(owner) else None)
+    theirs = (owner.read_run_info()["model_fingerprint"]
+              if owner is not None and owner.has_run_info() else None)
   except workdir_lib.CorruptFileError:    # the variables are still compared below
     theirs = None
   if theirs is not None:
-    ours = workdir_lib.model_fingerprint(model)
+    ours = fingerprint.model_fingerprint(model)
     if theirs != ours:
       raise CheckpointMismatchError(
           f"Checkpoint {path} does not hold {model_description}: it belongs to the run in "
           f"{owner} (model fingerprint {theirs}, {model_description}: {ours}).")
-  expected = workdir_lib.model_structure(model)
-  found = workdir_lib.checkpoint_structure(path)
+  expected = fingerprint.model_structure(model)
+  found = fingerprint.checkpoint_structure(path)
   if found != expected:
     raise CheckpointMismatchError(
         f"Checkpoint {path} does not hold {model_description}: its model variables differ "
-        f"({workdir_lib.describe_difference(expected, found)}). It belongs to another run "
+        f"({fingerprint.describe_difference(expected, found)}). It belongs to another run "
         "or config.")
 
 
@@ -198,7 +209,7 @@ def _vanished(path: str) -> bool:
               and path not in in_directory(directory)))
 
 
-def restore_run(workdir: str, which: str = "best"):
+def restore_run(workdir, which: str = "best"):
   """(model, config, checkpoint path) of a run, restored from the workdir alone.
 
   which: "best" (WORKDIR/best, else the latest), "latest" (WORKDIR/checkpoints) or a
@@ -207,16 +218,16 @@ def restore_run(workdir: str, which: str = "best"):
   the one the run trained (run_info.json's fingerprint). The model's layers take the run's
   mixed-precision policy; the process's global policy is left unchanged.
   """
-  config = workdir_lib.load_config(workdir)
-  info = workdir_lib.read_run_info(workdir)
+  workdir = workdir_lib.Workdir.of(workdir)
+  config = workdir.load_config()
+  info = workdir.read_run_info()
   paths = candidates(workdir, which)
   model = models.build_model(config, info["sample_rate"])
-  fingerprint = workdir_lib.model_fingerprint(model)
-  if fingerprint != info["model_fingerprint"]:
+  built = fingerprint.model_fingerprint(model)
+  if built != info["model_fingerprint"]:
     raise CheckpointMismatchError(
-        f"{os.path.join(workdir, workdir_lib.CONFIG_NAME)} builds a model (fingerprint "
-        f"{fingerprint}) other than the one trained in {workdir} ({workdir_lib.RUN_INFO_NAME}: "
-        f"{info['model_fingerprint']}).")
+        f"{workdir.config_path} builds a model (fingerprint {built}) other than the one "
+        f"trained in {workdir} ({workdir.run_info_path}: {info['model_fingerprint']}).")
   step = tf.Variable(0, dtype=tf.int64)
   for attempt in range(_VANISHED_RETRIES):
     try:
@@ -232,26 +243,7 @@ def restore_run(workdir: str, which: str = "best"):
   return model, config, path
 
 
-def restore_model(workdir: str, which: str = "best"):
+def restore_model(workdir, which: str = "best"):
   """(model, config) of a run (restore_run without the path)."""
   model, config, _ = restore_run(workdir, which)
   return model, config
-
-
-def read_best_map(workdir: str, metric: str = "mAP") -> float:
-  """The centre-crop `metric` (mAP; accuracy for multiclass runs: metrics.SELECTION_METRIC) of
-  WORKDIR/best's checkpoint; -1 when the run has none yet."""
-  path = os.path.join(workdir, BEST_DIR, BEST_NAME)
-  if not tf.io.gfile.exists(path):
-    return -1.0
-  with tf.io.gfile.GFile(path) as f:
-    best = json.load(f)
-  if metric not in best:
-    raise workdir_lib.RunError(
-        f"{path} records the best checkpoint by {sorted(set(best) - {'step'})}, not by "
-        f"{metric}: the workdir was trained as another model type")
-  return best[metric]
-
-
-def write_best(workdir: str, step: int, best_map: float, metric: str = "mAP") -> None:
-  atomic_json.write(os.path.join(workdir, BEST_DIR, BEST_NAME), {"step": step, metric: best_map})

@@ -2,7 +2,8 @@
 
     evaluate(model, config, strategy=None)  {"split", "centre_crop": metrics, "full_clip": metrics}
                                             (metrics.multiclass_metrics for a multiclass model)
-    evaluate_workdir(workdir, config)       --mode=eval: the workdir's best checkpoint on config's data
+    evaluate_run(config, workdir, tpu="")   --mode=eval: checks, strategy, lock, evaluate_workdir
+    evaluate_workdir(workdir, config)       the workdir's best checkpoint on config's data
     format_results(results)                 the table the binaries print
 
 `config` here supplies the data only (dataset.*, eval_batch_size); the model is given, and its
@@ -15,23 +16,17 @@ exactly once whether or not the split divides by the replicas or the batch.
 """
 from __future__ import annotations  # `str | None` annotations on Python 3.9
 
-import json
-import os
+import contextlib
 
-from absl import logging
 import numpy as np
 import tensorflow as tf
 
 from tf_frontends import plotting
-from train import atomic_json
 from train import checkpoints
 from train import metrics as metrics_lib
-from train import strategy as strategy_lib
-from train import workdir as workdir_lib
+from train import validation
 from train.data import dataset_info
 from train.data import input_pipeline
-
-RESULTS_NAME = "eval_results.json"
 
 
 def per_replica_batch_size(global_batch_size: int, strategy) -> int:
@@ -245,25 +240,28 @@ def frontend_images(model, config) -> dict:
           for name, figure in figures.items()}
 
 
-def write_results(workdir: str, results: dict) -> None:
-  """WORKDIR/eval_results.json (numpy scalars as floats)."""
-  atomic_json.write(os.path.join(workdir, RESULTS_NAME),
-                    json.loads(json.dumps(results, default=float)))
+def evaluate_run(config, workdir: str, tpu: str = "") -> dict:
+  """--mode=eval: the checks every mode runs (validation.prepare_run), then evaluate_workdir
+  under the run's strategy, the workdir locked by the chief (every worker scores its share)."""
+  workdir, _, strategy = validation.prepare_run(config, workdir, "eval", tpu)
+  with (workdir.lock("train.main --mode=eval") if workdir.is_chief
+        else contextlib.nullcontext()):
+    return evaluate_workdir(workdir, config, strategy=strategy)
 
 
-def evaluate_workdir(workdir: str, data_config, strategy=None) -> dict:
+def evaluate_workdir(workdir, data_config, strategy=None) -> dict:
   """--mode=eval: the best checkpoint (else the latest) on the eval split, and under "test" on
   the test split when `dataset.test_split` names one.
 
   The model, classes and crop length are the workdir's; the data (dataset.*, eval_batch_size)
   data_config's, which must have the run's classes. The workdir's config is left as restored.
-  The model is restored and scored under `strategy` (default: the current one); only its chief
-  writes the results.
+  The model is restored and scored under `strategy` (default: the current one); only the
+  chief's Workdir writes the results.
   """
   strategy = strategy or tf.distribute.get_strategy()
-  run_info = workdir_lib.read_run_info(workdir)
+  run_info = workdir.read_run_info()
   data_dir = data_config.dataset.data_dir
-  workdir_lib.check_data_matches(run_info, dataset_info.read(data_dir), data_dir, workdir)
+  workdir.check_data_matches(run_info, dataset_info.read(data_dir), data_dir)
   which = "best"                    # falls back to the latest
   eval_config = data_config.copy_and_resolve_references()
   eval_config.dataset.crop_seconds = run_info["crop_seconds"]   # the crop the run trained on
@@ -278,6 +276,5 @@ def evaluate_workdir(workdir: str, data_config, strategy=None) -> dict:
   if test_split:
     results["test"]["random_scores"] = random_score_metrics(eval_config, split=test_split,
                                                             multi_label=model.multi_label)
-  if strategy_lib.is_chief(strategy):
-    write_results(workdir, results)
+  workdir.record_evaluation(results)
   return results

@@ -46,8 +46,11 @@ def main(argv):
     console.fail("train", e, USAGE_ERROR)
   try:
     with preemption.StopSignals() as stop:
-      results = train_loop.train_and_evaluate(FLAGS.config, FLAGS.workdir, FLAGS.mode,
-                                              FLAGS.tpu, stop=stop)
+      if FLAGS.mode == "eval":
+        results = evaluation.evaluate_run(FLAGS.config, FLAGS.workdir, FLAGS.tpu)
+      else:
+        results = train_loop.train_and_evaluate(FLAGS.config, FLAGS.workdir, FLAGS.mode,
+                                                FLAGS.tpu, stop=stop)
   except preemption.Preempted as e:
     logging.warning("%s", e)
     sys.exit(preemption.exit_status(e.signum))

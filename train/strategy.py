@@ -2,7 +2,7 @@
 
     create_strategy("auto", tpu="")   TPU / multi-worker / mirrored / the default device
     is_chief(strategy)                this worker writes config.json, logs and eval results
-    worker_dir(workdir, strategy, n)  WORKDIR/n on the chief, a throw-away folder elsewhere
+    worker_name(strategy)             "" on the chief, else "worker_1" (train.workdir.Workdir's)
 """
 import json
 import os
@@ -11,8 +11,6 @@ from absl import logging
 import tensorflow as tf
 
 STRATEGIES = ("auto", "default", "mirrored", "multi_worker", "tpu")
-# Non-chief workers save their (collective) checkpoints here; removed at the end of a run.
-WORKER_TMP_DIR = "tmp_workers"
 
 
 def create_strategy(name: str = "auto", tpu: str = "") -> tf.distribute.Strategy:
@@ -53,9 +51,10 @@ def is_chief(strategy) -> bool:
   return resolver.task_type == "worker" and resolver.task_id == 0 and not has_chief
 
 
-def worker_dir(workdir: str, strategy, name: str) -> str:
-  """WORKDIR/name on the chief; a throw-away folder on other workers (they must save too)."""
+def worker_name(strategy) -> str:
+  """Empty on the chief; "<task type>_<task id>" on the other workers (they save their collective
+  checkpoints to a throw-away folder of that name: Workdir.for_worker)."""
   if is_chief(strategy):
-    return os.path.join(workdir, name)
+    return ""
   resolver = strategy.cluster_resolver
-  return os.path.join(workdir, WORKER_TMP_DIR, f"{resolver.task_type}_{resolver.task_id}", name)
+  return f"{resolver.task_type}_{resolver.task_id}"

@@ -6,6 +6,8 @@
                                           (multiclass configs)
     resolved_config(config, info)         a copy with model.num_classes decided (the caller's
                                           config is left as given)
+    prepare_run(config, workdir, mode, tpu) these checks in their order, the strategy created
+                                          among them: (Workdir, dataset info, strategy)
 """
 import os
 
@@ -14,8 +16,10 @@ import tensorflow as tf
 import tf_frontends
 from train import models
 from train import strategy
+from train import workdir as workdir_lib
 from train.data import dataset_info
-from train.workdir import RunError
+from train.data import input_pipeline
+from train.errors import RunError
 
 MODES = ("train", "eval", "train_and_eval")
 
@@ -156,3 +160,22 @@ def check_single_label(config, info: dict, mode: str) -> None:
                 f"config.model.type is multiclass, but clip {example_id.decode()!r} of {shard} "
                 f"(split {split!r}) has {len(set(clip_labels))} labels {sorted(set(clip_labels))}; "
                 "multiclass data has exactly one label per clip (or train it as multilabel).")
+
+
+def prepare_run(config, workdir: str, mode: str, tpu: str = ""):
+  """What every mode does before it reads or writes the workdir: the config, the workdir path
+  and the data checked, the strategy created. -> (Workdir of this worker, dataset info,
+  strategy). RunError / ValueError before anything is written."""
+  if mode not in MODES:
+    raise ValueError(f"mode={mode!r} is not one of {MODES}")
+  validate_config(config)
+  workdir = workdir_lib.Workdir(workdir)
+  workdir.check_is_folder()
+  info = dataset_info.read(config.dataset.data_dir)
+  check_splits(config, info, mode)
+  run_strategy = strategy.create_strategy(config.strategy, tpu)
+  # After the strategy (reading records starts TensorFlow's runtime, and multi-worker
+  # collectives must be configured before that), still before anything is written.
+  input_pipeline.check_data(config.dataset.data_dir, info, splits_read(config, mode))
+  check_single_label(config, info, mode)
+  return workdir.for_worker(strategy.worker_name(run_strategy)), info, run_strategy

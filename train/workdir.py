@@ -1,31 +1,31 @@
-"""What a training workdir says about itself: the only code that reads or writes it.
+"""A training run's folder: `Workdir` owns every path in it and every read and write of it.
 
-    WORKDIR/config.json     the run's ConfigDict (num_classes resolved)
-    WORKDIR/run_info.json   {"format_version": 1, "classes": [{"index", "id", "display_name"}],
-                             "sample_rate", "crop_seconds", "multi_label", "model_fingerprint"}
+    WORKDIR/config.json         the run's ConfigDict (num_classes resolved)
+    WORKDIR/run_info.json       {"format_version": 1, "classes": [{"index", "id", "display_name"}],
+                                 "sample_rate", "crop_seconds", "multi_label", "model_fingerprint"}
+    WORKDIR/checkpoints/        tf.train.CheckpointManager of Checkpoint(model, optimizer, step)
+    WORKDIR/best/               the same at the best evaluation, + best.json {"step", metric}
+    WORKDIR/eval_results.json   the latest evaluation, strict JSON
+    WORKDIR/train/, eval/       TensorBoard logs
+    WORKDIR/.lock               while a trainer runs: who it is (see `lock`)
+    WORKDIR/tmp_workers/T_N/    a non-chief worker's throw-away checkpoints (removed at its end)
+    WORKDIR/imported_from.json  what export.import_audax imported (its workdirs only)
 
-Both are written by the trainer once the run has proved that its model matches the workdir
-(a fresh workdir, or a complete restore of its checkpoint), so eval, fine-tuning and export
-need nothing else: not the data folder, not the current directory.
+config.json and run_info.json are written by the trainer once the run has proved that its
+model matches the workdir (a fresh workdir, or a complete restore of its checkpoint), so eval,
+fine-tuning and export need nothing else: not the data folder, not the current directory.
 
-`model_fingerprint` hashes the model's structure (variable paths, shapes, dtypes) and what
-shapes its features (the frontend's class, filter count, sample rate, window): a LEAF and a mel
-frontend, or 40 and 64 filters, give different fingerprints; the same config always gives the
-same one. `checkpoint_structure` reads the variable part from a checkpoint file, so a
-checkpoint can be matched against a model before it is restored.
-
-    with lock(workdir, "train.main"):   one writer per workdir (see `lock`)
-    lock_holder(workdir)                who holds it, for readers (export)
+    workdir = Workdir(path)                      the chief's view
+    workdir.for_worker("worker_1")               a non-chief worker's: its checkpoints and lock
+                                                 go to a throw-away folder, it writes no files
+    with workdir.lock("train.main"):             one writer per workdir
+    workdir.lock_holder()                        who holds it, for readers (export)
 """
-import collections
 import contextlib
-import datetime
-import errno
-import fcntl
-import hashlib
 import json
+import math
 import os
-import socket
+import shutil
 
 from absl import logging
 import ml_collections
@@ -33,24 +33,21 @@ import tensorflow as tf
 
 from train import atomic_json
 from train.configs import default
+from train import folder_lock
 from train.data import dataset_info as dataset_info_lib
-
-CONFIG_NAME = "config.json"
-LOCK_NAME = ".lock"
-RUN_INFO_NAME = "run_info.json"
+from train.errors import CorruptFileError, RunError  # noqa: F401  (raised for callers here)
 RUN_INFO_VERSION = 1
-# Under this name the trainer's tf.train.Checkpoint holds the model.
-CHECKPOINT_MODEL_KEY = "model"
-_VALUE_SUFFIX = "/.ATTRIBUTES/VARIABLE_VALUE"
-
-
-class RunError(ValueError):
-  """A workdir, config, checkpoint or data set that does not fit the run (binaries print the
-  message, no traceback)."""
-
-
-class CorruptFileError(RunError):
-  """config.json or run_info.json is empty or not what train.main writes."""
+_CONFIG = "config.json"
+_RUN_INFO = "run_info.json"
+_CHECKPOINTS = "checkpoints"
+_BEST = "best"
+_BEST_JSON = "best.json"
+_EVAL_RESULTS = "eval_results.json"
+_WORKER_TMP = "tmp_workers"
+_IMPORTED_FROM = "imported_from.json"      # export.import_audax's workdirs
+_LOGS = {"train": "train", "eval": "eval"}
+# The checkpoint prefix tf.train.CheckpointManager gives its files (ckpt-N.index, ...).
+CHECKPOINT_PREFIX = "ckpt"
 
 
 def _read_json(path: str, what: str):
@@ -74,101 +71,6 @@ def _corrupt_message(path: str, what: str) -> str:
           "resumes from the latest checkpoint).")
 
 
-# ---------------------------------------------------------------- the lock
-
-def _local(workdir: str) -> bool:
-  return "://" not in workdir
-
-
-def describe_holder(holder: dict) -> str:
-  return (f"pid {holder.get('pid', '?')} on host {holder.get('host', '?')}, "
-          f"{holder.get('program', 'a program')} started {holder.get('started', '?')}")
-
-
-def _read_holder(f) -> dict:
-  f.seek(0)
-  try:
-    holder = json.loads(f.read() or "{}")
-  except ValueError:
-    return {}
-  return holder if isinstance(holder, dict) else {}
-
-
-@contextlib.contextmanager
-def lock(workdir: str, program: str):
-  """Holds WORKDIR/.lock exclusively while the block runs; RunError naming the holder if another
-  process holds it.
-
-  An advisory flock(2) lock: the kernel releases it when its holder dies, SIGKILL included, so
-  a lock left by a killed run is taken over (with a warning naming that run) instead of
-  blocking the workdir for ever. The file names its holder (pid, host, program, start time)
-  for the message others get; it is removed on release. Remote workdirs (gs://...) are not
-  locked (no flock there): a warning says so.
-  """
-  if not _local(workdir):
-    logging.warning("%s is not on a local file system: it is not locked against a second "
-                    "writer.", workdir)
-    yield
-    return
-  os.makedirs(workdir, exist_ok=True)
-  path = os.path.join(workdir, LOCK_NAME)
-  while True:
-    f = open(path, "a+", encoding="utf-8")
-    try:
-      fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except OSError as e:
-      holder = _read_holder(f)
-      f.close()
-      if e.errno not in (errno.EAGAIN, errno.EACCES):
-        raise
-      raise RunError(f"Workdir {workdir} is in use by {describe_holder(holder)} "
-                     f"(lock {path}). Wait for it to end, or use another --workdir.") from None
-    # The file we locked may have been removed by a holder releasing it meanwhile: lock
-    # the one at the path.
-    try:
-      same = os.path.samestat(os.fstat(f.fileno()), os.stat(path))
-    except FileNotFoundError:
-      same = False
-    if same:
-      break
-    f.close()
-  previous = _read_holder(f)
-  if previous:
-    logging.warning("Took over the lock of %s: %s, which is gone (killed?).", workdir,
-                    describe_holder(previous))
-  f.seek(0)
-  f.truncate()
-  f.write(json.dumps({"pid": os.getpid(), "host": socket.gethostname(), "program": program,
-                      "started": datetime.datetime.now().astimezone().isoformat(
-                          timespec="seconds")}) + "\n")
-  f.flush()
-  try:
-    yield
-  finally:
-    with contextlib.suppress(FileNotFoundError):
-      os.remove(path)
-    f.close()          # releases the lock
-
-
-def lock_holder(workdir: str):
-  """The holder dict of a workdir's lock while a live process holds it, else None (reads
-  only: never creates the lock file)."""
-  path = os.path.join(workdir, LOCK_NAME)
-  if not _local(workdir) or not os.path.isfile(path):
-    return None
-  try:
-    with open(path, encoding="utf-8") as f:
-      try:
-        fcntl.flock(f, fcntl.LOCK_SH | fcntl.LOCK_NB)
-      except OSError:
-        return _read_holder(f) or {}
-      return None
-  except FileNotFoundError:       # released meanwhile
-    return None
-
-
-# ---------------------------------------------------------------- config
-
 def _fill_defaults(defaults: dict, saved: dict) -> dict:
   """saved, with the keys it lacks taken from defaults (recursively for nested dicts)."""
   merged = dict(saved)
@@ -180,161 +82,6 @@ def _fill_defaults(defaults: dict, saved: dict) -> dict:
   return merged
 
 
-def write_config(workdir: str, config) -> None:
-  """WORKDIR/config.json, atomically; a local dataset.data_dir is stored absolute, so that
-  eval and export find the data from any current directory."""
-  config = config.copy_and_resolve_references()
-  data_dir = config.dataset.data_dir
-  if data_dir and "://" not in data_dir:
-    config.dataset.data_dir = os.path.abspath(data_dir)
-  tf.io.gfile.makedirs(workdir)
-  atomic_json.write(os.path.join(workdir, CONFIG_NAME), json.loads(config.to_json()))
-
-
-def load_config(workdir: str) -> ml_collections.ConfigDict:
-  """The ConfigDict a run wrote to WORKDIR/config.json.
-
-  Keys that the file lacks (it predates them) take the current defaults of
-  train/configs/default.py, so an older workdir still rebuilds; its model.multi_label
-  (true / false) becomes model.type (multilabel / multiclass).
-  """
-  saved = _read_json(os.path.join(workdir, CONFIG_NAME),
-                     f"{workdir!r} is not a training workdir")
-  if not isinstance(saved, dict):
-    raise CorruptFileError(_corrupt_message(os.path.join(workdir, CONFIG_NAME),
-                                            "not a JSON object"))
-  model = saved.get("model")
-  if isinstance(model, dict) and "multi_label" in model:     # written before model.type
-    legacy = model.pop("multi_label")
-    model.setdefault("type", "multilabel" if legacy else "multiclass")
-  defaults = default.get_config().to_dict()
-  # frontend arguments the file lacks take the frontend's own defaults (in its constructor);
-  # the default config's frontend block is another frontend's
-  defaults["frontend"] = {}
-  return ml_collections.ConfigDict(_fill_defaults(defaults, saved))
-
-
-# ---------------------------------------------------------------- run info
-
-def write_run_info(workdir: str, *, classes, sample_rate: int, crop_seconds: float,
-                   multi_label: bool, model_fingerprint: str) -> None:
-  """WORKDIR/run_info.json, atomically (see the module doc)."""
-  info = {
-      "format_version": RUN_INFO_VERSION,
-      "classes": [{"index": int(c["index"]), "id": str(c["id"]),
-                   "display_name": str(c["display_name"])} for c in classes],
-      "sample_rate": int(sample_rate),
-      "crop_seconds": float(crop_seconds),
-      "multi_label": bool(multi_label),
-      "model_fingerprint": str(model_fingerprint),
-  }
-  tf.io.gfile.makedirs(workdir)
-  atomic_json.write(os.path.join(workdir, RUN_INFO_NAME), info)
-
-
-def read_run_info(workdir: str) -> dict:
-  """The dict write_run_info wrote; a clear error naming the file if it is missing or corrupt."""
-  path = os.path.join(workdir, RUN_INFO_NAME)
-  info = _read_json(path, f"{workdir!r} has no run description (written by train.main since "
-                          "the workdir format has one; run train.main once more on this "
-                          "workdir with its own config to write it)")
-  required = ("format_version", "classes", "sample_rate", "crop_seconds", "multi_label",
-              "model_fingerprint")
-  missing = [k for k in required if not isinstance(info, dict) or k not in info]
-  if missing:
-    raise CorruptFileError(_corrupt_message(path, f"missing {', '.join(missing)}"))
-  if info["format_version"] != RUN_INFO_VERSION:
-    raise RunError(f"{path} has format_version {info['format_version']}; this code reads "
-                     f"version {RUN_INFO_VERSION}")
-  return info
-
-
-def has_run_info(workdir: str) -> bool:
-  return tf.io.gfile.exists(os.path.join(workdir, RUN_INFO_NAME))
-
-
-# ---------------------------------------------------------------- fingerprints
-
-def _escape(name: str) -> str:
-  # as tf.train.Checkpoint escapes object names in its keys
-  return name.replace(".", "..").replace("/", ".S")
-
-
-def variable_paths(model) -> dict:
-  """{path: variable} of every variable the model tracks, paths as in a checkpoint of it.
-
-  Breadth first over tracked children, each object under the first path that reaches it:
-  the traversal tf.train.Checkpoint does, so "model/" + path + "/.ATTRIBUTES/VARIABLE_VALUE"
-  is the variable's key in the trainer's checkpoints.
-  """
-  view = tf.train.TrackableView(model)
-  seen, paths = {id(model)}, {}
-  queue = collections.deque([(model, "")])
-  while queue:
-    obj, prefix = queue.popleft()
-    for name, child in view.children(obj).items():
-      if id(child) in seen:
-        continue
-      seen.add(id(child))
-      path = f"{prefix}/{_escape(name)}" if prefix else _escape(name)
-      if isinstance(child, tf.Variable):
-        paths[path] = child
-      else:
-        queue.append((child, path))
-  return paths
-
-
-# Frontend hyperparameters that decide what the features are (mel filterbanks have no
-# variables, so 40 and 64 of them differ only here). Other keyword arguments stay out, so
-# that a frontend argument added later does not change the fingerprint of older runs.
-_FEATURE_KEYS = ("n_filters", "sample_rate", "window_len", "window_stride")
-
-
-def model_structure(model) -> dict:
-  """{path: (shape, dtype name)} of a built model's variables."""
-  return {path: (tuple(v.shape.as_list()), v.dtype.name)
-          for path, v in variable_paths(model).items()}
-
-
-def checkpoint_structure(path: str) -> dict:
-  """{path: (shape, dtype name)} of the model variables in a trainer checkpoint."""
-  reader = tf.train.load_checkpoint(path)
-  shapes, dtypes = reader.get_variable_to_shape_map(), reader.get_variable_to_dtype_map()
-  prefix = CHECKPOINT_MODEL_KEY + "/"
-  return {key[len(prefix):-len(_VALUE_SUFFIX)]: (tuple(shapes[key]), dtypes[key].name)
-          for key in shapes if key.startswith(prefix) and key.endswith(_VALUE_SUFFIX)}
-
-
-def model_fingerprint(model) -> str:
-  """A hash of the model's structure: sorted variable paths, shapes and dtypes, and the
-  frontend's class and feature-defining hyperparameters (if the model has a `frontend`)."""
-  lines = [f"{path} {list(shape)} {dtype}"
-           for path, (shape, dtype) in sorted(model_structure(model).items())]
-  frontend = getattr(model, "frontend", None)
-  if frontend is not None:
-    config = frontend.get_config()
-    lines.append(f"frontend {type(frontend).__name__} " + json.dumps(
-        {k: config[k] for k in _FEATURE_KEYS if k in config}, sort_keys=True))
-  return hashlib.sha256("\n".join(lines).encode()).hexdigest()[:16]
-
-
-def describe_difference(expected: dict, found: dict, limit: int = 4) -> str:
-  """A short account of how two structures ({path: (shape, dtype)}) differ."""
-  parts = []
-  only_expected = sorted(set(expected) - set(found))
-  only_found = sorted(set(found) - set(expected))
-  changed = sorted(p for p in set(expected) & set(found) if expected[p] != found[p])
-  for label, paths in (("missing", only_expected), ("unexpected", only_found)):
-    if paths:
-      parts.append(f"{len(paths)} {label} (e.g. {', '.join(paths[:limit])})")
-  if changed:
-    parts.append(f"{len(changed)} of other shape/dtype (e.g. " + ", ".join(
-        f"{p} {list(found[p][0])} vs {list(expected[p][0])}" for p in changed[:limit]) + ")")
-  return "; ".join(parts) or "same variables"
-
-
-# ---------------------------------------------------------------- matching a run to the workdir
-
 def _flatten(value, prefix=""):
   if isinstance(value, dict):
     out = {}
@@ -344,33 +91,297 @@ def _flatten(value, prefix=""):
   return {prefix[:-1]: value}
 
 
-def config_difference(workdir: str, config, sections=("frontend", "model")) -> str:
-  """The keys of `sections` in which config differs from WORKDIR/config.json, one per line."""
-  try:
-    saved = _flatten({s: load_config(workdir)[s].to_dict() for s in sections})
-  except (FileNotFoundError, ValueError) as e:
-    return f"  (cannot read the workdir's config: {e})"
-  given = _flatten({s: config[s].to_dict() for s in sections})
-  lines = [f"  {key}: {saved.get(key, '<unset>')!r} in {os.path.join(workdir, CONFIG_NAME)}, "
-           f"{given.get(key, '<unset>')!r} in the given config"
-           for key in sorted(set(saved) | set(given)) if saved.get(key) != given.get(key)]
-  return "\n".join(lines) or "  (no difference in frontend/model keys)"
+class Workdir:
+  """The folder of one training run (see the module doc).
 
+  `worker`: "" for the chief (the worker that writes the run's files); a non-chief worker's
+  name ("worker_1") gives the view of that worker: it saves its (collective) checkpoints in a
+  throw-away folder of its own, locks that folder, and writes no file of the run.
+  """
 
-def check_data_matches(run_info: dict, dataset_info: dict, data_dir: str, workdir: str) -> None:
-  """Raises ValueError unless the data has the classes and sample rate the run trained on."""
-  path = dataset_info_lib.path(data_dir)
-  trained_ids = [c["id"] for c in run_info["classes"]]
-  data_ids = [c["id"] for c in sorted(dataset_info["classes"], key=lambda c: c["index"])]
-  if trained_ids != data_ids:
-    differ = next((i for i, (a, b) in enumerate(zip(trained_ids, data_ids)) if a != b),
-                  min(len(trained_ids), len(data_ids)))
-    raise RunError(
-        f"The data does not match workdir {workdir}: {os.path.join(workdir, RUN_INFO_NAME)} "
-        f"has {len(trained_ids)} classes, {path} has {len(data_ids)}; they differ from index "
-        f"{differ} on. Use the data the run trained on, or a new --workdir.")
-  if int(dataset_info["sample_rate"]) != int(run_info["sample_rate"]):
-    raise RunError(
-        f"The data does not match workdir {workdir}: the run trained at "
-        f"{run_info['sample_rate']} Hz ({os.path.join(workdir, RUN_INFO_NAME)}), {path} is at "
-        f"{dataset_info['sample_rate']} Hz.")
+  def __init__(self, path: str, worker: str = ""):
+    self.path = path
+    self.worker = worker
+
+  @classmethod
+  def of(cls, workdir) -> "Workdir":
+    """A Workdir as given, or the chief's view of a path."""
+    return workdir if isinstance(workdir, Workdir) else cls(workdir)
+
+  def for_worker(self, worker: str) -> "Workdir":
+    return Workdir(self.path, worker)
+
+  def __str__(self) -> str:
+    return self.path
+
+  def __repr__(self) -> str:
+    return f"Workdir({self.path!r}" + (f", worker={self.worker!r})" if self.worker else ")")
+
+  @property
+  def is_chief(self) -> bool:
+    return not self.worker
+
+  # ------------------------------------------------------------------ paths
+
+  def _file(self, name: str) -> str:
+    return os.path.join(self.path, name)
+
+  def _own(self, name: str) -> str:
+    """WORKDIR/name on the chief, inside the worker's throw-away folder elsewhere."""
+    return self._file(name) if self.is_chief else os.path.join(self._scratch, name)
+
+  @property
+  def _scratch(self) -> str:
+    return os.path.join(self.path, _WORKER_TMP, self.worker)
+
+  @property
+  def config_path(self) -> str:
+    return self._file(_CONFIG)
+
+  @property
+  def run_info_path(self) -> str:
+    return self._file(_RUN_INFO)
+
+  @property
+  def eval_results_path(self) -> str:
+    return self._file(_EVAL_RESULTS)
+
+  @property
+  def checkpoints_dir(self) -> str:
+    """The run's checkpoints/ (what every worker resumes from, and readers read)."""
+    return self._file(_CHECKPOINTS)
+
+  @property
+  def best_dir(self) -> str:
+    return self._file(_BEST)
+
+  def saving_dirs(self):
+    """(checkpoints, best) folders this worker saves to: the run's on the chief, throw-away
+    ones elsewhere (under MultiWorkerMirrored every worker must save: saving is collective)."""
+    return self._own(_CHECKPOINTS), self._own(_BEST)
+
+  def checkpoint_path(self, step) -> str:
+    """The prefix of checkpoints/' checkpoint at `step` (a number, or "N" for messages)."""
+    return os.path.join(self.checkpoints_dir, f"{CHECKPOINT_PREFIX}-{step}")
+
+  def relative(self, path: str) -> str:
+    """path as named from the workdir (checkpoints/ckpt-12)."""
+    return os.path.relpath(path, self.path)
+
+  @classmethod
+  def owning(cls, checkpoint: str):
+    """The workdir whose checkpoints/ or best/ holds the checkpoint prefix, else None."""
+    folder = os.path.dirname(os.path.abspath(checkpoint))
+    if os.path.basename(folder) not in (_CHECKPOINTS, _BEST):
+      return None
+    return cls(os.path.dirname(folder))
+
+  @staticmethod
+  def looks_like_workdir(path: str) -> bool:
+    """train.main's run_info.json, or a config.json beside checkpoints/ or best/."""
+    if os.path.isfile(os.path.join(path, _RUN_INFO)):
+      return True
+    return os.path.isfile(os.path.join(path, _CONFIG)) and any(
+        os.path.isdir(os.path.join(path, name)) for name in (_CHECKPOINTS, _BEST))
+
+  def check_is_folder(self) -> None:
+    if tf.io.gfile.exists(self.path) and not tf.io.gfile.isdir(self.path):
+      raise RunError(f"--workdir {self.path} is a file, not a folder: pass a new folder or a "
+                     "training workdir.")
+
+  # ------------------------------------------------------------------ the lock
+
+  @contextlib.contextmanager
+  def lock(self, program: str):
+    """Holds the workdir's lock (a worker: its own folder's) while the block runs; RunError
+    naming the holder if another process holds it. A worker's folder is removed when the
+    block ends normally (with tmp_workers/ once empty)."""
+    folder = self.path if self.is_chief else self._scratch
+    worker_tmp = self._file(_WORKER_TMP)
+    with folder_lock.lock(folder, program):
+      yield
+    if self.worker:
+      shutil.rmtree(folder, ignore_errors=True)
+      with contextlib.suppress(OSError):
+        os.rmdir(worker_tmp)
+
+  def lock_holder(self):
+    """Who holds the workdir's lock ("pid 12 on host h, train.main started ..."), else None."""
+    holder = folder_lock.lock_holder(self.path)
+    return None if holder is None else folder_lock.describe_holder(holder)
+
+  # ------------------------------------------------------------------ config
+
+  def describe(self, config, *, classes, sample_rate: int, crop_seconds: float,
+               multi_label: bool, model_fingerprint: str) -> None:
+    """Writes config.json and run_info.json (each atomically): what the trainer does once the
+    run has proved it matches the workdir. A local dataset.data_dir is stored absolute, so
+    that eval and export find the data from any current directory."""
+    config = config.copy_and_resolve_references()
+    data_dir = config.dataset.data_dir
+    if data_dir and "://" not in data_dir:
+      config.dataset.data_dir = os.path.abspath(data_dir)
+    info = {
+        "format_version": RUN_INFO_VERSION,
+        "classes": [{"index": int(c["index"]), "id": str(c["id"]),
+                     "display_name": str(c["display_name"])} for c in classes],
+        "sample_rate": int(sample_rate),
+        "crop_seconds": float(crop_seconds),
+        "multi_label": bool(multi_label),
+        "model_fingerprint": str(model_fingerprint),
+    }
+    config_path, run_info_path = self.config_path, self.run_info_path
+    tf.io.gfile.makedirs(self.path)
+    atomic_json.write(config_path, json.loads(config.to_json()))
+    atomic_json.write(run_info_path, info)
+
+  def load_config(self) -> ml_collections.ConfigDict:
+    """The ConfigDict the run wrote to config.json.
+
+    Keys that the file lacks (it predates them) take the current defaults of
+    train/configs/default.py, so an older workdir still rebuilds; its model.multi_label
+    (true / false) becomes model.type (multilabel / multiclass).
+    """
+    saved = _read_json(self.config_path, f"{self.path!r} is not a training workdir")
+    if not isinstance(saved, dict):
+      raise CorruptFileError(_corrupt_message(self.config_path, "not a JSON object"))
+    model = saved.get("model")
+    if isinstance(model, dict) and "multi_label" in model:     # written before model.type
+      legacy = model.pop("multi_label")
+      model.setdefault("type", "multilabel" if legacy else "multiclass")
+    defaults = default.get_config().to_dict()
+    # frontend arguments the file lacks take the frontend's own defaults (in its constructor);
+    # the default config's frontend block is another frontend's
+    defaults["frontend"] = {}
+    return ml_collections.ConfigDict(_fill_defaults(defaults, saved))
+
+  def config_difference(self, config, sections=("frontend", "model")) -> str:
+    """The keys of `sections` in which config differs from config.json, one per line."""
+    try:
+      saved = _flatten({s: self.load_config()[s].to_dict() for s in sections})
+    except (FileNotFoundError, ValueError) as e:
+      return f"  (cannot read the workdir's config: {e})"
+    given = _flatten({s: config[s].to_dict() for s in sections})
+    lines = [f"  {key}: {saved.get(key, '<unset>')!r} in {self.config_path}, "
+             f"{given.get(key, '<unset>')!r} in the given config"
+             for key in sorted(set(saved) | set(given)) if saved.get(key) != given.get(key)]
+    return "\n".join(lines) or "  (no difference in frontend/model keys)"
+
+  def model_mismatch(self, config, fingerprint: str, run_info, detail: str = "") -> RunError:
+    """The error for a config whose model (fingerprint) is not the workdir's."""
+    trained = run_info["model_fingerprint"] if run_info else "that of its checkpoints"
+    return RunError(
+        f"The given config does not match workdir {self.path}: it builds another model "
+        f"(fingerprint {fingerprint}, the workdir's {trained}). Differences:\n"
+        f"{self.config_difference(config)}\nNothing was written. Train this config in a new "
+        "--workdir, or pass the workdir's own config." + (f"\n{detail}" if detail else ""))
+
+  def check_model(self, config, fingerprint: str, run_info) -> None:
+    """RunError unless the model of config (its fingerprint, its type) is the one the workdir
+    trained (run_info: its run_info.json, None for a new or undescribed workdir)."""
+    if run_info and fingerprint != run_info["model_fingerprint"]:
+      raise self.model_mismatch(config, fingerprint, run_info)
+    if run_info and run_info["multi_label"] != (config.model.type == "multilabel"):
+      raise RunError(
+          f"config.model.type={config.model.type!r}, but workdir {self.path} trained a "
+          f"{'multilabel' if run_info['multi_label'] else 'multiclass'} model. Nothing was "
+          "written. Train this config in a new --workdir.")
+
+  # ------------------------------------------------------------------ run info
+
+  def read_run_info(self) -> dict:
+    """The dict `describe` wrote to run_info.json; a clear error naming the file if it is
+    missing or corrupt."""
+    path = self.run_info_path
+    info = _read_json(path, f"{self.path!r} has no run description (written by train.main "
+                            "since the workdir format has one; run train.main once more on "
+                            "this workdir with its own config to write it)")
+    required = ("format_version", "classes", "sample_rate", "crop_seconds", "multi_label",
+                "model_fingerprint")
+    missing = [k for k in required if not isinstance(info, dict) or k not in info]
+    if missing:
+      raise CorruptFileError(_corrupt_message(path, f"missing {', '.join(missing)}"))
+    if info["format_version"] != RUN_INFO_VERSION:
+      raise RunError(f"{path} has format_version {info['format_version']}; this code reads "
+                     f"version {RUN_INFO_VERSION}")
+    return info
+
+  def has_run_info(self) -> bool:
+    return tf.io.gfile.exists(self.run_info_path)
+
+  def sound_run_info(self):
+    """run_info.json, or None when there is none or it is corrupt (with a warning: the
+    trainer rewrites it once the checkpoints prove they hold the given config's model)."""
+    if not self.has_run_info():
+      return None
+    try:
+      return self.read_run_info()
+    except CorruptFileError as e:
+      logging.warning("%s It is rewritten once the checkpoints are restored.", e)
+      return None
+
+  def check_data_matches(self, run_info: dict, dataset_info: dict, data_dir: str) -> None:
+    """Raises RunError unless the data has the classes and sample rate the run trained on."""
+    path = dataset_info_lib.path(data_dir)
+    trained_ids = [c["id"] for c in run_info["classes"]]
+    data_ids = [c["id"] for c in sorted(dataset_info["classes"], key=lambda c: c["index"])]
+    if trained_ids != data_ids:
+      differ = next((i for i, (a, b) in enumerate(zip(trained_ids, data_ids)) if a != b),
+                    min(len(trained_ids), len(data_ids)))
+      raise RunError(
+          f"The data does not match workdir {self.path}: {self.run_info_path} has "
+          f"{len(trained_ids)} classes, {path} has {len(data_ids)}; they differ from index "
+          f"{differ} on. Use the data the run trained on, or a new --workdir.")
+    if int(dataset_info["sample_rate"]) != int(run_info["sample_rate"]):
+      raise RunError(
+          f"The data does not match workdir {self.path}: the run trained at "
+          f"{run_info['sample_rate']} Hz ({self.run_info_path}), {path} is at "
+          f"{dataset_info['sample_rate']} Hz.")
+
+  # ------------------------------------------------------------------ best, results, logs
+
+  def read_best(self, metric: str = "mAP") -> float:
+    """The centre-crop `metric` (mAP; accuracy for multiclass runs: metrics.SELECTION_METRIC)
+    of best/'s checkpoint; -1 when the run has none yet."""
+    path = os.path.join(self.best_dir, _BEST_JSON)
+    if not tf.io.gfile.exists(path):
+      return -1.0
+    with tf.io.gfile.GFile(path) as f:
+      best = json.load(f)
+    if metric not in best:
+      raise RunError(
+          f"{path} records the best checkpoint by {sorted(set(best) - {'step'})}, not by "
+          f"{metric}: the workdir was trained as another model type")
+    return best[metric]
+
+  def record_evaluation(self, results: dict, best=None) -> None:
+    """eval_results.json (numpy scalars as floats) and, with best = (step, value, metric) of a
+    checkpoint just saved to best/, best.json. The chief's only: other workers write nothing."""
+    if self.worker:
+      return
+    best_json = os.path.join(self.best_dir, _BEST_JSON)
+    atomic_json.write(self.eval_results_path, json.loads(json.dumps(results, default=float)))
+    if best is not None:
+      step, value, metric = best
+      atomic_json.write(best_json, {"step": step, metric: value})
+
+  def read_eval_results(self) -> dict:
+    """eval_results.json as evaluation returned it (a metric written as null, being not
+    finite, comes back as NaN); {} when there is none or it is unreadable."""
+    try:
+      with tf.io.gfile.GFile(self.eval_results_path) as f:
+        results = json.load(f, object_hook=lambda d: {k: math.nan if v is None else v
+                                                      for k, v in d.items()})
+    except (tf.errors.NotFoundError, ValueError):
+      return {}
+    return results if isinstance(results, dict) else {}
+
+  def write_imported_from(self, provenance: dict) -> None:
+    """imported_from.json: what export.import_audax made this workdir from."""
+    atomic_json.write(self._file(_IMPORTED_FROM), provenance)
+
+  def summary_writer(self, name: str):
+    """The TensorBoard writer of WORKDIR/train or /eval (a no-op one on other workers)."""
+    if not self.is_chief:
+      return tf.summary.create_noop_writer()
+    return tf.summary.create_file_writer(self._file(_LOGS[name]))

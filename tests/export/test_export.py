@@ -10,14 +10,15 @@ import tensorflow as tf
 import tf_keras
 from ai_edge_litert import interpreter as litert
 
+from export import layout
 from export import main as export_main
 from export import tflite
-from export import tflite_metadata
 from tests.hub_modules.test_classifier_module import tiny_config
 from train.data.demo import demo_data
 from train.data import dataset_info, input_pipeline
 from train import checkpoints, evaluation, models
 from train import optimizer as optimizer_lib
+from train import fingerprint
 from train import workdir as workdir_lib
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -43,12 +44,12 @@ def make_workdir(workdir, data_dir, *, with_checkpoint=True):
   config.dataset.full_clip_eval = False
   config.eval_batch_size = 8
   os.makedirs(workdir)
-  workdir_lib.write_config(workdir, config)
   tf_keras.utils.set_random_seed(0)
   model = models.build_model(config)
-  workdir_lib.write_run_info(workdir, classes=info["classes"], sample_rate=info["sample_rate"],
-                             crop_seconds=CROP_SECONDS, multi_label=True,
-                             model_fingerprint=workdir_lib.model_fingerprint(model))
+  workdir_lib.Workdir(workdir).describe(
+      config, classes=info["classes"], sample_rate=info["sample_rate"],
+      crop_seconds=CROP_SECONDS, multi_label=True,
+      model_fingerprint=fingerprint.model_fingerprint(model))
   if not with_checkpoint:
     return
   batch = next(iter(input_pipeline.make_dataset(
@@ -149,8 +150,8 @@ def test_tflite_with_litert_matches_the_savedmodel(exported, data_dir):
   expected = tf.saved_model.load(str(out / "classifier")).signatures["serving_default"](
       waveform=tf.constant(audio))["scores"].numpy()
   scores = {}
-  for q, name in tflite.FILE_NAMES.items():
-    interpreter = litert.Interpreter(model_path=str(out / "tflite" / name))
+  for q in tflite.QUANTIZATIONS:
+    interpreter = litert.Interpreter(model_path=layout.ExportLayout(str(out)).tflite(q))
     assert list(interpreter.get_signature_list()) == ["classify"]
     runner = interpreter.get_signature_runner("classify")
     assert list(runner.get_input_details()["waveform"]["shape"]) == [1, 16000]
@@ -208,7 +209,7 @@ def test_mediapipe_audio_classifier_loads_the_task_models(exported, data_dir, me
       str(data_dir), "test", batch_size=6, crop_seconds=CROP_SECONDS, mode="eval")))
   audio = batch["audio"].numpy()
   np.save(tmp_path / "clips.npy", audio)
-  models = {q: str(out / "tflite" / name) for q, name in tflite_metadata.TASK_FILE_NAMES.items()}
+  models = {q: layout.ExportLayout(str(out)).task_model(q) for q in tflite.QUANTIZATIONS}
   proc = subprocess.run([mediapipe_python, os.path.join(ROOT, "tests", "export",
                                                         "mediapipe_check.py"),
                          str(tmp_path / "clips.npy"), "16000", *models.values()],
@@ -236,7 +237,7 @@ def test_mediapipe_audio_classifier_loads_the_task_models(exported, data_dir, me
     if q == "float":
       expected, atol = keras_scores, 1e-4
     else:
-      runner = tflite.TFLiteRunner(out / "tflite" / tflite.FILE_NAMES[q])
+      runner = tflite.TFLiteRunner(layout.ExportLayout(str(out)).tflite(q))
       expected, atol = np.concatenate([runner(a)["scores"] for a in audio]), 1e-6
     for mode in ("clip_scores", "stream_scores"):
       got = np.asarray(entry[mode], np.float64)
@@ -249,8 +250,8 @@ def test_mediapipe_audio_classifier_loads_the_task_models(exported, data_dir, me
 def test_export_writes_task_models_and_a_frame_scores_module(exported):
   out, stdout, _ = exported
   report = json.loads((out / "verification.json").read_text())
-  for q, name in tflite_metadata.TASK_FILE_NAMES.items():
-    assert (out / "tflite" / name).is_file(), name
+  for q in tflite.QUANTIZATIONS:
+    assert os.path.isfile(layout.ExportLayout(str(out)).task_model(q)), q
     entry = report["mediapipe_task_models"][q]
     assert entry["outputs"] == ["scores"] and entry["max_abs_diff_scores"] == 0.0, (q, entry)
   assert "MediaPipe task model" in stdout

@@ -10,6 +10,7 @@ import types
 import pytest
 
 import tf_frontends
+from export import layout
 from export import main as export_main
 from export import tflite
 from tests.harness import REPO
@@ -38,7 +39,8 @@ def test_export_converts_inside_its_staging_folder(tmp_path, monkeypatch):
   monkeypatch.setattr(tflite, "convert", stop)
   model = types.SimpleNamespace(frontend=types.SimpleNamespace(name="mel"))
   with pytest.raises(RuntimeError, match="converted"):
-    export_main._write_tflite(model, 3200, ["float"], None, str(tmp_path), {}, {}, {})
+    export_main._write_tflite(model, 3200, ["float"], None, layout.ExportLayout(str(tmp_path)),
+                              {}, {}, {})
   assert seen["tmp_parent"] == str(tmp_path)
 
 

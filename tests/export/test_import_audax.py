@@ -20,6 +20,7 @@ from export import audax_weights
 from export import flax_msgpack
 from export import import_audax
 from train import checkpoints, models
+from train import fingerprint
 from train import workdir as workdir_lib
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -84,10 +85,10 @@ def test_imported_workdir_reproduces_audax_logits(fixtures, name, tmp_path):
                                          "imported_from.json", "run_info.json"]
   assert config.frontend.name == name and config.frontend.n_filters == FILTERS[name]
   assert config.model.num_classes == 5 and config.model.dropout == 0.4
-  info = workdir_lib.read_run_info(str(workdir))
+  info = workdir_lib.Workdir(str(workdir)).read_run_info()
   assert [(c["id"], c["display_name"]) for c in info["classes"]] == CLASSES
   assert (info["sample_rate"], info["crop_seconds"], info["multi_label"]) == (16000, 1.0, True)
-  assert info["model_fingerprint"] == workdir_lib.model_fingerprint(model)
+  assert info["model_fingerprint"] == fingerprint.model_fingerprint(model)
   with open(workdir / "imported_from.json") as f:
     assert json.load(f)["audax_step"] == STEP
 
@@ -121,7 +122,7 @@ def test_without_config_json_sizes_come_from_the_checkpoint(fixtures, tmp_path):
                                          label_map_of(fixtures), str(tmp_path / "wd"))
   parity = parity_of(fixtures, "leaf")
   assert relative_error(model(parity["waveform"]).numpy(), parity["logits"]) <= TOLERANCE
-  config = workdir_lib.load_config(str(tmp_path / "wd"))
+  config = workdir_lib.Workdir(str(tmp_path / "wd")).load_config()
   assert config.frontend.n_filters == 64 and config.dataset.crop_seconds == 5.0   # seed recipe
 
 
@@ -319,7 +320,7 @@ def test_existing_workdir_is_never_overwritten(fixtures, tmp_path):
 def test_a_failure_while_writing_leaves_nothing_behind(fixtures, tmp_path, monkeypatch):
   def fail(*args, **kwargs):
     raise OSError("disk full")
-  monkeypatch.setattr(workdir_lib, "write_run_info", fail)
+  monkeypatch.setattr(workdir_lib.Workdir, "describe", fail)
   out = tmp_path / "out"
   with pytest.raises(OSError, match="disk full"):
     import_audax.import_checkpoint(checkpoint_of(fixtures, "sincnet"), label_map_of(fixtures),

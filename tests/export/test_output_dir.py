@@ -6,6 +6,7 @@ import sys
 
 import pytest
 
+from export import layout
 from export import main as export_main
 from export import output_dir
 
@@ -24,7 +25,7 @@ def _workdir(path):
 def _earlier_export(path):
   path.mkdir(parents=True)
   (path / "README.md").write_text("card")
-  (path / output_dir.MARKER_NAME).write_text(json.dumps(
+  (path / layout.MARKER).write_text(json.dumps(
       {"written_by": "tf_frontends export.main", "complete": True, "entries": ["README.md"]}))
   return path
 
@@ -95,7 +96,7 @@ def test_an_export_from_before_the_marker_is_recognised_by_its_files(tmp_path):
 def test_a_failed_export_leaves_nothing_beside_out(tmp_path):
   with pytest.raises(RuntimeError):
     with output_dir.Staging(str(tmp_path / "out")) as staging:
-      assert os.path.basename(staging.path).startswith(output_dir.TMP_PREFIX + "out.")
+      assert os.path.basename(staging.path).startswith(layout.TMP_PREFIX + "out.")
       raise RuntimeError("conversion failed")
   assert os.listdir(tmp_path) == []
 
@@ -103,15 +104,15 @@ def test_a_failed_export_leaves_nothing_beside_out(tmp_path):
 def test_leftovers_of_a_killed_export_are_removed_and_nothing_else(tmp_path):
   dead_pid = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"],
                             capture_output=True, text=True, check=True).stdout.strip()
-  prefix = f"{output_dir.TMP_PREFIX}out.{dead_pid}"
+  prefix = f"{layout.TMP_PREFIX}out.{dead_pid}"
   ours = _earlier_export(tmp_path / f"{prefix}.tmp-abc")            # marker + content
   empty = tmp_path / f"{prefix}.old-def"
   empty.mkdir()
   users = tmp_path / f"{prefix}.tmp-ghi"                         # our name, not our marker
   users.mkdir()
   (users / "data.bin").write_text("x")
-  running = _earlier_export(tmp_path / f"{output_dir.TMP_PREFIX}out.{os.getpid()}.tmp-jkl")
-  other_out = _earlier_export(tmp_path / f"{output_dir.TMP_PREFIX}other.{dead_pid}.tmp-mno")
+  running = _earlier_export(tmp_path / f"{layout.TMP_PREFIX}out.{os.getpid()}.tmp-jkl")
+  other_out = _earlier_export(tmp_path / f"{layout.TMP_PREFIX}other.{dead_pid}.tmp-mno")
   (tmp_path / "notes.tmp").write_text("x")
   (tmp_path / ".out.tmp-123").mkdir()                             # the old naming: not ours
   removed = output_dir.clean_leftovers(str(tmp_path / "out"))

@@ -84,14 +84,16 @@ def test_multi_worker_two_processes_agree(data_dir, tmp_path):
   workdir = str(tmp_path / "work")
   command = harness.main_command(data_dir, workdir, {
       "num_train_steps": 6, "eval_every_epochs": 0})     # one eval, at the end
+  command[1:3] = [os.path.join(REPO, "tests", "train", "main_with_checksum.py")]
   procs, outputs = _run_workers(tmp_path, command)
   for proc, out in zip(procs, outputs):
     assert proc.returncode == 0, out[-4000:]
-  finals = [re.search(r"final step (\d+) param_checksum (\S+)", out) for out in outputs]
-  assert all(finals), [out[-2000:] for out in outputs]
+  finals = [re.search(r"final step (\d+)", out) for out in outputs]
+  checksums = [re.search(r"^param_checksum (\S+)$", out, re.M) for out in outputs]
+  assert all(finals) and all(checksums), [out[-2000:] for out in outputs]
   assert "CollectiveAllReduceStrategy, 2 replicas" in outputs[0]   # = MultiWorkerMirrored
   assert [int(f.group(1)) for f in finals] == [6, 6]
-  assert float(finals[0].group(2)) == float(finals[1].group(2))    # identical weights
+  assert float(checksums[0].group(1)) == float(checksums[1].group(1))    # identical weights
   # only the chief writes the run's checkpoints; the other worker's scratch is gone
   assert os.path.exists(os.path.join(workdir, "checkpoints", "ckpt-6.index"))
   assert not os.path.exists(os.path.join(workdir, "tmp_workers"))

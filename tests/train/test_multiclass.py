@@ -11,7 +11,7 @@ import tensorflow as tf
 from ai_edge_litert import interpreter as litert
 from sklearn import metrics as sk_metrics
 
-from export import tflite_metadata
+from export import layout
 from tests import harness
 from tests.export.test_export import mediapipe_python  # noqa: F401  (a fixture)
 from tests.train.data import test_speech_commands
@@ -100,19 +100,20 @@ def test_an_old_workdirs_multi_label_becomes_model_type(tmp_path, saved, expecte
   config = harness.tiny_config(str(tmp_path)).to_dict()
   del config["model"]["type"]
   config["model"].update(saved)
-  (tmp_path / workdir_lib.CONFIG_NAME).write_text(json.dumps(config))
-  loaded = workdir_lib.load_config(str(tmp_path))
+  (tmp_path / "config.json").write_text(json.dumps(config))
+  loaded = workdir_lib.Workdir(str(tmp_path)).load_config()
   assert loaded.model.type == expected and "multi_label" not in loaded.model
 
 
 def test_best_json_records_the_selection_metric_of_the_model_type(tmp_path):
-  assert checkpoints.read_best_map(str(tmp_path), "accuracy") == -1.0
+  assert workdir_lib.Workdir(str(tmp_path)).read_best("accuracy") == -1.0
   (tmp_path / "best").mkdir()          # the trainer's best/ CheckpointManager made it
-  checkpoints.write_best(str(tmp_path), 7, 0.75, metrics.SELECTION_METRIC["multiclass"])
+  workdir_lib.Workdir(str(tmp_path)).record_evaluation(
+      {}, best=(7, 0.75, metrics.SELECTION_METRIC["multiclass"]))
   assert json.loads((tmp_path / "best" / "best.json").read_text()) == {"step": 7, "accuracy": 0.75}
-  assert checkpoints.read_best_map(str(tmp_path), "accuracy") == 0.75
+  assert workdir_lib.Workdir(str(tmp_path)).read_best("accuracy") == 0.75
   with pytest.raises(workdir_lib.RunError, match=r"by \['accuracy'\], not by mAP"):
-    checkpoints.read_best_map(str(tmp_path))
+    workdir_lib.Workdir(str(tmp_path)).read_best()
 
 
 def test_multiclass_run_names_a_clip_with_two_labels(tmp_path):
@@ -178,9 +179,9 @@ def trained(tmp_path_factory):
 @pytest.mark.slow
 def test_speech_commands_trains_and_evaluates_by_accuracy(trained):
   data_dir, workdir, _ = trained
-  info = workdir_lib.read_run_info(workdir)
+  info = workdir_lib.Workdir(workdir).read_run_info()
   assert info["multi_label"] is False and len(info["classes"]) == 35
-  assert workdir_lib.load_config(workdir).model.type == "multiclass"
+  assert workdir_lib.Workdir(workdir).load_config().model.type == "multiclass"
   results = json.loads(open(os.path.join(workdir, "eval_results.json")).read())
   splits = dataset_info.read(data_dir)["splits"]
   num_clips = {split: s["num_examples"] for split, s in splits.items()}
@@ -235,7 +236,7 @@ def test_speech_commands_export_scores_are_softmax(trained):
     np.testing.assert_allclose(outputs["scores"], np.exp(log_softmax64(outputs["logits"])),
                                atol=1e-6)
     np.testing.assert_allclose(outputs["scores"].sum(), 1.0, atol=1e-5)
-  model_words = [c["id"] for c in workdir_lib.read_run_info(workdir)["classes"]]
+  model_words = [c["id"] for c in workdir_lib.Workdir(workdir).read_run_info()["classes"]]
   assert model_words == list(speech_commands.WORDS)
 
 
@@ -246,7 +247,7 @@ def test_mediapipe_audio_classifier_runs_the_keyword_spotter(trained, mediapipe_
                                                 crop_seconds=1.0, mode="eval")))
   clips = batch["audio"].numpy()
   np.save(tmp_path / "clips.npy", clips)
-  task_model = os.path.join(out, "tflite", tflite_metadata.TASK_FILE_NAMES["float"])
+  task_model = layout.ExportLayout(out).task_model("float")
   proc = subprocess.run([mediapipe_python, os.path.join(harness.REPO, "tests", "export",
                                                         "mediapipe_check.py"),
                          str(tmp_path / "clips.npy"), "16000", task_model],

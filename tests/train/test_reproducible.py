@@ -5,23 +5,16 @@ was once chosen by timing both formulations on the first backward pass, so a loa
 could take the other one). Two runs of the same tiny LEAF recipe, one of them while two busy
 processes compete for the CPUs, must end with the same bits in every variable.
 """
-import os
 import subprocess
 import sys
 
 import numpy as np
 import pytest
-import tensorflow as tf
 
+from tests import harness
 from tests.harness import REPO, main_command
 
 BUSY_LOOP = "import time\nend = time.time() + 600\nwhile time.time() < end:\n  pass\n"
-
-
-def _final_variables(workdir):
-  reader = tf.train.load_checkpoint(os.path.join(workdir, "checkpoints"))
-  return {name: reader.get_tensor(name) for name in reader.get_variable_to_shape_map()
-          if "OBJECT_GRAPH" not in name}
 
 
 def _train(data_dir, workdir):
@@ -29,7 +22,7 @@ def _train(data_dir, workdir):
       data_dir, workdir, overrides={"num_epochs": 1, "eval_every_epochs": 0}, mode="train")]
   completed = subprocess.run(command, cwd=REPO, capture_output=True, text=True, timeout=600)
   assert completed.returncode == 0, completed.stderr[-3000:]
-  return _final_variables(workdir)
+  return harness.final_variables(workdir)
 
 
 @pytest.mark.slow

@@ -11,6 +11,7 @@ import pytest
 
 from tests.harness import REPO, main_command, wait_for_line
 from train import preemption
+from train import folder_lock
 from train import workdir as workdir_lib
 
 # Blocks in a C call (time.sleep) inside preemption.StopSignals, outside / inside deferred().
@@ -72,7 +73,7 @@ def test_sigterm_while_connecting_to_a_tpu_exits_promptly(data_dir, tmp_path):
 _HOLDER = textwrap.dedent("""
     import sys, time
     from train import workdir
-    with workdir.lock(sys.argv[1], "the holder"):
+    with workdir.Workdir(sys.argv[1]).lock("the holder"):
       print("held", flush=True)
       time.sleep(120)
 """)
@@ -83,20 +84,20 @@ def test_the_lock_names_a_live_holder_and_is_taken_over_after_a_sigkill(tmp_path
   proc = _start([sys.executable, "-c", _HOLDER, workdir])
   wait_for_line(proc, "held", timeout_s=120)
   with pytest.raises(workdir_lib.RunError) as error:
-    with workdir_lib.lock(workdir, "a second trainer"):
+    with folder_lock.lock(workdir, "a second trainer"):
       pass
   assert f"in use by pid {proc.pid} on host " in str(error.value)
   assert "the holder started " in str(error.value)
-  assert workdir_lib.lock_holder(workdir)["pid"] == proc.pid     # what export reports
+  assert folder_lock.lock_holder(workdir)["pid"] == proc.pid     # what export reports
   proc.kill()
   proc.communicate()
-  assert workdir_lib.lock_holder(workdir) is None                 # the kernel released it
+  assert folder_lock.lock_holder(workdir) is None                 # the kernel released it
   verbosity = absl_logging.get_verbosity()
   absl_logging.set_verbosity(absl_logging.INFO)
   try:
     with caplog.at_level("WARNING"):
-      with workdir_lib.lock(workdir, "a second trainer"):
-        assert workdir_lib.lock_holder(workdir)["pid"] == os.getpid()
+      with folder_lock.lock(workdir, "a second trainer"):
+        assert folder_lock.lock_holder(workdir)["pid"] == os.getpid()
   finally:
     absl_logging.set_verbosity(verbosity)
   assert f"Took over the lock of {workdir}: pid {proc.pid}" in caplog.text

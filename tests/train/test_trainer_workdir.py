@@ -21,7 +21,16 @@ import tf_keras
 from export import main as export_main
 from tests.harness import REPO, main_command, tiny_config, wait_for_line
 from train import atomic_json, checkpoints, evaluation, preemption, train_loop
+from train import fingerprint
+from train import folder_lock
 from train import workdir as workdir_lib
+
+
+def _run(config, workdir: str, mode: str) -> dict:
+  """What train.main runs in `mode` ("eval" does not go through the trainer)."""
+  if mode == "eval":
+    return evaluation.evaluate_run(config, workdir)
+  return train_loop.train_and_evaluate(config, workdir, mode=mode)
 
 
 @pytest.fixture(scope="module")
@@ -44,12 +53,12 @@ def _snapshot(path):
 
 
 def test_the_workdir_describes_the_run(trained, data_dir):
-  info = workdir_lib.read_run_info(trained)
+  info = workdir_lib.Workdir(trained).read_run_info()
   with open(os.path.join(data_dir, "dataset_info.json")) as f:
     assert info["classes"] == json.load(f)["classes"]
   assert info["sample_rate"] == 16000 and info["crop_seconds"] == 0.5 and info["multi_label"]
   model, _ = checkpoints.restore_model(trained)
-  assert info["model_fingerprint"] == workdir_lib.model_fingerprint(model)
+  assert info["model_fingerprint"] == fingerprint.model_fingerprint(model)
 
 
 @pytest.mark.parametrize("has_run_info", [True, False])
@@ -78,7 +87,7 @@ def test_data_with_other_classes_is_refused(trained, data_dir, tmp_path):
   workdir = _copy(trained, tmp_path)
   for mode in ("train", "eval"):
     with pytest.raises(workdir_lib.RunError, match="they differ from index 1 on"):
-      train_loop.train_and_evaluate(tiny_config(str(other)), str(workdir), mode=mode)
+      _run(tiny_config(str(other)), str(workdir), mode)
 
 
 def test_an_empty_training_split_is_refused_at_start(data_dir, tmp_path):
@@ -129,7 +138,7 @@ def test_eval_reads_crop_length_and_classes_from_the_workdir(trained, data_dir, 
   config = tiny_config(str(moved))
   config.dataset.crop_seconds = 0.25          # the run trained on 0.5 s crops
   config.dataset.full_clip_eval = False
-  results = train_loop.train_and_evaluate(config, trained, mode="eval")
+  results = evaluation.evaluate_run(config, trained)
   assert seen["crop"] == 0.5 and results["centre_crop"]["num_examples"] == 24
 
 
@@ -253,9 +262,10 @@ def test_restoring_a_mixed_precision_run_leaves_the_global_policy_alone(trained,
   """Before: restore_model set the global policy to the run's, so an export changed it for the
   whole process."""
   workdir = str(_copy(trained, tmp_path))
-  config = workdir_lib.load_config(workdir)
+  config = workdir_lib.Workdir(workdir).load_config()
   config.mixed_precision = "bfloat16"       # same variables (float32), other compute dtype
-  workdir_lib.write_config(workdir, config)
+  with open(os.path.join(workdir, "config.json"), "w") as f:
+    f.write(config.to_json())
   assert tf_keras.mixed_precision.global_policy().name == "float32"
   model, _ = checkpoints.restore_model(workdir)
   assert tf_keras.mixed_precision.global_policy().name == "float32"
@@ -271,7 +281,8 @@ def test_training_leaves_the_callers_config_as_given(data_dir, tmp_path):
   workdir = str(tmp_path / "run")
   train_loop.train_and_evaluate(config, workdir, mode="train")
   assert config.to_dict() == given and config.model.num_classes == -1
-  assert workdir_lib.load_config(workdir).model.num_classes == 3      # decided once, recorded
+  # decided once, recorded
+  assert workdir_lib.Workdir(workdir).load_config().model.num_classes == 3
 
 
 # ---------------------------------------------------------------- issue 25
@@ -297,20 +308,20 @@ def test_a_rerun_evaluates_when_the_results_are_older_than_the_last_checkpoint(
   """Before: killed during the final evaluation, the rerun exited 0 without evaluating (the
   trainer evaluated only inside its training loop)."""
   workdir = str(shutil.copytree(trained, tmp_path / "run"))
-  atomic_json.write(os.path.join(workdir, evaluation.RESULTS_NAME),
+  atomic_json.write(os.path.join(workdir, "eval_results.json"),
                     {"step": 3, "centre_crop": {"mAP": 0.1}})       # an earlier evaluation
   config = _one_epoch(data_dir)
   config.dataset.full_clip_eval = False           # centre crops are enough here, and quicker
   results = train_loop.train_and_evaluate(config, workdir)
   assert results["step"] == 6 and results["centre_crop"]["num_examples"] == 24
-  with open(os.path.join(workdir, evaluation.RESULTS_NAME)) as f:
+  with open(os.path.join(workdir, "eval_results.json")) as f:
     assert json.load(f)["step"] == 6
-  with open(os.path.join(workdir, checkpoints.BEST_DIR, checkpoints.BEST_NAME)) as f:
+  with open(os.path.join(workdir, "best", "best.json")) as f:
     assert json.load(f)["step"] == 6
 
   # Up to date: a rerun does not evaluate again, and reports the results it has (a metric
   # written as null, d' of a perfect AUC, reads back as NaN and prints).
-  path = os.path.join(workdir, evaluation.RESULTS_NAME)
+  path = os.path.join(workdir, "eval_results.json")
   with open(path) as f:
     stored = json.load(f)
   stored["centre_crop"]["dprime"] = None
@@ -372,7 +383,7 @@ def test_an_empty_config_or_run_info_beside_intact_checkpoints_is_rewritten(
   workdir = tmp_path / "run"
   shutil.copytree(trained, workdir)
   expected = {name: (workdir / name).read_text()
-              for name in (workdir_lib.CONFIG_NAME, workdir_lib.RUN_INFO_NAME)}
+              for name in ("config.json", "run_info.json")}
   for name in expected:
     (workdir / name).write_text("")
   with pytest.raises(workdir_lib.RunError) as error:
@@ -389,15 +400,15 @@ def test_a_locked_workdir_is_refused_naming_the_holder(trained, data_dir, tmp_pa
   wrote ckpt-8..24."""
   workdir = tmp_path / "run"
   shutil.copytree(trained, workdir)
-  with workdir_lib.lock(str(workdir), "the first trainer"):
+  with folder_lock.lock(str(workdir), "the first trainer"):
     before = _snapshot(workdir)
     for mode in ("train", "eval"):
       with pytest.raises(workdir_lib.RunError) as error:
-        train_loop.train_and_evaluate(_one_epoch(data_dir), str(workdir), mode=mode)
+        _run(_one_epoch(data_dir), str(workdir), mode)
       assert f"Workdir {workdir} is in use by pid {os.getpid()} on host " in str(error.value)
       assert "the first trainer started " in str(error.value)
     assert _snapshot(workdir) == before
-  assert not (workdir / workdir_lib.LOCK_NAME).exists()
+  assert not (workdir / folder_lock.LOCK_NAME).exists()
 
 
 def test_a_workdir_that_is_a_file_is_a_clear_error(data_dir, tmp_path):
@@ -438,8 +449,8 @@ def test_negative_regularisation_is_refused_before_the_workdir_is_written(
 
 def test_json_files_are_strict_non_finite_values_become_null(tmp_path, info_logs):
   """Before: eval_results.json held Infinity / NaN, which JSON readers refuse."""
-  path = str(tmp_path / evaluation.RESULTS_NAME)
-  evaluation.write_results(str(tmp_path), {
+  path = str(tmp_path / "eval_results.json")
+  workdir_lib.Workdir(str(tmp_path)).record_evaluation({
       "centre_crop": {"mAP": float("nan"), "dprime": float("inf"), "mAUC": 0.5},
       "per_class": [0.25, float("-inf")]})
 
@@ -484,7 +495,7 @@ def test_export_while_a_trainer_holds_the_workdir_refuses_latest_and_names_it(
   def restored(workdir_, which):
     raise RuntimeError(f"restore_run({which})")
   monkeypatch.setattr(checkpoints, "restore_run", restored)
-  with workdir_lib.lock(workdir, "train.main --mode=train"):
+  with folder_lock.lock(workdir, "train.main --mode=train"):
     with pytest.raises(workdir_lib.RunError,
                        match=rf"{workdir} is being trained by pid {os.getpid()} on host .*"
                              r"train.main --mode=train started .*checkpoints/ckpt-N"):
