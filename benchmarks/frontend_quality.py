@@ -23,7 +23,6 @@ tracing). The CPU model heads the table.
 """
 import argparse
 import glob
-import json
 import os
 import platform
 import subprocess
@@ -32,6 +31,8 @@ import sys
 import numpy as np
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, ROOT)
+from train.workdir import Workdir  # noqa: E402  pylint: disable=wrong-import-position
 FRONTENDS = ("leaf", "sincnet", "sincnet_plus", "tdfbanks", "mel", "efficientleaf")
 METRICS = ("mAP", "mAUC", "dprime")
 
@@ -47,11 +48,11 @@ def cpu_model() -> str:
   return platform.processor() or "unknown CPU"
 
 
-def samples_per_second(workdir: str) -> float:
+def samples_per_second(workdir) -> float:
   """Mean of the logged training rates after the first logged loop (that one includes tracing)."""
   import tensorflow as tf  # pylint: disable=import-outside-toplevel  (only to read the events)
   rates = []
-  for path in sorted(glob.glob(os.path.join(workdir, "train", "events.*"))):
+  for path in sorted(glob.glob(os.path.join(workdir.logs_dir("train"), "events.*"))):
     for event in tf.compat.v1.train.summary_iterator(path):
       for value in event.summary.value:
         if value.tag == "samples_per_second":
@@ -66,7 +67,6 @@ def schedule_name(num_train_steps: int) -> str:
 
 def base_learning_rate(frontend: str) -> float:
   """The demo recipe's peak rate for `frontend` (configs are data: no TensorFlow imported)."""
-  sys.path.insert(0, ROOT)
   from train.configs import demo  # pylint: disable=import-outside-toplevel
   return demo.get_config(frontend).optimizer.base_learning_rate
 
@@ -74,9 +74,8 @@ def base_learning_rate(frontend: str) -> float:
 def run_one(frontend, seed, lr_factor, frontend_lr_multiplier, args, score_test) -> dict:
   """eval_results.json of one run (trained if not yet); its test split scored if score_test."""
   schedule = schedule_name(args.num_train_steps).replace(" ", "_")
-  workdir = os.path.join(args.output_dir, f"{frontend}_lr{lr_factor:g}_frontend"
-                                          f"{frontend_lr_multiplier:g}_seed{seed}_{schedule}")
-  results_path = os.path.join(workdir, "eval_results.json")
+  workdir = Workdir(os.path.join(args.output_dir, f"{frontend}_lr{lr_factor:g}_frontend"
+                                                  f"{frontend_lr_multiplier:g}_seed{seed}_{schedule}"))
   command = [sys.executable, "-m", "train.main", f"--config=train/configs/demo.py:{frontend}",
              f"--workdir={workdir}", f"--config.dataset.data_dir={os.path.abspath(args.data_dir)}",
              f"--config.seed={seed}", "--config.eval_every_epochs=0",   # one eval, at the end
@@ -84,14 +83,14 @@ def run_one(frontend, seed, lr_factor, frontend_lr_multiplier, args, score_test)
              f"--config.optimizer.frontend_lr_multiplier={frontend_lr_multiplier!r}"]
   if args.num_train_steps > 0:
     command.append(f"--config.num_train_steps={args.num_train_steps}")
-  if not os.path.exists(results_path):
+  if not workdir.read_eval_results():
     print(f"training {frontend} seed {seed} lr x{lr_factor:g} frontend x{frontend_lr_multiplier:g}"
           " ...", flush=True)
     subprocess.run(command, cwd=ROOT, check=True, stdout=subprocess.DEVNULL)
-  if score_test and "test" not in _read(results_path):
+  if score_test and "test" not in workdir.read_eval_results():
     # validation chose the checkpoint; the test split is scored once, here
     subprocess.run(command + ["--mode=eval"], cwd=ROOT, check=True, stdout=subprocess.DEVNULL)
-  results = _read(results_path)
+  results = workdir.read_eval_results()
   results["samples_per_second"] = samples_per_second(workdir)
   return results
 
@@ -112,11 +111,6 @@ def tune(frontend, args, run=run_one) -> tuple:
                for m in args.frontend_lr_multipliers if m != 1.0]
   best = max((t for t in trials if t[0] == lr_factor), key=lambda t: t[2])
   return lr_factor, best[1], trials
-
-
-def _read(path: str) -> dict:
-  with open(path, encoding="utf-8") as f:
-    return json.load(f)
 
 
 def _mean_std(values):

@@ -380,8 +380,12 @@ class Workdir:
     """imported_from.json: what export.import_audax made this workdir from."""
     atomic_json.write(self._file(_IMPORTED_FROM), provenance)
 
+  def logs_dir(self, name: str) -> str:
+    """WORKDIR/train or /eval: the TensorBoard logs."""
+    return self._file(_LOGS[name])
+
   def summary_writer(self, name: str):
     """The TensorBoard writer of WORKDIR/train or /eval (a no-op one on other workers)."""
     if not self.is_chief:
       return tf.summary.create_noop_writer()
-    return tf.summary.create_file_writer(self._file(_LOGS[name]))
+    return tf.summary.create_file_writer(self.logs_dir(name))

@@ -24,7 +24,6 @@ WAV rate is checked against dataset_info.json and every shard's record count aga
 wrote, so a shard damaged mid-epoch stops with an InvalidArgumentError naming it.
 """
 import functools
-import os
 from typing import Optional
 
 import tensorflow as tf
