@@ -7,6 +7,13 @@ step it reached and raises Preempted, which train.main turns into exit status 12
 (143 for SIGTERM, 130 for SIGINT: what schedulers and shells expect), without a traceback. The
 next start resumes from that checkpoint.
 
+Under MultiWorkerMirroredStrategy a scheduler may signal one worker only (a preempted VM, a
+spot node). At every check the workers agree (`Agreement`: an all-reduce of their requests, a
+collective every worker reaches at the same step), so all of them save the same step and stop;
+the ones that were not signalled exit with SIGTERM's status too, and restarting every worker
+resumes the run (what tf.distribute's PreemptionCheckpointHandler does, with our checkpoints
+and exit statuses).
+
 Outside the training steps (strategy setup, which can hang connecting to a TPU; reading data;
 evaluation) there is nothing unsaved, so the process exits at once with a one-line message, even
 while the main thread is blocked in TensorFlow's C++ code: a watcher thread reads the signal
@@ -19,6 +26,8 @@ import signal
 import sys
 import threading
 
+import tensorflow as tf
+
 EXIT_STATUS = 128 + signal.SIGTERM
 SIGNALS = (signal.SIGTERM, signal.SIGINT)
 
@@ -28,12 +37,40 @@ def exit_status(signum: int) -> int:
 
 
 class Preempted(Exception):
-  """Training stopped on a signal after saving a checkpoint at `step`."""
+  """Training stopped on a signal (to this worker, or to another: `signum` None) after saving a
+  checkpoint at `step`."""
 
-  def __init__(self, step: int, path: str, signum: int = signal.SIGTERM):
-    super().__init__(f"{signal.Signals(signum).name}: saved checkpoint {path} at step {step}; "
+  def __init__(self, step: int, path: str, signum=signal.SIGTERM):
+    what = signal.Signals(signum).name if signum else "another worker was stopped"
+    super().__init__(f"{what}: saved checkpoint {path} at step {step}; "
                      "rerun the same command to resume")
-    self.step, self.path, self.signum = step, path, signum
+    self.step, self.path = step, path
+    self.signum = signum or signal.SIGTERM
+
+
+class Agreement:
+  """Whether any worker of the strategy's cluster was asked to stop (see the module doc).
+
+  `any(requested)` returns the same answer on every worker; with several workers it is a
+  collective, so every worker calls it at the same point of the loop. One worker: `requested`.
+  """
+
+  def __init__(self, strategy):
+    resolver = getattr(strategy, "cluster_resolver", None)
+    jobs = resolver.cluster_spec().as_dict() if resolver is not None else {}
+    workers = sum(len(jobs.get(job, ())) for job in ("chief", "worker"))
+    self._any = None
+    if workers > 1 and isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy):
+      @tf.function
+      def any_worker(requested):
+        votes = strategy.run(lambda: tf.identity(requested))
+        return strategy.reduce(tf.distribute.ReduceOp.SUM, votes, axis=None) > 0
+      self._any = any_worker
+
+  def any(self, requested: bool) -> bool:
+    if self._any is None:
+      return requested
+    return bool(self._any(tf.constant(1.0 if requested else 0.0)))
 
 
 class StopSignals:

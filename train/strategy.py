@@ -6,6 +6,8 @@
 """
 import json
 import os
+import signal
+import threading
 
 from absl import logging
 import tensorflow as tf
@@ -34,7 +36,9 @@ def create_strategy(name: str = "auto", tpu: str = "") -> tf.distribute.Strategy
     tf.tpu.experimental.initialize_tpu_system(resolver)
     return tf.distribute.TPUStrategy(resolver)
   if name == "multi_worker":
-    return tf.distribute.MultiWorkerMirroredStrategy()
+    strategy = tf.distribute.MultiWorkerMirroredStrategy()
+    _give_signals_back_to_python()
+    return strategy
   if name == "mirrored":
     devices = tf.config.list_logical_devices("GPU") or tf.config.list_logical_devices("CPU")
     return tf.distribute.MirroredStrategy([d.name for d in devices])
@@ -58,3 +62,17 @@ def worker_name(strategy) -> str:
     return ""
   resolver = strategy.cluster_resolver
   return f"{resolver.task_type}_{resolver.task_id}"
+
+
+def _give_signals_back_to_python() -> None:
+  """Creating MultiWorkerMirroredStrategy starts TensorFlow's coordination service, whose
+  preemption notifier installs a C SIGTERM handler of its own in place of Python's: SIGTERM
+  then did nothing at all (measured: a worker ran to its end after the signal), and only
+  tf.distribute's PreemptionCheckpointHandler reads that notifier. Installing Python's handlers
+  again gives the signals back to whatever the process set up (train.preemption.StopSignals,
+  or the default: terminate)."""
+  for signum in (signal.SIGTERM, signal.SIGINT):
+    handler = signal.getsignal(signum)
+    if handler is not None and threading.current_thread() is threading.main_thread():
+      signal.signal(signum, handler)
+

@@ -183,14 +183,16 @@ def _log_progress(writer, config, current, total_steps, loss, lr, steps_per_s) -
 
 
 def train_epoch(state, train_loop, make_iterator, epoch_end: int, total_steps: int, config,
-                stop, writer) -> None:
+                stop, agreement, writer) -> None:
   """Runs the steps up to epoch_end in chunks that end on every log, checkpoint and
-  steps_per_loop boundary; logs, saves. On a stop request (SIGTERM / Ctrl-C) saves the step
-  reached and raises preemption.Preempted."""
+  steps_per_loop boundary; logs, saves. On a stop request (SIGTERM / Ctrl-C) to this worker or
+  to any other (`agreement`, a preemption.Agreement) every worker saves the step reached and
+  raises preemption.Preempted."""
   t0, t0_step = time.time(), state.current
+  stopping = False
   with stop.deferred():
     iterator = make_iterator()
-    while state.current < epoch_end:
+    while state.current < epoch_end and not stopping:
       current = state.current
       boundary = min(epoch_end, *[(current // every + 1) * every for every in (
           config.steps_per_loop, config.log_every_steps, config.checkpoint_every_steps)])
@@ -205,9 +207,10 @@ def train_epoch(state, train_loop, make_iterator, epoch_end: int, total_steps: i
         t0, t0_step = time.time(), current
       if current % config.checkpoint_every_steps == 0 or current == epoch_end:
         state.latest.save(checkpoint_number=current)
-      if stop.requested:
-        break
-  if stop.requested:      # during the steps, or after the last check (the epoch's end saved)
+      stopping = agreement.any(stop.requested)
+    if not stopping:      # a signal after the last check (the epoch's end saved)
+      stopping = agreement.any(stop.requested)
+  if stopping:
     current = state.current
     saved = (state.latest.latest_checkpoint or "").endswith(f"-{current}")
     path = state.latest.latest_checkpoint if saved else state.latest.save(current)
@@ -292,6 +295,7 @@ def train_and_evaluate(config, workdir: str, mode: str = "train_and_eval", tpu: 
                      multi_label=config.model.type == "multilabel",
                      model_fingerprint=fingerprint)
     train_loop = make_train_loop(state.model, state.optimizer, strategy, state.step, config)
+    agreement = preemption.Agreement(strategy)
     results = {}
     while state.current < total_steps:
       epoch, skip = divmod(state.current, steps_per_epoch)
@@ -299,7 +303,7 @@ def train_and_evaluate(config, workdir: str, mode: str = "train_and_eval", tpu: 
       make_iterator = lambda e=epoch, s=skip: iter(_epoch_dataset(
           config, strategy, e, s, steps_per_epoch, total_steps))
       train_epoch(state, train_loop, make_iterator, epoch_end, total_steps, config, stop,
-                  train_writer)
+                  agreement, train_writer)
       if evaluating and (state.current == total_steps or (
           config.eval_every_epochs and (epoch + 1) % config.eval_every_epochs == 0)):
         results, new_best, best = evaluate_and_keep_best(state, config, strategy, eval_writer,

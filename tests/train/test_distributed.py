@@ -1,5 +1,5 @@
-"""MirroredStrategy over 2 logical CPUs == one device; 2-process MultiWorkerMirroredStrategy;
-evaluation under both == one device.
+"""MirroredStrategy over 2 logical CPUs == one device; 2-process MultiWorkerMirroredStrategy
+(and SIGTERM to one of its workers); evaluation under both == one device.
 
 Logical devices must be configured before TensorFlow initialises its devices, and a
 multi-worker strategy owns its process, so each case runs in fresh subprocesses.
@@ -7,9 +7,11 @@ multi-worker strategy owns its process, so each case runs in fresh subprocesses.
 import json
 import os
 import re
+import signal
 import socket
 import subprocess
 import sys
+import time
 
 import numpy as np
 import pytest
@@ -52,8 +54,21 @@ def _unused_ports(count):
   return ports
 
 
-def _run_workers(tmp_path, command, attempts=3):
-  """Runs `command` as the 2 workers of a MultiWorkerMirrored cluster; (procs, outputs)."""
+def _signal_when_training(procs, logs, worker, signum=signal.SIGTERM, timeout_s=300):
+  """Sends `signum` to `worker` once the chief has logged a training step before the last."""
+  deadline = time.monotonic() + timeout_s
+  while time.monotonic() < deadline and all(p.poll() is None for p in procs):
+    if re.search(r"step [1-4]/6 ", logs[0].read_text()):
+      procs[worker].send_signal(signum)
+      return
+    time.sleep(0.05)
+  raise AssertionError("the workers ended or never logged a training step: " +
+                       logs[0].read_text()[-2000:])
+
+
+def _run_workers(tmp_path, command, attempts=3, name="run", stop_worker=None):
+  """Runs `command` as the 2 workers of a MultiWorkerMirrored cluster; (procs, outputs).
+  stop_worker: the index of a worker sent SIGTERM while the steps run."""
   for attempt in range(attempts):
     cluster = {"worker": [f"127.0.0.1:{p}" for p in _unused_ports(2)]}
     procs, logs = [], []
@@ -61,11 +76,13 @@ def _run_workers(tmp_path, command, attempts=3):
       env = dict(os.environ, TF_CONFIG=json.dumps(
           {"cluster": cluster, "task": {"type": "worker", "index": index}}))
       # files, not pipes: a worker blocked on a full pipe would stall the other's collectives
-      logs.append(tmp_path / f"worker_{index}_try{attempt}.log")
+      logs.append(tmp_path / f"{name}_worker_{index}_try{attempt}.log")
       with open(logs[-1], "w") as log:
         procs.append(subprocess.Popen(command, cwd=REPO, env=env, stdout=log,
                                       stderr=subprocess.STDOUT))
     try:
+      if stop_worker is not None:
+        _signal_when_training(procs, logs, stop_worker)
       for proc in procs:
         proc.wait(timeout=420)
     finally:
@@ -79,27 +96,72 @@ def _run_workers(tmp_path, command, attempts=3):
   raise AssertionError(f"workers could not bind their ports in {attempts} attempts")
 
 
-@pytest.mark.slow
-def test_multi_worker_two_processes_agree(data_dir, tmp_path):
-  workdir = str(tmp_path / "work")
+def _multi_worker_command(data_dir, workdir):
+  """6 steps, one step per loop (a stop request is read after every step), one eval at the
+  end; the wrapper prints each worker's parameter checksum."""
   command = harness.main_command(data_dir, workdir, {
-      "num_train_steps": 6, "eval_every_epochs": 0})     # one eval, at the end
+      "num_train_steps": 6, "eval_every_epochs": 0, "steps_per_loop": 1, "log_every_steps": 1})
   command[1:3] = [os.path.join(REPO, "tests", "train", "main_with_checksum.py")]
-  procs, outputs = _run_workers(tmp_path, command)
+  return command
+
+
+def _checksums(outputs):
+  found = [re.search(r"^param_checksum (\S+)$", out, re.M) for out in outputs]
+  assert all(found), [out[-2000:] for out in outputs]
+  return [float(f.group(1)) for f in found]
+
+
+@pytest.fixture(scope="module")
+def multi_worker_run(data_dir, tmp_path_factory):
+  """An unkilled 2-worker run: (workdir, procs, outputs)."""
+  tmp_path = tmp_path_factory.mktemp("multi_worker")
+  workdir = str(tmp_path / "work")
+  procs, outputs = _run_workers(tmp_path, _multi_worker_command(data_dir, workdir))
+  return workdir, procs, outputs
+
+
+@pytest.mark.slow
+def test_multi_worker_two_processes_agree(multi_worker_run):
+  workdir, procs, outputs = multi_worker_run
   for proc, out in zip(procs, outputs):
     assert proc.returncode == 0, out[-4000:]
   finals = [re.search(r"final step (\d+)", out) for out in outputs]
-  checksums = [re.search(r"^param_checksum (\S+)$", out, re.M) for out in outputs]
-  assert all(finals) and all(checksums), [out[-2000:] for out in outputs]
+  assert all(finals), [out[-2000:] for out in outputs]
+  checksums = _checksums(outputs)
   assert "CollectiveAllReduceStrategy, 2 replicas" in outputs[0]   # = MultiWorkerMirrored
   assert [int(f.group(1)) for f in finals] == [6, 6]
-  assert float(checksums[0].group(1)) == float(checksums[1].group(1))    # identical weights
+  assert checksums[0] == checksums[1]                             # identical weights
   # only the chief writes the run's checkpoints; the other worker's scratch is gone
   assert os.path.exists(os.path.join(workdir, "checkpoints", "ckpt-6.index"))
   assert not os.path.exists(os.path.join(workdir, "tmp_workers"))
   assert os.path.exists(os.path.join(workdir, "best", "ckpt-6.index"))
   results = json.load(open(os.path.join(workdir, "eval_results.json")))
   assert results["step"] == 6 and results["centre_crop"]["num_examples"] == 24
+
+
+@pytest.mark.slow
+def test_sigterm_to_one_worker_stops_all_at_one_step_and_the_restart_ends_as_unkilled(
+    data_dir, tmp_path, multi_worker_run):
+  """A scheduler preempts worker 1 alone: both workers save the same step and exit 143; both
+  restarted, the run ends with the weights of the unkilled run (<= 1e-6 relative)."""
+  command = _multi_worker_command(data_dir, str(tmp_path / "work"))
+  procs, outputs = _run_workers(tmp_path, command, name="stopped", stop_worker=1)
+  assert [p.returncode for p in procs] == [143, 143], [out[-3000:] for out in outputs]
+  assert "another worker was stopped: saved checkpoint" in outputs[0], outputs[0][-3000:]
+  assert "SIGTERM: saved checkpoint" in outputs[1], outputs[1][-3000:]
+  steps = [int(re.search(r"saved checkpoint \S+ at step (\d+)", out).group(1))
+           for out in outputs]
+  assert steps[0] == steps[1] and 0 < steps[0] < 6, steps
+  assert "final step" not in outputs[0]
+
+  procs, outputs = _run_workers(tmp_path, command, name="restarted")
+  for proc, out in zip(procs, outputs):
+    assert proc.returncode == 0, out[-4000:]
+  assert re.search(rf"Resumed from \S+ckpt-{steps[0]} at step {steps[0]}", outputs[0]), \
+      outputs[0][-3000:]
+  unkilled = _checksums(multi_worker_run[2])[0]
+  for checksum in _checksums(outputs):
+    assert abs(checksum - unkilled) <= 1e-6 * abs(unkilled), (checksum, unkilled)
 
 
 def _distributed_evaluation(output):
