@@ -23,10 +23,12 @@ SincNet uses numpy's symmetric Hamming window on the sinc taps and LayerNorm eps
 (leaf-audio: its own asymmetric window and 1e-3). Training: optax.adamw's step
 (`optimizer.optax_form`: epsilon 1e-8 added after the bias correction, the decay lr x 1e-6 x
 weight inside the rounded step; ours: tf_keras AdamW, epsilon 1e-7 added before the bias
-correction, and a separate decay that rounds away in float32 at these rates); BatchNorm
-statistics of each replica's batch, as audax's pmapped flax BatchNorm without an axis name
-(ours: of the global batch), the moving averages still averaged over replicas (audax averages
-them before each evaluation and checkpoint: the same numbers, an EMA being linear). Already the
+correction, and a separate decay that rounds away in float32 at these rates); BatchNorm on
+plain TF ops (`model.fused_norm`), whose moving variance averages the biased batch variance as
+flax's does (TF's fused kernel: times n / (n - 1)); BatchNorm statistics of each replica's
+batch, as audax's pmapped flax BatchNorm without an axis name (ours: of the global batch), the
+moving averages still averaged over replicas (audax averages them before each evaluation and
+checkpoint: the same numbers, an EMA being linear). Already the
 same in both: the loss (sigmoid cross-entropy, mean over batch and classes), gradients
 averaged over replicas, AdamW (0.9, 0.999) with decay on every weight, the k-th update at
 lr(k). Measured in tests/train/test_train_step_audax.py: from one imported checkpoint, six
