@@ -15,21 +15,21 @@ parameters after K steps and o ours:
 At lr <= 7.8e-6 the K steps move a weight by 2e-5 of itself at most, so the parameter
 measure alone would hide a wrong step: the update measure is the strict one.
 
-Measured (LEAF; SincNet in brackets), the worst tensor of each group:
-  loss of each step                          6.5e-5  [..]
-  parameters, every tensor                   2.2e-6  [..]
-  batch statistics (mean, var)               param 2.6e-5, update 2.3e-3  [..]
-  trainable, true gradient != 0              update: median 8.7e-5, worst 2.7e-2  [..]
-  frontend parameters                        update 6.7e-4  [..]
+Measured (LEAF / SincNet), the worst tensor of each group:
+  loss of each step                          6.5e-5 / 8.2e-5
+  trainable parameters, true gradient != 0   param 2.2e-6 / 1.7e-6; update median 8.7e-5 /
+                                             5.9e-4, worst 2.7e-2 / 1.8e-2
+  batch statistics (mean, var)               param 2.6e-5 / 3.1e-5, update 2.3e-3 / 2.9e-3
+  frontend parameters                        param 3.1e-8 / 6.1e-8, update 6.7e-4 / 1.7e-3
   Gabor mu / sigma outside their range       unchanged, bit for bit, in both
 1e-4 on the update is not reachable in float32 here, and the reason is measured: our own
 trainer run twice, with TensorFlow's oneDNN kernels on and off (TF_ENABLE_ONEDNN_OPTS=0: the
-same arithmetic, other summation orders), differs from itself by the same amounts (update:
-median 6.0e-5, worst 4.2e-3 for the trainable tensors, 2.5e-3 for the batch statistics,
-6.7e-4 for the frontend). The forward passes agree to float32 rounding (step 0's loss: 1.4e-6),
-but Adam turns a gradient's relative error into the same relative error of its step, larger
-where a weight's gradient nearly cancels across steps; batch means of the first blocks nearly
-cancel too.
+same arithmetic, other summation orders), differs from itself by as much (update, LEAF /
+SincNet: trainable median 6.0e-5 / 3.2e-4, worst 4.2e-3 / 1.4e-2; batch statistics 2.5e-3 /
+2.8e-3; frontend 6.7e-4 / 1.7e-3). The forward passes agree to float32 rounding (step 0's loss:
+1.4e-6 / 8.9e-6), but Adam turns a gradient's relative error into the same relative error of
+its step, larger where a weight's gradient nearly cancels across steps; batch means of the
+first blocks nearly cancel too.
 
 The biases of the BatchNorms after each block's projection have a true gradient of exactly 0
 in training mode: every path from them reaches a training-mode BatchNorm through linear layers
@@ -38,7 +38,8 @@ the frameworks compute for them is rounding noise (checked here: below 1e-4 of t
 of the same BatchNorm's scale), and Adam, dividing by the noise's own size, takes near-full
 steps on it in both: each moves them by up to sum_k lr_k B_k (B_k Adam's largest normalised
 step at count k, ~1), in unrelated directions. Checked: both stay within that bound of the
-start (they differ from each other by up to 1.2e-4 of the parameter).
+start (they differ from each other by up to 1.2e-4 of the parameter; their gradient measured
+1.4e-6 / 1.1e-6 of the scale's).
 """
 import math
 import os
@@ -168,12 +169,14 @@ def test_steps_equal_audaxs(tmp_path, name):
   assert worst["trainable: parameter"] <= 1e-5
   assert worst["batch statistics: parameter"] <= 1e-4
   assert worst["zero-gradient biases: parameter"] <= 3e-4
-  assert worst["trainable: update median"] <= 2e-4
+  # the step's tolerances: about twice the larger of audax's and our oneDNN-off differences
+  assert worst["trainable: update median"] <= 1.2e-3
   assert worst["trainable: update"] <= 5e-2
-  assert worst["batch statistics: update"] <= 5e-3
-  assert worst["frontend: update"] <= 2e-3
+  assert worst["batch statistics: update"] <= 6e-3
+  assert worst["frontend: update"] <= 3.5e-3
 
   # the projection biases' gradient is rounding noise: < 1e-4 of their BatchNorm scale's
+  # (measured 1.4e-6 / 1.1e-6)
   with tf.GradientTape() as tape:
     logits = model(pool[:BATCH] / np.float32(32768), training=True)
     loss = tf.reduce_mean(train_loop.per_example_loss(labels[:BATCH], logits, True))
