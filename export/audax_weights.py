@@ -22,9 +22,9 @@ audax's `Classifier` holds (flax auto-names submodules <Class>_<n> in creation o
     batch_stats/<same module>/BatchNorm_0/{mean, var}
 
 Kernels are HWIO in both frameworks, except depthwise ones: flax [k, k, 1, C],
-Keras [k, k, C, 1]. tf-models' squeeze-excitation convs have biases; audax's have
-none, so those biases are set to zero. ConvNeXt maps one to one (train/convnext.py
-builds audax's structure), no zeros.
+Keras [k, k, C, 1]. tf-models' squeeze-excitation convs have biases, audax's have none:
+where our model has them (model.efficientnet.se_bias, train/models.py) they are set to
+zero. ConvNeXt maps one to one (train/convnext.py builds audax's structure), no zeros.
 """
 import numpy as np
 from official.vision.modeling.layers import nn_blocks
@@ -117,7 +117,7 @@ def _backbone_entries(backbone):
     se = block._squeeze_excitation
     entries[f"params/{prefix}/SqueezeAndExcitation_0/reduce/kernel"] = _Entry(se._se_reduce.kernel)
     entries[f"params/{prefix}/SqueezeAndExcitation_0/expand/kernel"] = _Entry(se._se_expand.kernel)
-    zeros += [se._se_reduce.bias, se._se_expand.bias]
+    zeros += [b for b in (se._se_reduce.bias, se._se_expand.bias) if b is not None]
   return entries, zeros
 
 

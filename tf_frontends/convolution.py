@@ -242,7 +242,8 @@ class GaborConv1D(_ParametricFilterbank):
   y_{2n}[t] + i y_{2n+1}[t] = sum_k x[t + k] phi_n(k),   k = -(K // 2) ... (K - 1) // 2
   with phi_n the Gabor impulse response of `impulse_responses.gabor_filters`.
   The learnable weight `kernel` is [filters, 2] = (mu rad/sample, sigma samples),
-  clipped by `GaborConstraint` in the forward pass (and after each update).
+  clipped by `GaborConstraint` in the forward pass (and, with `project_after_update`,
+  projected by it after each update).
 
   [batch, time, 1] -> [batch, ceil(time / strides), 2 * filters].
 
@@ -254,28 +255,33 @@ class GaborConv1D(_ParametricFilterbank):
     sample_rate: in Hz, for the initialisation.
     min_freq, max_freq: range of the mel-spaced initialisation, in Hz.
     kernel_gradient: "native" (default), "correlation" or "auto" (`KERNEL_GRADIENTS`).
+    project_after_update: True (leaf-audio's): `kernel` is a constrained variable, so an
+      optimizer step that leaves the range is projected back; False (audax's): `kernel`
+      keeps any value and only the forward pass clips it.
     **kwargs: `tf_keras.layers.Layer` arguments (name, trainable, dtype).
   """
 
   def __init__(self, filters: int, kernel_size: int, strides: int = 1,
                padding: str = "SAME", sample_rate: int = 16000,
                min_freq: float = 60.0, max_freq: float = 7800.0,
-               kernel_gradient: str = "native", **kwargs):
+               kernel_gradient: str = "native", project_after_update: bool = True,
+               **kwargs):
     super().__init__(filters, kernel_size, strides, padding, sample_rate,
                      kernel_gradient, **kwargs)
     self.min_freq = min_freq
     self.max_freq = max_freq
+    self.project_after_update = project_after_update
 
   def _initializer(self):
     return initializers.GaborInit(self.sample_rate, self.min_freq,
                                   self.max_freq)
 
   def _constraint(self):
-    return GaborConstraint(self.kernel_size)
+    return GaborConstraint(self.kernel_size) if self.project_after_update else None
 
   def constrained_params(self):
     """(mu, sigma), each [filters], as used in the forward pass."""
-    params = self.kernel.constraint(self.kernel)
+    params = GaborConstraint(self.kernel_size)(self.kernel)
     return params[:, 0], params[:, 1]
 
   def impulse_responses(self):
@@ -296,7 +302,7 @@ class GaborConv1D(_ParametricFilterbank):
 
   def get_config(self):
     return {**super().get_config(), "min_freq": self.min_freq,
-            "max_freq": self.max_freq}
+            "max_freq": self.max_freq, "project_after_update": self.project_after_update}
 
 
 @tf_keras.utils.register_keras_serializable(package="tf_frontends")

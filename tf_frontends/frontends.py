@@ -95,6 +95,9 @@ class Leaf(_NamedFrontend):
     pcen_alpha, pcen_smooth_coef, pcen_delta, pcen_root, pcen_floor: sPCEN init.
     learn_pcen: train the sPCEN parameters (including the smoothing).
     ema_implementation: "parallel" (default) or "scan" (the straightforward form).
+    project_filters_after_update: the Gabor filters' `project_after_update`: True
+      (leaf-audio's) projects mu / sigma onto their ranges after each update, False
+      (audax's) clips them in the forward pass only (`convolution.GaborConv1D`).
   """
 
   def __init__(self, n_filters: int = 40, sample_rate: int = 16000,
@@ -107,13 +110,14 @@ class Leaf(_NamedFrontend):
                learn_pcen: bool = True, preemp: bool = False,
                mean_var_norm: bool = False,
                ema_implementation: str = "parallel", kernel_gradient: str = "native",
-               **kwargs):
+               project_filters_after_update: bool = True, **kwargs):
     window_size, hop = composition.frame_sizes("Leaf", n_filters, sample_rate, window_len, window_stride)
     composition.check_frequency_range("Leaf", min_freq, max_freq, sample_rate)
     super().__init__(
         convolution.GaborConv1D(
             n_filters, window_size, sample_rate=sample_rate, min_freq=min_freq,
             max_freq=max_freq, kernel_gradient=kernel_gradient,
+            project_after_update=project_filters_after_update,
             trainable=learn_filters, name="gabor_conv", dtype="float32"),
         SquaredModulus(name="squared_modulus", dtype="float32"),
         pooling.GaussianLowpass(
@@ -138,6 +142,7 @@ class Leaf(_NamedFrontend):
     self.pcen_floor = pcen_floor
     self.learn_pcen = learn_pcen
     self.ema_implementation = ema_implementation
+    self.project_filters_after_update = project_filters_after_update
 
   def get_config(self):
     return {**super().get_config(), "min_freq": self.min_freq,
@@ -146,7 +151,8 @@ class Leaf(_NamedFrontend):
             "pcen_smooth_coef": self.pcen_smooth_coef,
             "pcen_delta": self.pcen_delta, "pcen_root": self.pcen_root,
             "pcen_floor": self.pcen_floor, "learn_pcen": self.learn_pcen,
-            "ema_implementation": self.ema_implementation}
+            "ema_implementation": self.ema_implementation,
+            "project_filters_after_update": self.project_filters_after_update}
 
 
 class _SincFrontend(_NamedFrontend):

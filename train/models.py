@@ -39,7 +39,7 @@ MODEL_TYPES = ("multilabel", "multiclass")
 PRECISION_POLICIES = {"": "float32", "bfloat16": "mixed_bfloat16", "float16": "mixed_float16"}
 
 
-def _efficientnet(input_specs, stochastic_depth, use_sync_bn, **kwargs):
+def _efficientnet(input_specs, stochastic_depth, use_sync_bn, se_bias=True, **kwargs):
   """tf-models' EfficientNet with the drop path of the seed (audax) and of keras.applications.
 
   tf-models gives every residual block the full `stochastic_depth`; audax's EfficientNet (the
@@ -60,7 +60,21 @@ def _efficientnet(input_specs, stochastic_depth, use_sync_bn, **kwargs):
     block._stochastic_depth_drop_rate = rate
     block._stochastic_depth = nn_layers.StochasticDepth(rate) if rate else None
   # pylint: enable=protected-access
+  if not se_bias:
+    _drop_squeeze_excitation_biases(backbone)
   return backbone
+
+
+def _drop_squeeze_excitation_biases(backbone):
+  """Gives the squeeze-excitation layers 1x1 convs without bias, as audax's are (tf-models'
+  have one and no option to leave it out). The replacements create their kernels on the
+  backbone's next call, under the same attribute names (so checkpoints keep their paths)."""
+  # pylint: disable=protected-access
+  for layer in backbone.submodules:
+    if isinstance(layer, nn_layers.SqueezeExcitation):
+      for name in ("_se_reduce", "_se_expand"):
+        conv = getattr(layer, name)
+        setattr(layer, name, type(conv).from_config({**conv.get_config(), "use_bias": False}))
 
 
 def _resnet(input_specs, stochastic_depth, use_sync_bn, **kwargs):
@@ -87,13 +101,23 @@ BACKBONES = {"efficientnet": _efficientnet, "resnet": _resnet, "mobilenet": _mob
 
 def create_backbone(name: str, num_bins: int, *, stochastic_depth: float = 0.0,
                     use_sync_bn: bool = False, norm_momentum: float = 0.99,
-                    **kwargs) -> tf_keras.Model:
-  """A backbone on [batch, frames, num_bins, 1]; outputs a dict of endpoints {level: map}."""
+                    fused_norm: bool = True, **kwargs) -> tf_keras.Model:
+  """A backbone on [batch, frames, num_bins, 1]; outputs a dict of endpoints {level: map}.
+
+  fused_norm=False runs every BatchNormalization on plain TF ops, as synchronized ones always
+  do: its moving variance then averages the batch's biased variance (flax's), where the fused
+  kernel's carries Bessel's factor n / (n - 1), n = batch x height x width.
+  """
   if name not in BACKBONES:
     raise ValueError(f"Unknown backbone {name!r}; choose one of {sorted(BACKBONES)}")
   input_specs = tf_keras.layers.InputSpec(shape=[None, None, num_bins, 1])
-  return BACKBONES[name](input_specs, stochastic_depth, use_sync_bn,
-                         norm_momentum=norm_momentum, **kwargs)
+  backbone = BACKBONES[name](input_specs, stochastic_depth, use_sync_bn,
+                             norm_momentum=norm_momentum, **kwargs)
+  if not fused_norm:
+    for layer in backbone.submodules:
+      if isinstance(layer, tf_keras.layers.BatchNormalization):
+        layer.fused = False        # read on each call; the variables are the same
+  return backbone
 
 
 class AudioClassifier(tf_keras.Model):
@@ -173,6 +197,7 @@ def create_model(config) -> AudioClassifier:
       stochastic_depth=model_config.stochastic_depth,
       use_sync_bn=model_config.use_sync_bn,
       norm_momentum=model_config.norm_momentum,
+      fused_norm=model_config.fused_norm,
       **model_config[model_config.backbone].to_dict())
   augment = None
   if model_config.spec_augment.enabled:

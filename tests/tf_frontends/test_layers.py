@@ -33,6 +33,29 @@ def test_gabor_conv_matches_reference_and_clips_params():
   assert impulse_responses.gabor_sigma_bounds(401) == pytest.approx((1.499, 150.29), abs=5e-3)
 
 
+def test_gabor_projection_after_update_is_optional():
+  """project_after_update=False (audax's): the forward pass clips as before, but an update that
+  leaves the range stays in the variable; the default projects it back."""
+  inside = np.array([[0.5, 20.0], [1.0, 80.0]], np.float32)
+  step = np.array([[-1.0, 0.0], [0.0, 200.0]], np.float32)   # mu below 0, sigma above 150.3
+  x = signals.speech_like(1, 600)[..., None]
+  outputs, kernels = {}, {}
+  for project in (True, False):
+    layer = convolution.GaborConv1D(filters=2, kernel_size=401, project_after_update=project)
+    layer.build((None, None, 1))
+    layer.kernel.assign(inside)
+    tf_keras.optimizers.SGD(1.0).apply_gradients([(tf.constant(step), layer.kernel)])
+    kernels[project], outputs[project] = layer.kernel.numpy(), layer(x).numpy()
+    again = convolution.GaborConv1D.from_config(layer.get_config())
+    assert again.project_after_update is project
+  mu, sigma = ref.gabor_clip(inside[:, 0] - step[:, 0], inside[:, 1] - step[:, 1], 401)
+  np.testing.assert_array_equal(kernels[False], inside - step)
+  np.testing.assert_allclose(kernels[True], np.stack([mu, sigma], 1), rtol=1e-6)
+  np.testing.assert_array_equal(outputs[False], outputs[True])
+  leaf = tf_frontends.Leaf(n_filters=4, project_filters_after_update=False)
+  assert tf_frontends.Leaf.from_config(leaf.get_config()).project_filters_after_update is False
+
+
 def test_sinc_conv_matches_reference():
   layer = convolution.SincConv1D(filters=40, kernel_size=401)
   x = signals.speech_like(2, 800)

@@ -62,15 +62,24 @@ def test_an_unknown_frontend_or_variant_is_refused_by_name():
     audioset.get_config("leaf,audaks")
 
 
-def test_audax_variant_changes_only_the_backbone_and_sincnet_numerics():
+def test_audax_variant_changes_only_the_backbone_optimizer_and_frontend_numerics():
   for frontend in ("leaf", "sincnet", "mel"):
     seed, audax = audioset.get_config(frontend), audioset.get_config(f"{frontend},audax")
     assert audax.model.efficientnet["se_inner_activation"] == "swish"
     assert audax.model.efficientnet["norm_epsilon"] == 1e-5 and audax.model.norm_momentum == 0.9
     assert seed.model.use_sync_bn and not audax.model.use_sync_bn   # audax: per-replica stats
+    assert seed.model.efficientnet["se_bias"] and not audax.model.efficientnet["se_bias"]
+    assert seed.model.fused_norm and not audax.model.fused_norm
+    assert not seed.optimizer.optax_form and audax.optimizer.optax_form
+    assert (seed.optimizer.epsilon, audax.optimizer.epsilon) == (1e-7, 1e-8)
+    audax.optimizer.optax_form, audax.optimizer.epsilon = False, 1e-7
     seed.model, audax.model = None, None
     if frontend == "sincnet":
       assert audax.frontend.symmetric_window and audax.frontend.layer_norm_epsilon == 1e-6
+      seed.frontend, audax.frontend = None, None
+    if frontend == "leaf":
+      assert seed.frontend.project_filters_after_update
+      assert not audax.frontend.project_filters_after_update
       seed.frontend, audax.frontend = None, None
     assert seed.to_dict() == audax.to_dict()
 

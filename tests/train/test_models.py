@@ -3,6 +3,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 import tf_keras
+from official.vision.modeling.layers import nn_layers
 
 import tf_frontends
 from train import models, spec_augment, train_loop
@@ -76,6 +77,40 @@ def test_norm_momentum_reaches_the_backbone():
   norms = [l for l in model.backbone.submodules
            if isinstance(l, tf_keras.layers.BatchNormalization)]
   assert norms and all(l.momentum == 0.9 for l in norms)
+
+
+def test_audax_variant_squeeze_excitation_has_no_bias():
+  counts = {}
+  for se_bias in (True, False):
+    config = _config("efficientnet", "leaf")
+    config.model.efficientnet.se_bias = se_bias
+    model = models.build_model(config)
+    convs = [conv for layer in model.backbone.submodules
+             if isinstance(layer, nn_layers.SqueezeExcitation)
+             for conv in (layer._se_reduce, layer._se_expand)]   # pylint: disable=protected-access
+    assert len(convs) == 2 * 16 and all(conv.kernel is not None for conv in convs)
+    assert all((conv.bias is not None) is se_bias for conv in convs)
+    counts[se_bias] = len(model.trainable_variables)
+  assert counts[True] - counts[False] == 2 * 16
+  assert audioset.get_config("leaf,audax").model.efficientnet.se_bias is False
+
+
+def test_unfused_norm_averages_the_biased_batch_variance():
+  """fused_norm=False (audax's flax BatchNorm): moving variance <- m var + (1 - m) biased batch
+  variance; the fused kernel's carries n / (n - 1)."""
+  x = np.random.default_rng(0).normal(size=(2, 6, 4, 1)).astype(np.float32)
+  for fused in (True, False):
+    backbone = models.create_backbone("resnet", 4, model_id=10, depth_multiplier=0.25,
+                                      norm_momentum=0.9, fused_norm=fused)
+    stem_norm = [l for l in backbone.layers if isinstance(l, tf_keras.layers.BatchNormalization)][0]
+    stem_conv = [l for l in backbone.layers if isinstance(l, tf_keras.layers.Conv2D)][0]
+    backbone(x, training=True)
+    conv_out = stem_conv(x).numpy().astype(np.float64)
+    conv_out = conv_out.reshape(-1, conv_out.shape[-1])
+    n = len(conv_out)                                      # batch x height x width
+    expected = 0.9 + 0.1 * (n / (n - 1) if fused else 1.0) * conv_out.var(0)
+    np.testing.assert_allclose(stem_norm.moving_variance.numpy(), expected, rtol=1e-5)
+  assert audioset.get_config("sincnet,audax").model.fused_norm is False
 
 
 def test_unknown_backbone():

@@ -78,3 +78,49 @@ def test_the_kth_update_uses_the_learning_rate_at_k():
     # tf_keras keeps the rate of the last update in `learning_rate`
     assert float(optimizer.learning_rate) == float(schedule(k)) > 0
     assert int(optimizer.iterations) == k + 1
+
+
+def optax_adamw_reference(start, gradients, learning_rate, weight_decay, epsilon,
+                          beta_1=0.9, beta_2=0.999):
+  """optax.adamw (0.1.7) in float64: scale_by_adam -> add_decayed_weights -> scale by -lr."""
+  w, m, v = np.array(start, np.float64), 0.0, 0.0
+  for count, g in enumerate(gradients, start=1):
+    m = beta_1 * m + (1 - beta_1) * g
+    v = beta_2 * v + (1 - beta_2) * g * g
+    m_hat, v_hat = m / (1 - beta_1**count), v / (1 - beta_2**count)
+    w = w - learning_rate * (m_hat / (np.sqrt(v_hat) + epsilon) + weight_decay * w)
+  return w
+
+
+def test_audax_variant_takes_optax_adamw_steps():
+  """`,audax`: epsilon after the bias correction and the decay inside the step, as optax.adamw;
+  gradients down to 1e-10, where epsilon's place matters (tf_keras' form misses by up to 2x)."""
+  config = audioset.get_config("leaf,audax")
+  assert config.optimizer.optax_form and config.optimizer.epsilon == 1e-8
+  rng = np.random.default_rng(3)
+  start = rng.normal(size=40)
+  gradients = rng.normal(size=(6, 40)) * np.logspace(-10, 0, 40)
+  expected = optax_adamw_reference(start, gradients, 1e-2, 0.5, 1e-8)
+  moved = {}
+  for optax_form in (True, False):
+    optimizer = optimizer_lib.AdamW(learning_rate=1e-2, weight_decay=0.5, epsilon=1e-8,
+                                    optax_form=optax_form)
+    variable = tf.Variable(start.astype(np.float32))
+    for g in gradients:
+      optimizer.apply_gradients([(tf.constant(g, tf.float32), variable)])
+    moved[optax_form] = variable.numpy() - start
+  # float32 weights of O(1): rounding of 6 steps, ~1e-6 of the step of ~6e-2
+  np.testing.assert_allclose(moved[True], expected - start, rtol=1e-4, atol=1e-7)
+  assert np.max(np.abs(moved[False] - (expected - start))) > 1e-3
+
+
+def test_tf_keras_decay_rounds_away_at_the_recipes_rate():
+  """What optax_form changes besides epsilon: tf_keras AdamW decays a weight in a separate
+  assignment, w - w * lr * wd, which rounds back to w in float32 when lr * wd < 2^-25 (the
+  recipe's 2e-3 x 1e-6): its decay never moves a weight. optax's sits inside the Adam step."""
+  weights = np.random.default_rng(4).normal(size=1000).astype(np.float32)
+  variable = tf.Variable(weights)
+  optimizer = optimizer_lib.AdamW(learning_rate=2e-3, weight_decay=1e-6)
+  for _ in range(3):
+    optimizer.apply_gradients([(tf.zeros([1000]), variable)])
+  np.testing.assert_array_equal(variable.numpy(), weights)

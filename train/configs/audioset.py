@@ -15,20 +15,25 @@ python -m train.main --config=train/configs/audioset.py:leaf --workdir=DIR \
 `,audax`: the seed recipe with audax's numerics, to fine-tune imported audax checkpoints
 (export.import_audax writes this config, plus the checkpoint's sizes, into the workdir it
 creates). Differences (SarthakYadav/audax, read against tf-models-official): swish inside the
-squeeze-excitation (tf-models: relu), BatchNorm epsilon 1e-5 and momentum 0.9 (flax's
-BatchNorm as audax configures it). audax's LEAF is leaf-audio's; audax's SincNet uses numpy's
-symmetric Hamming window on the sinc taps and LayerNorm epsilon 1e-6 (leaf-audio: its own
-asymmetric window and 1e-3). Training: BatchNorm statistics of each replica's batch, as audax's
-pmapped flax BatchNorm without an axis name (ours: of the global batch), the moving averages
-still averaged over replicas (audax averages them before each evaluation and checkpoint: the
-same numbers, an EMA being linear). Already the same in both: the loss (sigmoid cross-entropy,
-mean over batch and classes), gradients averaged over replicas, AdamW (0.9, 0.999) with decay
-lr x 1e-6 x weight on every weight, the k-th update at lr(k). Still different (measured in
-tests/train/test_train_step_audax.py, where six steps' losses agree to 6.5e-5): Adam's
-epsilon (tf_keras: 1e-7 added to sqrt(v) before bias correction; optax: 1e-8 after); our
-squeeze-excitation biases (zero at import, trained here; audax has none); our Gabor
-constraint projects mu / sigma after each update (leaf-audio's), audax clips them in the
-forward pass only.
+squeeze-excitation (tf-models: relu) and no bias in its convs (`se_bias`), BatchNorm epsilon
+1e-5 and momentum 0.9 (flax's BatchNorm as audax configures it). audax's LEAF is leaf-audio's
+except that its Gabor mu / sigma are clipped in the forward pass only
+(`project_filters_after_update`; ours projects the variables after each update); audax's
+SincNet uses numpy's symmetric Hamming window on the sinc taps and LayerNorm epsilon 1e-6
+(leaf-audio: its own asymmetric window and 1e-3). Training: optax.adamw's step
+(`optimizer.optax_form`: epsilon 1e-8 added after the bias correction, the decay lr x 1e-6 x
+weight inside the rounded step; ours: tf_keras AdamW, epsilon 1e-7 added before the bias
+correction, and a separate decay that rounds away in float32 at these rates); BatchNorm on
+plain TF ops (`model.fused_norm`), whose moving variance averages the biased batch variance as
+flax's does (TF's fused kernel: times n / (n - 1)); BatchNorm statistics of each replica's
+batch, as audax's pmapped flax BatchNorm without an axis name (ours: of the global batch), the
+moving averages still averaged over replicas (audax averages them before each evaluation and
+checkpoint: the same numbers, an EMA being linear). Already the
+same in both: the loss (sigmoid cross-entropy, mean over batch and classes), gradients
+averaged over replicas, AdamW (0.9, 0.999) with decay on every weight, the k-th update at
+lr(k). Measured in tests/train/test_train_step_audax.py: from one imported checkpoint, six
+steps of LEAF + B0 and of SincNet + B0 give audax's losses and parameters (see there and
+docs/audax.md for the tolerances).
 
 python -m train.main --config=train/configs/audioset.py:sincnet,audax --workdir=DIR \
     --config.dataset.data_dir=AUDIOSET_TFRECORDS --mode=train_and_eval
@@ -81,10 +86,16 @@ def get_config(arg: str | None = None):
     config.dataset.mixup_alpha = 0.8
   if variant == "audax":
     config.model.efficientnet = dict(model_id="b0", se_ratio=0.25, activation="swish",
-                                     se_inner_activation="swish", norm_epsilon=1e-5)
+                                     se_inner_activation="swish", norm_epsilon=1e-5,
+                                     se_bias=False)
     config.model.norm_momentum = 0.9
     config.model.use_sync_bn = False      # audax's BatchNorm: statistics of each replica's batch
     config.model.spec_augment.sampling = "audax"   # its bands' law (train/spec_augment.py)
+    config.model.fused_norm = False       # flax's moving variance: no Bessel correction
+    config.optimizer.optax_form = True    # optax.adamw, its default epsilon
+    config.optimizer.epsilon = 1e-8
+    if frontend == "leaf":
+      config.frontend.project_filters_after_update = False
     if frontend == "sincnet":
       config.frontend.symmetric_window = True
       config.frontend.layer_norm_epsilon = 1e-6

@@ -57,7 +57,8 @@ def get_config():
   config.model = ml_collections.ConfigDict()
   config.model.backbone = "efficientnet"  # efficientnet | resnet | mobilenet | convnext
   # keyword arguments of the tf-models backbone class, one block per backbone
-  config.model.efficientnet = dict(model_id="b0", se_ratio=0.25, activation="swish")
+  # (se_bias: ours; False builds the squeeze-excitation convs without bias, as audax's)
+  config.model.efficientnet = dict(model_id="b0", se_ratio=0.25, activation="swish", se_bias=True)
   config.model.resnet = dict(model_id=18, depth_multiplier=1.0)
   config.model.mobilenet = dict(model_id="MobileNetV3Small", filter_size_scale=1.0)
   # audax's convnext_tiny (train/convnext.py); tuples, so --config.model.convnext.dims='(...)'
@@ -65,6 +66,8 @@ def get_config():
   config.model.stochastic_depth = 0.2
   config.model.use_sync_bn = True        # BN statistics over the global batch
   config.model.norm_momentum = 0.99      # BN moving averages; short runs want less (0.9)
+  # False: BN on plain TF ops (as sync BN), moving variance of the biased batch variance
+  config.model.fused_norm = True
   config.model.dropout = 0.4             # before the head
   config.model.num_classes = -1          # -1: from dataset_info.json
   # multilabel: sigmoid scores, binary cross-entropy, best checkpoint by mAP;
@@ -82,6 +85,8 @@ def get_config():
   config.optimizer = ml_collections.ConfigDict()
   config.optimizer.base_learning_rate = 5e-4   # scaled by batch_size / 256
   config.optimizer.weight_decay = 1e-6
+  config.optimizer.epsilon = 1e-7              # Adam's
+  config.optimizer.optax_form = False          # True: optax.adamw's step (train/optimizer.py)
   config.optimizer.warmup_epochs = 5.0
   config.optimizer.end_learning_rate = 0.0
   config.optimizer.frontend_lr_multiplier = 1.0
