@@ -120,14 +120,22 @@ def create_backbone(name: str, num_bins: int, *, stochastic_depth: float = 0.0,
   return backbone
 
 
+def standardized(waveform: tf.Tensor, epsilon: float = 1e-8) -> tf.Tensor:
+  """Each clip (a row of [batch, time]) as (x - mean) / (std + epsilon): audax's
+  `normalize_waveform` (its Speech Commands recipe). In the model, so exports do it too."""
+  mean, variance = tf.nn.moments(waveform, axes=[1], keepdims=True)
+  return (waveform - mean) / (tf.sqrt(variance) + epsilon)
+
+
 class AudioClassifier(tf_keras.Model):
   """waveform [batch, time] -> logits [batch, num_classes]."""
 
   def __init__(self, frontend: tf_keras.layers.Layer, backbone: tf_keras.Model,
                num_classes: int, *, dropout: float = 0.0,
                spec_augment: spec_augment_lib.SpecAugment | None = None,
-               multi_label: bool = True, **kwargs):
+               multi_label: bool = True, standardize_waveform: bool = False, **kwargs):
     super().__init__(**kwargs)
+    self.standardize_waveform = standardize_waveform
     self.frontend = frontend
     self.spec_augment = spec_augment
     self.backbone = backbone
@@ -147,6 +155,8 @@ class AudioClassifier(tf_keras.Model):
     run resumed from a checkpoint draws what an unkilled run draws (the trainer derives the
     seed from the step); without it, dropout draws from TF's stateful RNG.
     """
+    if self.standardize_waveform:
+      waveform = standardized(waveform)
     features = self.frontend(waveform)
     x = features
     if training and self.spec_augment is not None:
@@ -207,7 +217,8 @@ def create_model(config) -> AudioClassifier:
   return AudioClassifier(
       frontend, backbone, model_config.num_classes,
       dropout=model_config.dropout, spec_augment=augment,
-      multi_label=model_config.type == "multilabel", name="audio_classifier")
+      multi_label=model_config.type == "multilabel",
+      standardize_waveform=model_config.standardize_waveform, name="audio_classifier")
 
 
 @contextlib.contextmanager

@@ -6,11 +6,13 @@ import tf_keras
 from official.vision.modeling.layers import nn_layers
 
 import tf_frontends
+from tests import harness
 from train import models, spec_augment, train_loop
 from train import optimizer as optimizer_lib
 from train.configs import default
 from train.configs import demo
 from train.configs import audioset
+from train.configs import speechcommands
 
 
 def _config(backbone="efficientnet", frontend="mel", n_filters=8):
@@ -232,3 +234,25 @@ def test_single_label_softmax_loss():
   p = 1 / (1 + np.exp(-logits.numpy()))
   ref = -(labels.numpy() * np.log(p) + (1 - labels.numpy()) * np.log(1 - p)).mean(-1)
   np.testing.assert_allclose(bce, ref, rtol=1e-5)
+
+
+def test_standardize_waveform_is_audaxs_normalize_waveform():
+  """Speech Commands: each clip (x - mean) / (std + 1e-8) before the frontend, inside the
+  model (so exports do it too); against the formula in float64 (tolerance: float32 rounding
+  of unit-variance values)."""
+  rng = np.random.default_rng(0)
+  waveform = (0.3 * rng.standard_normal((3, 4000)) + 0.05).astype(np.float32)
+  waveform[2] = 0.0                                   # silence stays finite (0 / 1e-8)
+  x = waveform.astype(np.float64)
+  expected = (x - x.mean(axis=1, keepdims=True)) / (x.std(axis=1, keepdims=True) + 1e-8)
+  np.testing.assert_allclose(models.standardized(tf.constant(waveform)).numpy(), expected,
+                             atol=2e-6, rtol=0)
+  assert speechcommands.get_config("mel").model.standardize_waveform
+  config = harness.tiny_config("unused")
+  assert not config.model.standardize_waveform         # every other recipe: as stored
+  config.model.num_classes = 2
+  config.model.standardize_waveform = True
+  model = models.build_model(config)
+  features = model.compute_outputs(tf.constant(waveform))["features"].numpy()
+  np.testing.assert_allclose(features, model.frontend(expected.astype(np.float32)).numpy(),
+                             rtol=1e-5, atol=1e-6)

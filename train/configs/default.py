@@ -69,6 +69,7 @@ def get_config():
   # False: BN on plain TF ops (as sync BN), moving variance of the biased batch variance
   config.model.fused_norm = True
   config.model.dropout = 0.4             # before the head
+  config.model.standardize_waveform = False   # each clip to mean 0, std 1 before the frontend
   config.model.num_classes = -1          # -1: from dataset_info.json
   # multilabel: sigmoid scores, binary cross-entropy, best checkpoint by mAP;
   # multiclass: one label per clip, softmax scores, cross-entropy, best checkpoint by accuracy

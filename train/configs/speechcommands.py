@@ -14,10 +14,10 @@ the head, stochastic depth (EfficientNet), no mixup, no label balancing.
 Reference test accuracy (audax README, log-mel 64 bins, one TPU v3 core): EfficientNet-B0
 0.9344, ResNet-18 0.9562.
 
-What differs: audax standardises every 1 s waveform, (x - mean) / (std + 1e-8), before the
-features (`normalize_waveform`); this trainer's input pipeline feeds waveforms as stored in
-[-1, 1] (no per-clip standardisation yet). audax's steps per epoch come from its count of
-84,864 train clips; here from dataset_info.json (84,843 in the release's train split).
+Waveforms: audax standardises every 1 s waveform, (x - mean) / (std + 1e-8), before the
+features (`normalize_waveform`); so does this model (`model.standardize_waveform`, inside the
+model, so that its exports standardise too). What differs: audax's steps per epoch come from
+its count of 84,864 train clips; here from dataset_info.json (84,843 in the release's train split).
 
 python -m train.data.prepare_data --speech_commands=/data/speech_commands_v0.02 \
     --output_dir=/data/speech_commands
@@ -38,6 +38,7 @@ def get_config(frontend: str = "mel"):
   config.dataset.crop_seconds = 1.0
   config.dataset.full_clip_eval = False      # clips are at most 1 s: one window, the centre crop
   config.model.type = "multiclass"
+  config.model.standardize_waveform = True
   config.model.num_classes = 35
   config.model.spec_augment = dict(enabled=True, num_freq_masks=2, max_freq_width=8,
                                    num_time_masks=2, max_time_width=10,
